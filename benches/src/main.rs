@@ -1,0 +1,2 @@
+//! ioloop vs tokio current-thread benchmarks.
+fn main() {}

@@ -1,0 +1,2 @@
+//! A tour of the loop.
+fn main() {}

@@ -1,0 +1,1 @@
+//! Runnable examples of ioloop's patterns; see `src/bin/`.

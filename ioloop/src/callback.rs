@@ -1,0 +1,100 @@
+//! What a callback may return, and the guard that keeps a panicking callback from
+//! taking the loop down.
+
+use std::any::type_name;
+use std::fmt::Display;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::error::panic_message;
+use crate::future::Future;
+
+/// Runs `body`, catching a panic and logging it as Tornado does ("Exception in
+/// callback ..."), naming the callback by its type `N` (for a closure, the function it
+/// was written in). Returns `false` if the body panicked.
+#[inline]
+pub(crate) fn guard<N: ?Sized, B: FnOnce()>(body: B) -> bool {
+    guard_named(type_name::<N>(), body)
+}
+
+/// [`guard`], for a callback whose type was erased and whose name was kept.
+///
+/// `AssertUnwindSafe` is sound here because the loop holds no borrow of its own state
+/// while user code runs, so a panic cannot leave that state half-updated.
+#[inline]
+pub(crate) fn guard_named<B: FnOnce()>(name: &str, body: B) -> bool {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(()) => true,
+        Err(payload) => {
+            log::error!(
+                "Exception in callback {name}: panicked: {}",
+                panic_message(&*payload)
+            );
+            false
+        }
+    }
+}
+
+/// What a callback given to the loop may return.
+///
+/// * `()`: nothing to report.
+/// * `Result<T, E>` with `E: Display`: an `Err` is logged as "Exception in callback ...",
+///   as Tornado logs an exception escaping a callback.
+/// * [`Future<T>`]: the loop watches it and logs its failure; a
+///   [`PeriodicCallback`](crate::PeriodicCallback) does not run again until it completes.
+///
+/// ```
+/// use ioloop::IOLoop;
+///
+/// let io = IOLoop::new();
+/// io.add_callback(|| println!("returns ()"));
+/// io.add_callback(|| -> Result<(), std::io::Error> { Ok(()) });
+/// io.add_callback(|| ioloop::Future::ready(1));
+/// let stop = io.clone();
+/// io.add_callback(move || stop.stop());
+/// io.start().unwrap();
+/// ```
+pub trait CallbackReturn: 'static {
+    /// Reports a failure of the callback named `name`, then calls `then` once the work
+    /// the callback started has finished (at once unless it returned a pending future).
+    fn settle(self, name: &'static str, then: impl FnOnce() + 'static);
+}
+
+impl CallbackReturn for () {
+    #[inline]
+    fn settle(self, _name: &'static str, then: impl FnOnce() + 'static) {
+        then()
+    }
+}
+
+impl<T: 'static, E: Display + 'static> CallbackReturn for Result<T, E> {
+    #[inline]
+    fn settle(self, name: &'static str, then: impl FnOnce() + 'static) {
+        if let Err(e) = self {
+            log::error!("Exception in callback {name}: {e:#}");
+        }
+        then()
+    }
+}
+
+impl<T: 'static> CallbackReturn for Future<T> {
+    fn settle(self, name: &'static str, then: impl FnOnce() + 'static) {
+        self.add_done_callback(move |f| {
+            if let Some(e) = f.exception() {
+                if !e.is_cancelled() {
+                    log::error!("Exception in callback {name}: {e:#}");
+                }
+            }
+            then()
+        });
+    }
+}
+
+/// Calls a user callback under the panic guard and settles what it returned.
+#[inline]
+pub(crate) fn run<F, R>(callback: F)
+where
+    F: FnOnce() -> R,
+    R: CallbackReturn,
+{
+    guard::<F, _>(|| callback().settle(type_name::<F>(), || {}));
+}

@@ -1,0 +1,454 @@
+//! [`Future<T>`]: a shared handle to a result that arrives later.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use crate::callback::guard;
+use crate::error::{Error, Result};
+
+type DoneCallback<T> = Box<dyn FnOnce(&Future<T>)>;
+
+enum State<T> {
+    Pending,
+    Done(Result<T>),
+    /// The value of a successful result was moved out by `take_result` or `.await`.
+    Taken,
+}
+
+/// Done callbacks: almost every future has zero or one, so don't allocate a `Vec` for it.
+enum Callbacks<T> {
+    None,
+    One(DoneCallback<T>),
+    Many(Vec<DoneCallback<T>>),
+}
+
+impl<T> Callbacks<T> {
+    fn push(&mut self, cb: DoneCallback<T>) {
+        *self = match std::mem::replace(self, Callbacks::None) {
+            Callbacks::None => Callbacks::One(cb),
+            Callbacks::One(first) => Callbacks::Many(vec![first, cb]),
+            Callbacks::Many(mut all) => {
+                all.push(cb);
+                Callbacks::Many(all)
+            }
+        }
+    }
+}
+
+struct Inner<T> {
+    state: RefCell<State<T>>,
+    callbacks: RefCell<Callbacks<T>>,
+    wakers: RefCell<Vec<Waker>>,
+    cancel_hook: RefCell<Option<Box<dyn FnOnce()>>>,
+    cancelled: Cell<bool>,
+    /// Someone looked at the outcome, so a failure need not be logged on drop.
+    retrieved: Cell<bool>,
+}
+
+/// A shared handle to a result that arrives later: Tornado's `Future`.
+///
+/// A `Future<T>` is cheap to clone; all clones see the same result. Whoever produces the
+/// result calls [`set_result`](Future::set_result) or
+/// [`set_exception`](Future::set_exception); consumers register
+/// [`add_done_callback`](Future::add_done_callback), read [`result`](Future::result), or
+/// `.await` it (it implements [`std::future::Future`] with `Output = Result<T>`).
+///
+/// Semantics follow Tornado 4.x: done callbacks run synchronously, in the order they
+/// were added, as soon as the result is set; a callback added to a future that is already
+/// done runs at once. Unlike Tornado, setting a result twice is an error the caller sees,
+/// and [`cancel`](Future::cancel) works.
+///
+/// A future that failed and whose error nobody looked at logs the error when its last
+/// handle is dropped, so errors do not vanish silently.
+///
+/// `Future<T>` lives on one thread (it is not `Send`); results computed on other threads
+/// reach it through [`Future::with_resolver`].
+///
+/// ```
+/// use ioloop::Future;
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+///
+/// let future = Future::new();
+/// let seen = Rc::new(Cell::new(0));
+/// let s = seen.clone();
+/// future.add_done_callback(move |f: &Future<i32>| s.set(f.result().unwrap()));
+/// future.set_result(42).unwrap();
+/// assert_eq!(seen.get(), 42);
+/// assert!(future.set_result(43).is_err()); // a second result is refused
+/// ```
+pub struct Future<T> {
+    inner: Rc<Inner<T>>,
+}
+
+impl<T> Clone for Future<T> {
+    fn clone(&self) -> Self {
+        Future {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<T: 'static> Default for Future<T> {
+    fn default() -> Self {
+        Future::new()
+    }
+}
+
+impl<T: 'static> Future<T> {
+    /// A pending future.
+    ///
+    /// ```
+    /// let f = ioloop::Future::<()>::new();
+    /// assert!(!f.done());
+    /// ```
+    pub fn new() -> Future<T> {
+        Future {
+            inner: Rc::new(Inner {
+                state: RefCell::new(State::Pending),
+                callbacks: RefCell::new(Callbacks::None),
+                wakers: RefCell::new(Vec::new()),
+                cancel_hook: RefCell::new(None),
+                cancelled: Cell::new(false),
+                retrieved: Cell::new(false),
+            }),
+        }
+    }
+
+    /// A future that already holds `value`.
+    ///
+    /// ```
+    /// assert_eq!(ioloop::Future::ready(3).result().unwrap(), 3);
+    /// ```
+    pub fn ready(value: T) -> Future<T> {
+        Future::resolved(Ok(value))
+    }
+
+    /// A future that already failed with `error`.
+    ///
+    /// ```
+    /// let f = ioloop::Future::<()>::failed(ioloop::Error::msg("no"));
+    /// assert_eq!(f.exception().unwrap().to_string(), "no");
+    /// ```
+    pub fn failed(error: Error) -> Future<T> {
+        Future::resolved(Err(error))
+    }
+
+    /// A future that already holds `result`.
+    ///
+    /// ```
+    /// let f = ioloop::Future::resolved(Ok::<_, ioloop::Error>(1));
+    /// assert!(f.done());
+    /// ```
+    pub fn resolved(result: Result<T>) -> Future<T> {
+        let f = Future::new();
+        *f.inner.state.borrow_mut() = State::Done(result);
+        f
+    }
+
+    /// Completes the future with a value and runs its done callbacks.
+    ///
+    /// Fails with [`ErrorKind::InvalidState`](crate::ErrorKind::InvalidState) if the
+    /// future is already done or cancelled; the value is then dropped.
+    ///
+    /// ```
+    /// let f = ioloop::Future::new();
+    /// f.set_result("hello").unwrap();
+    /// assert_eq!(f.result().unwrap(), "hello");
+    /// ```
+    pub fn set_result(&self, value: T) -> Result<()> {
+        self.set(Ok(value))
+    }
+
+    /// Completes the future with an error and runs its done callbacks.
+    ///
+    /// Fails with [`ErrorKind::InvalidState`](crate::ErrorKind::InvalidState) if the
+    /// future is already done or cancelled.
+    ///
+    /// ```
+    /// let f = ioloop::Future::<u8>::new();
+    /// f.set_exception(ioloop::Error::timeout("too slow")).unwrap();
+    /// assert!(f.result().unwrap_err().is_timeout());
+    /// ```
+    pub fn set_exception(&self, error: impl Into<Error>) -> Result<()> {
+        self.set(Err(error.into()))
+    }
+
+    /// Completes the future with `result` (a value or an error), as
+    /// [`set_result`](Future::set_result) or [`set_exception`](Future::set_exception) would.
+    ///
+    /// ```
+    /// let f = ioloop::Future::new();
+    /// f.set(Ok(5)).unwrap();
+    /// assert_eq!(f.result().unwrap(), 5);
+    /// ```
+    pub fn set(&self, result: Result<T>) -> Result<()> {
+        {
+            let mut state = self.inner.state.borrow_mut();
+            if !matches!(*state, State::Pending) {
+                let why = if self.inner.cancelled.get() {
+                    "the future was cancelled"
+                } else {
+                    "the future already has a result"
+                };
+                return Err(Error::invalid_state(format!(
+                    "cannot set the result: {why}"
+                )));
+            }
+            *state = State::Done(result);
+        }
+        // The producer is done with whatever it would have cancelled.
+        drop(self.inner.cancel_hook.take());
+        self.run_callbacks();
+        Ok(())
+    }
+
+    /// Whether the future has a result (a value, an error, or a cancellation).
+    ///
+    /// ```
+    /// let f = ioloop::Future::new();
+    /// assert!(!f.done());
+    /// f.set_result(()).unwrap();
+    /// assert!(f.done());
+    /// ```
+    pub fn done(&self) -> bool {
+        !matches!(*self.inner.state.borrow(), State::Pending)
+    }
+
+    /// Whether the future was cancelled.
+    ///
+    /// ```
+    /// let f = ioloop::Future::<()>::new();
+    /// f.cancel();
+    /// assert!(f.cancelled());
+    /// ```
+    pub fn cancelled(&self) -> bool {
+        self.inner.cancelled.get()
+    }
+
+    /// The result, cloning the value so the future keeps it for other readers.
+    ///
+    /// Fails with [`ErrorKind::InvalidState`](crate::ErrorKind::InvalidState) if the
+    /// future is not done yet or its value was moved out by
+    /// [`take_result`](Future::take_result) or `.await`; fails with the future's error if
+    /// it failed.
+    ///
+    /// ```
+    /// let f = ioloop::Future::ready(vec![1, 2]);
+    /// assert_eq!(f.result().unwrap(), vec![1, 2]);
+    /// assert_eq!(f.result().unwrap(), vec![1, 2]);
+    /// ```
+    pub fn result(&self) -> Result<T>
+    where
+        T: Clone,
+    {
+        self.inner.retrieved.set(true);
+        match &*self.inner.state.borrow() {
+            State::Done(result) => result.clone(),
+            State::Pending => Err(not_done()),
+            State::Taken => Err(already_taken()),
+        }
+    }
+
+    /// Moves the result out. Later calls (and `.await`) get an
+    /// [`ErrorKind::InvalidState`](crate::ErrorKind::InvalidState) error for a value;
+    /// an error stays in place and is returned to every caller.
+    ///
+    /// ```
+    /// let f = ioloop::Future::ready(String::from("moved"));
+    /// assert_eq!(f.take_result().unwrap(), "moved");
+    /// assert!(f.take_result().is_err());
+    /// ```
+    pub fn take_result(&self) -> Result<T> {
+        self.inner.retrieved.set(true);
+        let mut state = self.inner.state.borrow_mut();
+        match &*state {
+            State::Pending => Err(not_done()),
+            State::Taken => Err(already_taken()),
+            State::Done(Err(e)) => Err(e.clone()),
+            State::Done(Ok(_)) => match std::mem::replace(&mut *state, State::Taken) {
+                State::Done(result) => result,
+                _ => unreachable!("state was checked to be Done(Ok) above"),
+            },
+        }
+    }
+
+    /// The error, if the future failed; `None` if it succeeded or is not done.
+    ///
+    /// ```
+    /// let f = ioloop::Future::<()>::failed(ioloop::Error::msg("bad"));
+    /// assert_eq!(f.exception().unwrap().message(), "bad");
+    /// assert!(ioloop::Future::ready(1).exception().is_none());
+    /// ```
+    pub fn exception(&self) -> Option<Error> {
+        self.inner.retrieved.set(true);
+        match &*self.inner.state.borrow() {
+            State::Done(Err(e)) => Some(e.clone()),
+            _ => None,
+        }
+    }
+
+    /// Runs `callback` with this future once it is done; at once if it is done already.
+    ///
+    /// Callbacks run in the order they were added. A panic in one is caught and logged;
+    /// the others still run.
+    ///
+    /// ```
+    /// let f = ioloop::Future::ready(1);
+    /// let mut ran = false;
+    /// // runs synchronously because `f` is already done
+    /// let flag = std::rc::Rc::new(std::cell::Cell::new(false));
+    /// let g = flag.clone();
+    /// f.add_done_callback(move |_: &ioloop::Future<i32>| g.set(true));
+    /// assert!(flag.get());
+    /// ```
+    pub fn add_done_callback<F>(&self, callback: F)
+    where
+        F: FnOnce(&Future<T>) + 'static,
+    {
+        if self.done() {
+            guard::<F, _>(|| callback(self));
+        } else {
+            // Guarded here, where the callback's type still names it for the log.
+            self.inner
+                .callbacks
+                .borrow_mut()
+                .push(Box::new(move |f: &Future<T>| {
+                    guard::<F, _>(|| callback(f));
+                }));
+        }
+    }
+
+    /// Cancels a pending future: it fails with
+    /// [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled), the work behind it (a
+    /// task, a coroutine) is dropped, and the done callbacks run. Returns `false`, doing
+    /// nothing, if the future was already done.
+    ///
+    /// ```
+    /// let f = ioloop::Future::<i32>::new();
+    /// assert!(f.cancel());
+    /// assert!(f.result().unwrap_err().is_cancelled());
+    /// assert!(!f.cancel());
+    /// ```
+    pub fn cancel(&self) -> bool {
+        {
+            let mut state = self.inner.state.borrow_mut();
+            if !matches!(*state, State::Pending) {
+                return false;
+            }
+            *state = State::Done(Err(Error::cancelled()));
+        }
+        self.inner.cancelled.set(true);
+        if let Some(hook) = self.inner.cancel_hook.take() {
+            crate::callback::guard_named("a future's cancel hook", hook);
+        }
+        self.run_callbacks();
+        true
+    }
+
+    /// Registers what `cancel` must stop: the task or coroutine producing the result.
+    /// Dropped unrun once the future completes normally.
+    pub(crate) fn set_cancel_hook(&self, hook: impl FnOnce() + 'static) {
+        *self.inner.cancel_hook.borrow_mut() = Some(Box::new(hook));
+    }
+
+    /// Whether `self` and `other` are handles to the same future.
+    ///
+    /// ```
+    /// let a = ioloop::Future::<()>::new();
+    /// assert!(a.ptr_eq(&a.clone()));
+    /// assert!(!a.ptr_eq(&ioloop::Future::new()));
+    /// ```
+    pub fn ptr_eq(&self, other: &Future<T>) -> bool {
+        Rc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    fn run_callbacks(&self) {
+        let callbacks = self.inner.callbacks.replace(Callbacks::None);
+        match callbacks {
+            Callbacks::None => {}
+            Callbacks::One(cb) => cb(self),
+            Callbacks::Many(all) => {
+                for cb in all {
+                    cb(self);
+                }
+            }
+        }
+        for waker in self.inner.wakers.take() {
+            waker.wake();
+        }
+    }
+}
+
+fn not_done() -> Error {
+    Error::invalid_state("the future is not done yet")
+}
+
+fn already_taken() -> Error {
+    Error::invalid_state("the future's result was already taken (by take_result or .await)")
+}
+
+/// Copies the outcome of `a` into `b` when `a` completes, unless `b` is done by then.
+///
+/// The value is *moved* out of `a` (as [`Future::take_result`] does), so `T` need not be
+/// `Clone`; an error is copied.
+///
+/// ```
+/// use ioloop::{chain_future, Future};
+/// let a = Future::new();
+/// let b = Future::new();
+/// chain_future(&a, &b);
+/// a.set_result(7).unwrap();
+/// assert_eq!(b.result().unwrap(), 7);
+/// ```
+pub fn chain_future<T: 'static>(a: &Future<T>, b: &Future<T>) {
+    let b = b.clone();
+    a.add_done_callback(move |a| {
+        if !b.done() {
+            // `b` was checked pending just now and callbacks run on one thread.
+            let _ = b.set(a.take_result());
+        }
+    });
+}
+
+impl<T: 'static> std::future::Future for Future<T> {
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        if self.done() {
+            return Poll::Ready(self.take_result());
+        }
+        let mut wakers = self.inner.wakers.borrow_mut();
+        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+impl<T> fmt::Debug for Future<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &*self.inner.state.borrow() {
+            State::Pending => "pending",
+            State::Done(Ok(_)) => "done",
+            State::Done(Err(_)) if self.inner.cancelled.get() => "cancelled",
+            State::Done(Err(_)) => "failed",
+            State::Taken => "done (taken)",
+        };
+        f.debug_struct("Future").field("state", &state).finish()
+    }
+}
+
+impl<T> Drop for Inner<T> {
+    fn drop(&mut self) {
+        if self.retrieved.get() || self.cancelled.get() {
+            return;
+        }
+        if let State::Done(Err(e)) = &*self.state.borrow() {
+            log::error!("Future exception was never retrieved: {e:#}");
+        }
+    }
+}

@@ -1,0 +1,864 @@
+//! [`IOLoop`]: the single-threaded event loop.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::os::fd::{AsRawFd, RawFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::{Rc, Weak};
+use std::time::{Duration, Instant};
+
+use mio::{Poll, Token, Waker};
+
+use crate::callback::{self, guard_named, CallbackReturn};
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::Events;
+use crate::future::Future;
+use crate::handlers::Handlers;
+use crate::remote::Remote;
+use crate::resolver::Resolvers;
+use crate::task::Tasks;
+use crate::timeouts::{Deadline, Timeout, Timeouts};
+
+/// A queued callback, already wrapped with its panic guard.
+pub(crate) type Callback = Box<dyn FnOnce()>;
+
+const WAKER: Token = Token(usize::MAX);
+/// The longest single wait in the poll when nothing is scheduled (Tornado's 3600 s).
+const MAX_WAIT: Duration = Duration::from_secs(3600);
+const EVENTS_CAPACITY: usize = 1024;
+
+thread_local! {
+    static CURRENT: RefCell<Option<IOLoop>> = const { RefCell::new(None) };
+}
+
+pub(crate) struct Inner {
+    callbacks: RefCell<VecDeque<Callback>>,
+    timeouts: RefCell<Timeouts>,
+    /// Reused between iterations so finding the due timeouts does not allocate.
+    due: RefCell<Vec<Timeout>>,
+    handlers: RefCell<Handlers>,
+    poll: RefCell<Poll>,
+    events: RefCell<mio::Events>,
+    pub(crate) remote: Remote,
+    running: Cell<bool>,
+    stopped: Cell<bool>,
+    closed: Cell<bool>,
+    clock: Option<Box<dyn Fn() -> Instant>>,
+    blocking_threshold: Cell<Option<Duration>>,
+    pub(crate) tasks: Tasks,
+    pub(crate) resolvers: Resolvers,
+}
+
+/// The event loop: runs callbacks, timeouts and fd handlers on one thread, with
+/// Tornado's semantics.
+///
+/// One `IOLoop` per thread: [`IOLoop::current`] returns the thread's loop, creating it
+/// on first use. The handle is cheap to clone (all clones are the same loop) and is not
+/// `Send`; other threads reach the loop through [`IOLoop::remote`].
+///
+/// # One iteration
+/// Exactly Tornado 4.x's `PollIOLoop`:
+/// 1. count the callbacks queued now (callbacks from other threads included);
+/// 2. move the due timeouts out of the heap, dropping cancelled ones;
+/// 3. run exactly that many callbacks, first in first out;
+/// 4. run the due timeouts in (deadline, insertion) order, skipping any cancelled
+///    meanwhile;
+/// 5. wait for I/O: not at all if callbacks are queued, else until the next deadline;
+/// 6. call the handlers of ready fds, never one removed during this dispatch.
+///
+/// So anything scheduled during an iteration runs in a later one, and ready callbacks
+/// run before due timeouts.
+///
+/// A panic in a callback, timeout, handler or done-callback is caught and logged
+/// ("Exception in callback ...") through the `log` crate, and the loop goes on.
+///
+/// ```
+/// use ioloop::IOLoop;
+/// use std::time::Duration;
+///
+/// let io = IOLoop::new();
+/// let stop = io.clone();
+/// io.call_later(Duration::from_millis(10), move || stop.stop());
+/// io.add_callback(|| println!("first"));
+/// io.start().unwrap();
+/// ```
+#[derive(Clone)]
+pub struct IOLoop {
+    inner: Rc<Inner>,
+}
+
+/// A handle that does not keep the loop alive, for what the loop itself owns.
+#[derive(Clone)]
+pub(crate) struct WeakLoop(Weak<Inner>);
+
+impl WeakLoop {
+    pub(crate) fn upgrade(&self) -> Option<IOLoop> {
+        self.0.upgrade().map(|inner| IOLoop { inner })
+    }
+}
+
+impl IOLoop {
+    /// Readable: [`Events::READ`].
+    pub const READ: Events = Events::READ;
+    /// Writable: [`Events::WRITE`].
+    pub const WRITE: Events = Events::WRITE;
+    /// Error or hang-up: [`Events::ERROR`].
+    pub const ERROR: Events = Events::ERROR;
+
+    /// A new loop. It does not become current until [`make_current`](IOLoop::make_current)
+    /// or [`start`](IOLoop::start).
+    ///
+    /// # Panics
+    /// If the operating system refuses to create the poller (out of file descriptors);
+    /// [`IOLoop::try_new`] returns that as an error instead.
+    ///
+    /// ```
+    /// let io = ioloop::IOLoop::new();
+    /// assert!(!io.is_running());
+    /// ```
+    pub fn new() -> IOLoop {
+        IOLoop::try_new().expect("ioloop: cannot create the poller")
+    }
+
+    /// A new loop, or the error the operating system gave creating its poller.
+    ///
+    /// ```
+    /// let io = ioloop::IOLoop::try_new()?;
+    /// # Ok::<(), ioloop::Error>(())
+    /// ```
+    pub fn try_new() -> Result<IOLoop> {
+        IOLoop::build(None)
+    }
+
+    /// A new loop whose [`time`](IOLoop::time) comes from `clock` instead of
+    /// [`Instant::now`], as Tornado's `time_func`: tests can move time forward.
+    /// The clock must never go backwards.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// let start = Instant::now();
+    /// let io = ioloop::IOLoop::with_clock(move || start)?;
+    /// assert_eq!(io.time(), start);
+    /// # Ok::<(), ioloop::Error>(())
+    /// ```
+    pub fn with_clock(clock: impl Fn() -> Instant + 'static) -> Result<IOLoop> {
+        IOLoop::build(Some(Box::new(clock)))
+    }
+
+    fn build(clock: Option<Box<dyn Fn() -> Instant>>) -> Result<IOLoop> {
+        let poll = Poll::new()?;
+        let waker = Waker::new(poll.registry(), WAKER)?;
+        Ok(IOLoop {
+            inner: Rc::new(Inner {
+                callbacks: RefCell::new(VecDeque::new()),
+                timeouts: RefCell::new(Timeouts::default()),
+                due: RefCell::new(Vec::new()),
+                handlers: RefCell::new(Handlers::default()),
+                poll: RefCell::new(poll),
+                events: RefCell::new(mio::Events::with_capacity(EVENTS_CAPACITY)),
+                remote: Remote::new(waker),
+                running: Cell::new(false),
+                stopped: Cell::new(false),
+                closed: Cell::new(false),
+                clock,
+                blocking_threshold: Cell::new(None),
+                tasks: Tasks::default(),
+                resolvers: Resolvers::default(),
+            }),
+        })
+    }
+
+    /// The current thread's loop: the one running, or made current, or else a new one
+    /// that becomes current.
+    ///
+    /// ```
+    /// use ioloop::IOLoop;
+    /// let a = IOLoop::current();
+    /// assert!(a.ptr_eq(&IOLoop::current()));
+    /// ```
+    pub fn current() -> IOLoop {
+        CURRENT.with(|c| c.borrow_mut().get_or_insert_with(IOLoop::new).clone())
+    }
+
+    /// The current thread's loop, without creating one.
+    ///
+    /// ```
+    /// use ioloop::IOLoop;
+    /// IOLoop::clear_current();
+    /// assert!(IOLoop::try_current().is_none());
+    /// ```
+    pub fn try_current() -> Option<IOLoop> {
+        CURRENT.with(|c| c.borrow().clone())
+    }
+
+    /// Makes this loop the thread's current one.
+    ///
+    /// ```
+    /// use ioloop::IOLoop;
+    /// let io = IOLoop::new();
+    /// io.make_current();
+    /// assert!(IOLoop::current().ptr_eq(&io));
+    /// ```
+    pub fn make_current(&self) {
+        CURRENT.with(|c| *c.borrow_mut() = Some(self.clone()));
+    }
+
+    /// Forgets the thread's current loop (the loop itself is not closed).
+    ///
+    /// ```
+    /// use ioloop::IOLoop;
+    /// IOLoop::new().make_current();
+    /// IOLoop::clear_current();
+    /// assert!(IOLoop::try_current().is_none());
+    /// ```
+    pub fn clear_current() {
+        let old = CURRENT.with(|c| c.borrow_mut().take());
+        drop(old);
+    }
+
+    /// Whether `self` and `other` are the same loop.
+    ///
+    /// ```
+    /// let io = ioloop::IOLoop::new();
+    /// assert!(io.ptr_eq(&io.clone()));
+    /// ```
+    pub fn ptr_eq(&self, other: &IOLoop) -> bool {
+        Rc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    pub(crate) fn downgrade(&self) -> WeakLoop {
+        WeakLoop(Rc::downgrade(&self.inner))
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
+    /// The loop's clock: [`Instant::now`], or the clock given to
+    /// [`with_clock`](IOLoop::with_clock). Timeouts are measured on it.
+    ///
+    /// ```
+    /// let io = ioloop::IOLoop::new();
+    /// assert!(io.time() <= std::time::Instant::now());
+    /// ```
+    pub fn time(&self) -> std::time::Instant {
+        match &self.inner.clock {
+            Some(clock) => clock(),
+            None => Instant::now(),
+        }
+    }
+
+    /// A `Send + Sync` handle through which other threads add callbacks to this loop.
+    ///
+    /// ```
+    /// let io = ioloop::IOLoop::new();
+    /// let remote = io.remote();
+    /// std::thread::spawn(move || remote.add_callback(|| ioloop::IOLoop::current().stop()));
+    /// io.start().unwrap();
+    /// ```
+    pub fn remote(&self) -> Remote {
+        self.inner.remote.clone()
+    }
+
+    /// Whether the loop is inside [`start`](IOLoop::start).
+    ///
+    /// ```
+    /// let io = ioloop::IOLoop::new();
+    /// let probe = io.clone();
+    /// io.add_callback(move || { assert!(probe.is_running()); probe.stop() });
+    /// io.start().unwrap();
+    /// assert!(!io.is_running());
+    /// ```
+    pub fn is_running(&self) -> bool {
+        self.inner.running.get()
+    }
+
+    /// Whether [`close`](IOLoop::close) was called.
+    ///
+    /// ```
+    /// let io = ioloop::IOLoop::new();
+    /// io.close(false);
+    /// assert!(io.is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.get()
+    }
+
+    // ----- callbacks and timeouts -----
+
+    /// Runs `callback` on the loop in its next iteration (callbacks run first in, first
+    /// out). What it returns is handled as [`CallbackReturn`] says: an `Err` or a failed
+    /// future is logged. Dropped silently once the loop is closed.
+    ///
+    /// ```
+    /// use ioloop::IOLoop;
+    /// let io = IOLoop::new();
+    /// let stop = io.clone();
+    /// io.add_callback(move || stop.stop());
+    /// io.start().unwrap();
+    /// ```
+    #[inline]
+    pub fn add_callback<F, R>(&self, callback: F)
+    where
+        F: FnOnce() -> R + 'static,
+        R: CallbackReturn,
+    {
+        self.push_callback(Box::new(move || callback::run(callback)));
+    }
+
+    #[inline]
+    pub(crate) fn push_callback(&self, callback: Callback) {
+        if !self.inner.closed.get() {
+            self.inner.callbacks.borrow_mut().push_back(callback);
+        }
+    }
+
+    /// Runs `callback` in the next iteration: Tornado's `spawn_callback`, the same as
+    /// [`add_callback`](IOLoop::add_callback) here (there is no stack context to escape).
+    ///
+    /// ```
+    /// let io = ioloop::IOLoop::new();
+    /// let stop = io.clone();
+    /// io.spawn_callback(move || stop.stop());
+    /// io.start().unwrap();
+    /// ```
+    pub fn spawn_callback<F, R>(&self, callback: F)
+    where
+        F: FnOnce() -> R + 'static,
+        R: CallbackReturn,
+    {
+        self.add_callback(callback)
+    }
+
+    /// Runs `callback` once `deadline` is reached: an [`Instant`] on the loop's
+    /// [`time`](IOLoop::time), or a [`Duration`] from now. Timeouts with equal deadlines
+    /// run in the order they were added. The returned handle cancels it with
+    /// [`remove_timeout`](IOLoop::remove_timeout).
+    ///
+    /// ```
+    /// use ioloop::IOLoop;
+    /// use std::time::Duration;
+    /// let io = IOLoop::new();
+    /// let stop = io.clone();
+    /// io.add_timeout(Duration::from_millis(1), move || stop.stop());
+    /// io.start().unwrap();
+    /// ```
+    pub fn add_timeout<F, R>(&self, deadline: impl Into<Deadline>, callback: F) -> Timeout
+    where
+        F: FnOnce() -> R + 'static,
+        R: CallbackReturn,
+    {
+        if self.inner.closed.get() {
+            return Timeout::NONE;
+        }
+        let at = match deadline.into() {
+            Deadline::At(at) => at,
+            Deadline::After(delay) => self.time() + delay,
+        };
+        self.inner
+            .timeouts
+            .borrow_mut()
+            .insert(at, Box::new(move || callback::run(callback)))
+    }
+
+    /// Runs `callback` at `when` on the loop's clock.
+    ///
+    /// ```
+    /// use ioloop::IOLoop;
+    /// let io = IOLoop::new();
+    /// let stop = io.clone();
+    /// io.call_at(io.time(), move || stop.stop());
+    /// io.start().unwrap();
+    /// ```
+    pub fn call_at<F, R>(&self, when: Instant, callback: F) -> Timeout
+    where
+        F: FnOnce() -> R + 'static,
+        R: CallbackReturn,
+    {
+        self.add_timeout(when, callback)
+    }
+
+    /// Runs `callback` after `delay`.
+    ///
+    /// ```
+    /// use ioloop::IOLoop;
+    /// use std::time::Duration;
+    /// let io = IOLoop::new();
+    /// let stop = io.clone();
+    /// io.call_later(Duration::ZERO, move || stop.stop());
+    /// io.start().unwrap();
+    /// ```
+    pub fn call_later<F, R>(&self, delay: Duration, callback: F) -> Timeout
+    where
+        F: FnOnce() -> R + 'static,
+        R: CallbackReturn,
+    {
+        self.add_timeout(delay, callback)
+    }
+
+    /// Cancels a timeout. Harmless after it ran, or twice.
+    ///
+    /// ```
+    /// use ioloop::IOLoop;
+    /// use std::time::Duration;
+    /// let io = IOLoop::new();
+    /// let t = io.call_later(Duration::ZERO, || panic!("removed, never runs"));
+    /// io.remove_timeout(t);
+    /// let stop = io.clone();
+    /// io.call_later(Duration::from_millis(1), move || stop.stop());
+    /// io.start().unwrap();
+    /// ```
+    pub fn remove_timeout(&self, timeout: Timeout) {
+        let callback = self.inner.timeouts.borrow_mut().remove(timeout);
+        // Dropped here, outside the borrow: its destructor may schedule more work.
+        drop(callback);
+    }
+
+    /// Calls `callback` with `future` on the loop once the future is done (in the
+    /// iteration after it completes, through the callback queue).
+    ///
+    /// ```
+    /// use ioloop::{Future, IOLoop};
+    /// let io = IOLoop::new();
+    /// let f = Future::new();
+    /// let stop = io.clone();
+    /// io.add_future(&f, move |f: Future<i32>| {
+    ///     assert_eq!(f.result().unwrap(), 3);
+    ///     stop.stop();
+    /// });
+    /// f.set_result(3).unwrap();
+    /// io.start().unwrap();
+    /// ```
+    pub fn add_future<T, F, R>(&self, future: &Future<T>, callback: F)
+    where
+        T: 'static,
+        F: FnOnce(Future<T>) -> R + 'static,
+        R: CallbackReturn,
+    {
+        let io = self.downgrade();
+        future.add_done_callback(move |f| {
+            let f = f.clone();
+            if let Some(io) = io.upgrade() {
+                io.add_callback(move || callback(f));
+            }
+        });
+    }
+
+    /// Logs a warning whenever one callback, timeout or handler keeps the loop busy for
+    /// longer than `threshold`; `None` turns the check off (the default, which costs
+    /// nothing).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let io = ioloop::IOLoop::new();
+    /// io.set_blocking_log_threshold(Some(Duration::from_millis(500)));
+    /// ```
+    pub fn set_blocking_log_threshold(&self, threshold: Option<Duration>) {
+        self.inner.blocking_threshold.set(threshold);
+    }
+
+    // ----- fd handlers -----
+
+    /// Calls `handler(fd, events)` whenever `fd` is ready for any of `events`
+    /// (`READ | WRITE`; `ERROR` is always reported). Level-triggered, as in Tornado: a
+    /// handler that leaves data unread is called again in the next iteration.
+    ///
+    /// An fd that already has a handler, or that the poller refuses (closed, invalid, a
+    /// regular file), is an error.
+    ///
+    /// ```
+    /// use ioloop::{Events, IOLoop};
+    /// use std::io::Write;
+    /// use std::os::fd::AsRawFd;
+    /// use std::os::unix::net::UnixStream;
+    ///
+    /// let io = IOLoop::new();
+    /// let (mut a, b) = UnixStream::pair().unwrap();
+    /// a.write_all(b"ping").unwrap();
+    /// let stop = io.clone();
+    /// io.add_handler(b.as_raw_fd(), Events::READ, move |fd, events| {
+    ///     assert!(events.contains(Events::READ));
+    ///     stop.remove_handler(fd);
+    ///     stop.stop();
+    /// })
+    /// .unwrap();
+    /// io.start().unwrap();
+    /// ```
+    pub fn add_handler<F, R>(&self, fd: impl AsRawFd, events: Events, mut handler: F) -> Result<()>
+    where
+        F: FnMut(RawFd, Events) -> R + 'static,
+        R: CallbackReturn,
+    {
+        self.check_open()?;
+        let name = std::any::type_name::<F>();
+        let poll = self.inner.poll.borrow();
+        self.inner.handlers.borrow_mut().add(
+            poll.registry(),
+            fd.as_raw_fd(),
+            events,
+            Box::new(move |fd, events| handler(fd, events).settle(name, || {})),
+            name,
+        )
+    }
+
+    /// Changes the events a registered fd is watched for.
+    ///
+    /// ```
+    /// use ioloop::{Events, IOLoop};
+    /// use std::os::fd::AsRawFd;
+    /// let io = IOLoop::new();
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// io.add_handler(a.as_raw_fd(), Events::READ, |_, _| {}).unwrap();
+    /// io.update_handler(a.as_raw_fd(), Events::READ | Events::WRITE).unwrap();
+    /// assert!(io.update_handler(12345, Events::READ).is_err()); // not registered
+    /// ```
+    pub fn update_handler(&self, fd: impl AsRawFd, events: Events) -> Result<()> {
+        self.check_open()?;
+        let poll = self.inner.poll.borrow();
+        self.inner
+            .handlers
+            .borrow_mut()
+            .update(poll.registry(), fd.as_raw_fd(), events)
+    }
+
+    /// Stops watching `fd`. A handler removed while the loop dispatches is not called
+    /// in that dispatch. Removing an fd that has no handler does nothing.
+    ///
+    /// ```
+    /// use ioloop::{Events, IOLoop};
+    /// use std::os::fd::AsRawFd;
+    /// let io = IOLoop::new();
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// io.add_handler(a.as_raw_fd(), Events::READ, |_, _| {}).unwrap();
+    /// io.remove_handler(a.as_raw_fd());
+    /// io.remove_handler(a.as_raw_fd()); // no-op
+    /// ```
+    pub fn remove_handler(&self, fd: impl AsRawFd) {
+        let poll = self.inner.poll.borrow();
+        let handler = self
+            .inner
+            .handlers
+            .borrow_mut()
+            .remove(poll.registry(), fd.as_raw_fd());
+        drop(poll);
+        drop(handler);
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.inner.closed.get() {
+            Err(Error::invalid_state("the IOLoop is closed"))
+        } else {
+            Ok(())
+        }
+    }
+
+    // ----- running -----
+
+    /// Runs the loop until [`stop`](IOLoop::stop) is called; the iteration in progress
+    /// completes first. While running, this loop is the thread's current loop.
+    ///
+    /// Errors, rather than deadlocking, when the loop is already running (a nested
+    /// `start` from a callback) or closed. If `stop` was called before `start`, returns at
+    /// once.
+    ///
+    /// ```
+    /// let io = ioloop::IOLoop::new();
+    /// io.stop();
+    /// io.start().unwrap(); // returns at once: stop() came first
+    /// ```
+    pub fn start(&self) -> Result<()> {
+        self.check_open()?;
+        if self.inner.running.get() {
+            return Err(Error::invalid_state("the IOLoop is already running"));
+        }
+        if self.inner.stopped.replace(false) {
+            return Ok(());
+        }
+        self.inner.running.set(true);
+        let previous = CURRENT.with(|c| c.replace(Some(self.clone())));
+        // Restores the thread's state however `start` is left.
+        struct Restore<'a>(&'a IOLoop, Option<IOLoop>);
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                self.0.inner.running.set(false);
+                self.0.inner.stopped.set(false);
+                let previous = self.1.take();
+                let mine = CURRENT.with(|c| c.replace(previous));
+                drop(mine);
+            }
+        }
+        let _restore = Restore(self, previous);
+        while self.run_once() {}
+        Ok(())
+    }
+
+    /// Stops the loop after the current iteration. Called before [`start`](IOLoop::start),
+    /// it makes that `start` return at once.
+    ///
+    /// ```
+    /// let io = ioloop::IOLoop::new();
+    /// let stop = io.clone();
+    /// io.add_callback(move || stop.stop());
+    /// io.start().unwrap();
+    /// ```
+    pub fn stop(&self) {
+        self.inner.running.set(false);
+        self.inner.stopped.set(true);
+    }
+
+    /// Starts the loop, runs `func` on it, and returns the result of the future `func`
+    /// returns, stopping the loop when it is done. With a `timeout`, gives up after that
+    /// long with an [`ErrorKind::Timeout`] error and cancels the future.
+    ///
+    /// If the loop is stopped from elsewhere before the future completes, returns an
+    /// [`ErrorKind::InvalidState`] error (the future keeps running if the loop is
+    /// started again). A panic in `func` becomes an [`ErrorKind::Panic`] error.
+    ///
+    /// ```
+    /// use ioloop::{Future, IOLoop};
+    /// use std::time::Duration;
+    ///
+    /// let io = IOLoop::new();
+    /// let answer = io.run_sync(|| {
+    ///     let f = Future::new();
+    ///     let done = f.clone();
+    ///     IOLoop::current().call_later(Duration::from_millis(1), move || done.set_result(42));
+    ///     f
+    /// }, None);
+    /// assert_eq!(answer.unwrap(), 42);
+    ///
+    /// let never = io.run_sync(Future::<()>::new, Some(Duration::from_millis(5)));
+    /// assert!(never.unwrap_err().is_timeout());
+    /// ```
+    pub fn run_sync<T, F>(&self, func: F, timeout: Option<Duration>) -> Result<T>
+    where
+        T: 'static,
+        F: FnOnce() -> Future<T> + 'static,
+    {
+        enum Outcome<T> {
+            Waiting,
+            Done(Result<T>),
+            /// `run_sync` returned; late completions must not stop the loop again.
+            Over,
+        }
+        self.check_open()?;
+        if self.inner.running.get() {
+            return Err(Error::invalid_state(
+                "run_sync called on a running IOLoop; yield the future instead",
+            ));
+        }
+        let outcome = Rc::new(RefCell::new(Outcome::Waiting));
+        let started: Rc<RefCell<Option<Future<T>>>> = Rc::new(RefCell::new(None));
+        let finish = {
+            let outcome = outcome.clone();
+            let io = self.downgrade();
+            move |result: Result<T>| {
+                let mut outcome = outcome.borrow_mut();
+                if matches!(*outcome, Outcome::Waiting) {
+                    *outcome = Outcome::Done(result);
+                    if let Some(io) = io.upgrade() {
+                        io.stop();
+                    }
+                }
+            }
+        };
+        {
+            let finish = finish.clone();
+            let started = started.clone();
+            self.add_callback(move || {
+                let future = catch_unwind(AssertUnwindSafe(func))
+                    .unwrap_or_else(|payload| Future::failed(Error::from_panic(payload)));
+                *started.borrow_mut() = Some(future.clone());
+                future.add_done_callback(move |f| finish(f.take_result()));
+            });
+        }
+        let timer = timeout.map(|limit| {
+            self.call_later(limit, move || {
+                finish(Err(Error::timeout(format!(
+                    "operation timed out after {limit:?}"
+                ))))
+            })
+        });
+        let ran = self.start();
+        if let Some(timer) = timer {
+            self.remove_timeout(timer);
+        }
+        let outcome = outcome.replace(Outcome::Over);
+        ran?;
+        match outcome {
+            Outcome::Done(Err(e)) if e.kind() == ErrorKind::Timeout => {
+                if let Some(future) = started.borrow_mut().take() {
+                    future.cancel();
+                }
+                Err(e)
+            }
+            Outcome::Done(result) => result,
+            Outcome::Waiting | Outcome::Over => Err(Error::invalid_state(
+                "the IOLoop was stopped before run_sync's future completed",
+            )),
+        }
+    }
+
+    /// Closes the loop: queued callbacks, timeouts and handlers are dropped, callbacks
+    /// added later (from any thread) are dropped silently, and `start` errors. With
+    /// `all_fds`, every fd that still has a handler is closed too.
+    ///
+    /// Closing also breaks the reference cycles that callbacks holding the loop create,
+    /// so it is how a loop's memory is given back.
+    ///
+    /// ```
+    /// let io = ioloop::IOLoop::new();
+    /// io.close(false);
+    /// io.add_callback(|| unreachable!()); // dropped silently
+    /// assert!(io.start().is_err());
+    /// ```
+    pub fn close(&self, all_fds: bool) {
+        if self.inner.closed.replace(true) {
+            return;
+        }
+        self.inner.running.set(false);
+        let remote_queue = self.inner.remote.close();
+        let callbacks = self.inner.callbacks.take();
+        let timeouts = self.inner.timeouts.take();
+        let handlers = self.inner.handlers.borrow_mut().drain();
+        {
+            let poll = self.inner.poll.borrow();
+            for (fd, _) in &handlers {
+                let _ = poll.registry().deregister(&mut mio::unix::SourceFd(fd));
+                if all_fds {
+                    // SAFETY: the caller asked us to close the fds it registered; we do not
+                    // touch them afterwards.
+                    unsafe { libc::close(*fd) };
+                }
+            }
+        }
+        let tasks = self.inner.tasks.clear();
+        let resolvers = self.inner.resolvers.clear();
+        // Everything is dropped outside the loop's borrows: destructors may call back in.
+        drop((remote_queue, callbacks, timeouts, handlers, tasks, resolvers));
+        let current = CURRENT.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.as_ref().is_some_and(|io| io.ptr_eq(self)) {
+                c.take()
+            } else {
+                None
+            }
+        });
+        drop(current);
+    }
+
+    /// One iteration; `false` once the loop should leave `start`.
+    fn run_once(&self) -> bool {
+        let inner = &*self.inner;
+        inner.remote.drain_into(&mut inner.callbacks.borrow_mut());
+        let ncallbacks = inner.callbacks.borrow().len();
+        let mut due = inner.due.take();
+        if !inner.timeouts.borrow().is_empty() {
+            let now = self.time();
+            inner.timeouts.borrow_mut().pop_due(now, &mut due);
+        }
+        for _ in 0..ncallbacks {
+            let callback = inner.callbacks.borrow_mut().pop_front();
+            match callback {
+                Some(callback) => self.run_timed(callback),
+                None => break, // closed meanwhile
+            }
+        }
+        for timeout in due.drain(..) {
+            let callback = inner.timeouts.borrow_mut().take_due(timeout);
+            if let Some(callback) = callback {
+                self.run_timed(callback);
+            }
+        }
+        *inner.due.borrow_mut() = due;
+
+        let wait = if !inner.callbacks.borrow().is_empty() {
+            Duration::ZERO
+        } else {
+            let next = inner.timeouts.borrow().next_deadline();
+            match next {
+                Some(deadline) => deadline.saturating_duration_since(self.time()).min(MAX_WAIT),
+                None => MAX_WAIT,
+            }
+        };
+        if !inner.running.get() {
+            return false;
+        }
+        self.poll_io(wait);
+        true
+    }
+
+    #[inline]
+    fn run_timed(&self, callback: impl FnOnce()) {
+        match self.inner.blocking_threshold.get() {
+            None => callback(),
+            Some(threshold) => {
+                let began = Instant::now();
+                callback();
+                let took = began.elapsed();
+                if took > threshold {
+                    log::warn!(
+                        "IOLoop blocked for {took:?} in one callback (threshold {threshold:?})"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Waits up to `wait` for I/O and calls the handlers of the ready fds.
+    fn poll_io(&self, wait: Duration) {
+        let inner = &*self.inner;
+        // With work queued and no fds to watch, nothing can become ready: skip the
+        // syscall. Other threads' callbacks are picked up at the next iteration's start.
+        if wait.is_zero() && inner.handlers.borrow().is_empty() {
+            return;
+        }
+        let still_ready = inner.handlers.borrow_mut().recheck_carried();
+        let wait = if still_ready { Duration::ZERO } else { wait };
+        {
+            let mut poll = inner.poll.borrow_mut();
+            let mut events = inner.events.borrow_mut();
+            if let Err(e) = poll.poll(&mut events, Some(wait)) {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    log::error!("ioloop: poll failed: {e}");
+                }
+                events.clear();
+            }
+            let mut handlers = inner.handlers.borrow_mut();
+            for event in events.iter() {
+                if event.token() != WAKER {
+                    handlers.mark(event.token().0, Events::from_mio(event));
+                }
+            }
+        }
+        let ready = inner.handlers.borrow_mut().take_ready();
+        for &entry in &ready {
+            let taken = inner.handlers.borrow_mut().begin_dispatch(entry);
+            if let Some((fd, events, mut handler, name)) = taken {
+                self.run_timed(|| {
+                    guard_named(name, || handler(fd, events));
+                });
+                let orphan = inner.handlers.borrow_mut().end_dispatch(entry, handler);
+                drop(orphan);
+            }
+        }
+        inner.handlers.borrow_mut().give_back_ready(ready);
+    }
+}
+
+impl Default for IOLoop {
+    fn default() -> Self {
+        IOLoop::new()
+    }
+}
+
+impl fmt::Debug for IOLoop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IOLoop")
+            .field("running", &self.is_running())
+            .field("closed", &self.is_closed())
+            .field("callbacks", &self.inner.callbacks.borrow().len())
+            .finish()
+    }
+}

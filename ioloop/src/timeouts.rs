@@ -1,0 +1,200 @@
+//! The deadline heap: timeouts ordered by (deadline, insertion), with cheap cancellation.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use crate::ioloop::Callback;
+
+/// A handle to a scheduled timeout, returned by
+/// [`IOLoop::add_timeout`](crate::IOLoop::add_timeout) and friends, for
+/// [`IOLoop::remove_timeout`](crate::IOLoop::remove_timeout).
+///
+/// It is a small `Copy` value; removing a timeout that already ran, or removing it twice,
+/// is harmless.
+///
+/// ```
+/// use ioloop::IOLoop;
+/// use std::time::Duration;
+///
+/// let io = IOLoop::new();
+/// let t = io.call_later(Duration::from_secs(60), || unreachable!());
+/// io.remove_timeout(t);
+/// io.remove_timeout(t); // twice is fine
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Timeout {
+    key: usize,
+    seq: u64,
+}
+
+impl Timeout {
+    /// A handle that matches no timeout (what a closed loop hands out).
+    pub(crate) const NONE: Timeout = Timeout {
+        key: usize::MAX,
+        seq: u64::MAX,
+    };
+}
+
+/// When a timeout is due: at an [`Instant`], or a [`Duration`] from now.
+///
+/// ```
+/// use ioloop::Deadline;
+/// use std::time::{Duration, Instant};
+/// let _: Deadline = Instant::now().into();
+/// let _: Deadline = Duration::from_millis(5).into();
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deadline {
+    /// At this moment on the loop's clock.
+    At(Instant),
+    /// This long after the loop's [`time`](crate::IOLoop::time).
+    After(Duration),
+}
+
+impl From<Instant> for Deadline {
+    fn from(at: Instant) -> Deadline {
+        Deadline::At(at)
+    }
+}
+
+impl From<Duration> for Deadline {
+    fn from(after: Duration) -> Deadline {
+        Deadline::After(after)
+    }
+}
+
+/// Heap entry; `Reverse` turns the max-heap into a min-heap on (deadline, seq).
+type Entry = Reverse<(Instant, u64, usize)>;
+
+struct Slot {
+    seq: u64,
+    /// Still in the heap (not yet moved to a due list), so a removal leaves a dead entry.
+    in_heap: bool,
+    callback: Callback,
+}
+
+/// Cancelled entries stay in the heap until popped; compact once they pass this count
+/// and outnumber the live ones (Tornado's rule).
+const COMPACT_AFTER: usize = 512;
+
+#[derive(Default)]
+pub(crate) struct Timeouts {
+    heap: BinaryHeap<Entry>,
+    slots: Slab<Slot>,
+    next_seq: u64,
+    cancelled: usize,
+}
+
+impl Timeouts {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    pub(crate) fn insert(&mut self, deadline: Instant, callback: Callback) -> Timeout {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let key = self.slots.insert(Slot {
+            seq,
+            in_heap: true,
+            callback,
+        });
+        self.heap.push(Reverse((deadline, seq, key)));
+        Timeout { key, seq }
+    }
+
+    pub(crate) fn remove(&mut self, timeout: Timeout) -> Option<Callback> {
+        match self.slots.get(timeout.key) {
+            Some(slot) if slot.seq == timeout.seq => {
+                if slot.in_heap {
+                    self.cancelled += 1;
+                }
+                Some(self.slots.remove(timeout.key).callback)
+            }
+            _ => None,
+        }
+    }
+
+    /// Takes the callback of a due timeout out, unless it was cancelled after it became due.
+    pub(crate) fn take_due(&mut self, timeout: Timeout) -> Option<Callback> {
+        match self.slots.get(timeout.key) {
+            Some(slot) if slot.seq == timeout.seq => Some(self.slots.remove(timeout.key).callback),
+            _ => None,
+        }
+    }
+
+    /// Moves every timeout due at `now` into `due`, dropping cancelled entries on the way.
+    pub(crate) fn pop_due(&mut self, now: Instant, due: &mut Vec<Timeout>) {
+        while let Some(&Reverse((deadline, seq, key))) = self.heap.peek() {
+            let live = self.slots.get(key).is_some_and(|s| s.seq == seq);
+            if !live {
+                self.heap.pop();
+                self.cancelled -= 1;
+            } else if deadline <= now {
+                self.heap.pop();
+                self.slots[key].in_heap = false;
+                due.push(Timeout { key, seq });
+            } else {
+                break;
+            }
+        }
+        if self.cancelled > COMPACT_AFTER && self.cancelled > self.heap.len() / 2 {
+            let slots = &self.slots;
+            self.heap
+                .retain(|Reverse((_, seq, key))| slots.get(*key).is_some_and(|s| s.seq == *seq));
+            self.cancelled = 0;
+        }
+    }
+
+    /// The earliest live deadline (cancelled entries at the top were dropped by `pop_due`).
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse((deadline, _, _))| *deadline)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noop() -> Callback {
+        Box::new(|| {})
+    }
+
+    #[test]
+    fn equal_deadlines_come_out_in_insertion_order() {
+        let mut t = Timeouts::default();
+        let at = Instant::now();
+        let ids: Vec<_> = (0..10).map(|_| t.insert(at, noop())).collect();
+        let mut due = Vec::new();
+        t.pop_due(at, &mut due);
+        assert_eq!(due, ids);
+    }
+
+    #[test]
+    fn cancelled_entries_are_compacted() {
+        let mut t = Timeouts::default();
+        let later = Instant::now() + Duration::from_secs(3600);
+        let mut due = Vec::new();
+        for _ in 0..10_000 {
+            let id = t.insert(later, noop());
+            assert!(t.remove(id).is_some());
+            t.pop_due(Instant::now(), &mut due);
+        }
+        assert!(t.heap.len() <= 2 * COMPACT_AFTER + 2, "heap grew to {}", t.heap.len());
+        assert!(due.is_empty());
+    }
+
+    #[test]
+    fn removing_a_due_timeout_keeps_the_count_honest() {
+        let mut t = Timeouts::default();
+        let now = Instant::now();
+        let id = t.insert(now, noop());
+        let mut due = Vec::new();
+        t.pop_due(now, &mut due);
+        assert!(t.remove(id).is_some());
+        assert!(t.take_due(id).is_none());
+        assert_eq!(t.cancelled, 0);
+    }
+}

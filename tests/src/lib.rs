@@ -1,0 +1,1 @@
+//! Shared helpers for ioloop's behaviour tests (the tests live in `tests/`).

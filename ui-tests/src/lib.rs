@@ -1,0 +1,1 @@
+//! trybuild cases for ioloop's macros live in `tests/`.
