@@ -20,7 +20,7 @@ use crate::ioloop::Callback;
 /// use std::time::Duration;
 ///
 /// let io = IOLoop::new();
-/// let t = io.call_later(Duration::from_secs(60), || unreachable!());
+/// let t = io.call_later(Duration::from_secs(60), || println!("never runs"));
 /// io.remove_timeout(t);
 /// io.remove_timeout(t); // twice is fine
 /// ```

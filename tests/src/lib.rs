@@ -1,1 +1,83 @@
 //! Shared helpers for ioloop's behaviour tests (the tests live in `tests/`).
+
+use std::cell::RefCell;
+use std::sync::Once;
+
+thread_local! {
+    static CAPTURE: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
+}
+
+struct ThreadCapture;
+
+impl log::Log for ThreadCapture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        // mio traces its registrations; the tests are about what ioloop reports.
+        if record.level() > log::Level::Info {
+            return;
+        }
+        CAPTURE.with(|c| {
+            if let Some(lines) = c.borrow_mut().as_mut() {
+                lines.push(format!("{} {}", record.level(), record.args()));
+            }
+        });
+    }
+
+    fn flush(&self) {}
+}
+
+/// Runs `f` and returns what it logged on this thread, one line per record as
+/// `"LEVEL message"`, from level INFO up. Tests run on many threads at once; each sees only its own lines.
+///
+/// ```
+/// let ((), lines) = tests::capture_logs(|| log::warn!("careful"));
+/// assert_eq!(lines, vec!["WARN careful".to_string()]);
+/// ```
+pub fn capture_logs<R>(f: impl FnOnce() -> R) -> (R, Vec<String>) {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        log::set_logger(&ThreadCapture).expect("no other logger in the tests");
+        log::set_max_level(log::LevelFilter::Trace);
+    });
+    CAPTURE.with(|c| *c.borrow_mut() = Some(Vec::new()));
+    let result = f();
+    let lines = CAPTURE.with(|c| c.borrow_mut().take()).unwrap_or_default();
+    (result, lines)
+}
+
+/// A shared, ordered record of what happened, for asserting on order.
+///
+/// ```
+/// let trace = tests::Trace::default();
+/// let t = trace.clone();
+/// t.push("a");
+/// assert_eq!(trace.take(), vec!["a"]);
+/// ```
+#[derive(Clone, Default)]
+pub struct Trace(std::rc::Rc<RefCell<Vec<String>>>);
+
+impl Trace {
+    /// Records one event.
+    pub fn push(&self, event: impl Into<String>) {
+        self.0.borrow_mut().push(event.into());
+    }
+
+    /// Everything recorded so far, emptying the record.
+    pub fn take(&self) -> Vec<String> {
+        self.0.take()
+    }
+}
+
+/// A callback for places that must never call it.
+///
+/// ```
+/// let io = ioloop::IOLoop::new();
+/// io.close(false);
+/// io.add_callback(tests::never); // dropped: the loop is closed
+/// ```
+pub fn never() {
+    panic!("this callback must never run");
+}
