@@ -117,7 +117,10 @@ impl Events {
     /// writable; an `ERROR`-only registration asks for readable and filters it out on
     /// delivery, because errors arrive whatever was asked.
     pub(crate) fn to_mio(self) -> mio::Interest {
-        match (self.intersects(Events::READ), self.intersects(Events::WRITE)) {
+        match (
+            self.intersects(Events::READ),
+            self.intersects(Events::WRITE),
+        ) {
             (_, false) => mio::Interest::READABLE,
             (false, true) => mio::Interest::WRITABLE,
             (true, true) => mio::Interest::READABLE | mio::Interest::WRITABLE,

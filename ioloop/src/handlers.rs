@@ -92,7 +92,12 @@ impl Handlers {
         Ok(())
     }
 
-    pub(crate) fn update(&mut self, registry: &Registry, fd: RawFd, interest: Events) -> Result<()> {
+    pub(crate) fn update(
+        &mut self,
+        registry: &Registry,
+        fd: RawFd,
+        interest: Events,
+    ) -> Result<()> {
         let key = *self
             .by_fd
             .get(&fd)
@@ -207,8 +212,16 @@ impl Handlers {
 
     /// Puts a called handler back, and carries the fd into the next iteration's
     /// level check. A handler that removed itself meanwhile is dropped.
-    pub(crate) fn end_dispatch(&mut self, (key, generation): Ready, handler: Handler) -> Option<Handler> {
-        match self.entries.get_mut(key).filter(|e| e.generation == generation) {
+    pub(crate) fn end_dispatch(
+        &mut self,
+        (key, generation): Ready,
+        handler: Handler,
+    ) -> Option<Handler> {
+        match self
+            .entries
+            .get_mut(key)
+            .filter(|e| e.generation == generation)
+        {
             Some(entry) => {
                 entry.handler = Some(handler);
                 self.carried.push((key, generation));

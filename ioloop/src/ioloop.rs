@@ -736,7 +736,14 @@ impl IOLoop {
         let tasks = self.inner.tasks.clear();
         let resolvers = self.inner.resolvers.clear();
         // Everything is dropped outside the loop's borrows: destructors may call back in.
-        drop((remote_queue, callbacks, timeouts, handlers, tasks, resolvers));
+        drop((
+            remote_queue,
+            callbacks,
+            timeouts,
+            handlers,
+            tasks,
+            resolvers,
+        ));
         let current = CURRENT.with(|c| {
             let mut c = c.borrow_mut();
             if c.as_ref().is_some_and(|io| io.ptr_eq(self)) {
@@ -778,7 +785,9 @@ impl IOLoop {
         } else {
             let next = inner.timeouts.borrow().next_deadline();
             match next {
-                Some(deadline) => deadline.saturating_duration_since(self.time()).min(MAX_WAIT),
+                Some(deadline) => deadline
+                    .saturating_duration_since(self.time())
+                    .min(MAX_WAIT),
                 None => MAX_WAIT,
             }
         };

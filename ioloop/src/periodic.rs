@@ -103,20 +103,24 @@ impl PeriodicCallback {
         F: FnMut() -> R + 'static,
         R: CallbackReturn,
     {
-        assert!(!period.is_zero(), "PeriodicCallback period must be positive");
+        assert!(
+            !period.is_zero(),
+            "PeriodicCallback period must be positive"
+        );
         let name = type_name::<F>();
-        let body: Body = Box::new(move |then| {
-            match catch_unwind(AssertUnwindSafe(&mut callback)) {
-                Ok(returned) => returned.settle(name, then),
-                Err(payload) => {
-                    log::error!(
-                        "Exception in callback {name}: panicked: {}",
-                        panic_message(&*payload)
-                    );
-                    then()
-                }
-            }
-        });
+        let body: Body =
+            Box::new(
+                move |then| match catch_unwind(AssertUnwindSafe(&mut callback)) {
+                    Ok(returned) => returned.settle(name, then),
+                    Err(payload) => {
+                        log::error!(
+                            "Exception in callback {name}: panicked: {}",
+                            panic_message(&*payload)
+                        );
+                        then()
+                    }
+                },
+            );
         // std's per-process random hash keys seed the jitter without a `rand` crate.
         let seed = RandomState::new().build_hasher().finish();
         PeriodicCallback {

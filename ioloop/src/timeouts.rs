@@ -182,7 +182,11 @@ mod tests {
             assert!(t.remove(id).is_some());
             t.pop_due(Instant::now(), &mut due);
         }
-        assert!(t.heap.len() <= 2 * COMPACT_AFTER + 2, "heap grew to {}", t.heap.len());
+        assert!(
+            t.heap.len() <= 2 * COMPACT_AFTER + 2,
+            "heap grew to {}",
+            t.heap.len()
+        );
         assert!(due.is_empty());
     }
 

@@ -47,7 +47,9 @@ fn ready_callbacks_run_before_due_timeouts() {
     let io = IOLoop::new();
     let trace = Trace::default();
     let t = trace.clone();
-    io.call_at(io.time() - Duration::from_millis(1), move || t.push("timeout"));
+    io.call_at(io.time() - Duration::from_millis(1), move || {
+        t.push("timeout")
+    });
     for name in ["cb1", "cb2"] {
         let t = trace.clone();
         io.add_callback(move || t.push(name));
@@ -88,7 +90,10 @@ fn a_callback_returning_err_is_logged_and_the_loop_goes_on() {
     });
     assert_eq!(trace.take(), ["after"]);
     assert_eq!(logs.len(), 1, "{logs:?}");
-    assert!(logs[0].starts_with("ERROR Exception in callback"), "{logs:?}");
+    assert!(
+        logs[0].starts_with("ERROR Exception in callback"),
+        "{logs:?}"
+    );
     assert!(logs[0].contains("disk on fire"), "{logs:?}");
 }
 
@@ -116,7 +121,8 @@ fn blocking_callbacks_are_reported_over_the_threshold() {
         io.start().unwrap();
     });
     assert!(
-        logs.iter().any(|l| l.starts_with("WARN IOLoop blocked for")),
+        logs.iter()
+            .any(|l| l.starts_with("WARN IOLoop blocked for")),
         "{logs:?}"
     );
 }

@@ -130,7 +130,8 @@ fn a_handler_removed_during_dispatch_never_fires_in_that_dispatch() {
 fn registering_an_fd_twice_is_an_error() {
     let io = IOLoop::new();
     let (a, _b) = pair();
-    io.add_handler(a.as_raw_fd(), Events::READ, |_, _| {}).unwrap();
+    io.add_handler(a.as_raw_fd(), Events::READ, |_, _| {})
+        .unwrap();
     let err = io
         .add_handler(a.as_raw_fd(), Events::WRITE, |_, _| {})
         .unwrap_err();
@@ -151,7 +152,9 @@ fn invalid_and_closed_fds_are_errors() {
     assert!(err.to_string().contains(&format!("fd {fd}")), "{err}");
     // A regular file cannot be polled: epoll refuses it.
     let file = std::fs::File::open("/proc/self/status").unwrap();
-    assert!(io.add_handler(file.as_raw_fd(), Events::READ, |_, _| {}).is_err());
+    assert!(io
+        .add_handler(file.as_raw_fd(), Events::READ, |_, _| {})
+        .is_err());
     assert!(io.update_handler(fd, Events::READ).is_err());
 }
 
@@ -191,7 +194,11 @@ fn a_closed_peer_reports_read_so_the_handler_sees_eof() {
     let mut stream = a.try_clone().unwrap();
     io.add_handler(a.as_raw_fd(), Events::READ, move |fd, events| {
         let mut buf = [0u8; 8];
-        t.push(format!("{} {}", events.contains(Events::READ), stream.read(&mut buf).unwrap()));
+        t.push(format!(
+            "{} {}",
+            events.contains(Events::READ),
+            stream.read(&mut buf).unwrap()
+        ));
         io2.remove_handler(fd);
         io2.stop();
     })

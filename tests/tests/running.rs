@@ -13,7 +13,10 @@ fn stop_before_start_makes_start_return_at_once() {
     io.add_callback(move || t.push("ran"));
     io.stop();
     io.start().unwrap();
-    assert!(trace.take().is_empty(), "start must return before any iteration");
+    assert!(
+        trace.take().is_empty(),
+        "start must return before any iteration"
+    );
     // The stop was used up: the next start runs.
     let stop = io.clone();
     io.add_callback(move || stop.stop());
@@ -63,7 +66,8 @@ fn run_sync_returns_the_future_result() {
             || {
                 let f = Future::new();
                 let done = f.clone();
-                IOLoop::current().call_later(Duration::from_millis(1), move || done.set_result("ok"));
+                IOLoop::current()
+                    .call_later(Duration::from_millis(1), move || done.set_result("ok"));
                 f
             },
             None,
@@ -146,7 +150,13 @@ fn add_callback_after_close_is_dropped_silently() {
     assert!(logs.is_empty(), "{logs:?}");
     assert_eq!(io.start().unwrap_err().kind(), ErrorKind::InvalidState);
     let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
-    assert!(io.add_handler(std::os::fd::AsRawFd::as_raw_fd(&a), ioloop::Events::READ, |_, _| {}).is_err());
+    assert!(io
+        .add_handler(
+            std::os::fd::AsRawFd::as_raw_fd(&a),
+            ioloop::Events::READ,
+            |_, _| {}
+        )
+        .is_err());
 }
 
 #[test]
@@ -160,7 +170,11 @@ fn close_drops_queued_work_and_can_close_fds() {
     let d = dropped.clone();
     io.add_callback(move || drop(d));
     io.close(true);
-    assert_eq!(std::rc::Rc::strong_count(&dropped), 1, "queued callback dropped");
+    assert_eq!(
+        std::rc::Rc::strong_count(&dropped),
+        1,
+        "queued callback dropped"
+    );
     // SAFETY: probing whether `fd` is still open; F_GETFD has no side effects.
     let rc = unsafe { libc::fcntl(fd, libc::F_GETFD) };
     assert_eq!(rc, -1, "close(true) closed the registered fd");

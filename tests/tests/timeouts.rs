@@ -14,7 +14,9 @@ fn timeouts_run_in_deadline_order() {
     let base = io.time();
     for ms in [30u64, 10, 20, 0, 25] {
         let t = trace.clone();
-        io.call_at(base + Duration::from_millis(ms), move || t.push(ms.to_string()));
+        io.call_at(base + Duration::from_millis(ms), move || {
+            t.push(ms.to_string())
+        });
     }
     let stop = io.clone();
     io.call_at(base + Duration::from_millis(40), move || stop.stop());
