@@ -1,2 +1,43 @@
-//! ioloop vs tokio current-thread benchmarks.
-fn main() {}
+//! ioloop vs tokio's current-thread runtime on the workloads of `shared/WORKLOADS.md`,
+//! side by side in one run, reported as ns/op and as a ratio (ioloop / tokio; below 1
+//! means ioloop is faster). Absolute figures vary with the machine; the ratios are the
+//! result.
+//!
+//! Run with `cargo run --release -p benches` (optionally naming workloads:
+//! `cargo run --release -p benches -- chain timers`).
+
+mod ioloop_side;
+mod report;
+mod tokio_side;
+
+use report::{measure, Row};
+
+/// Each workload runs this many times per side; the median is reported.
+const RUNS: usize = 5;
+
+fn main() {
+    let wanted: Vec<String> = std::env::args().skip(1).collect();
+    let picked = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
+    let mut rows = Vec::new();
+    type Workload = (&'static str, u64, fn(u64), fn(u64));
+    let workloads: [Workload; 3] = [
+        (
+            "callbacks",
+            1_000_000,
+            ioloop_side::callbacks,
+            tokio_side::callbacks,
+        ),
+        ("chain", 1_000_000, ioloop_side::chain, tokio_side::chain),
+        ("timers", 200_000, ioloop_side::timers, tokio_side::timers),
+    ];
+    for (name, ops, ours, theirs) in workloads {
+        if picked(name) {
+            rows.push(Row {
+                name,
+                ioloop: measure(RUNS, ops, ours),
+                tokio: measure(RUNS, ops, theirs),
+            });
+        }
+    }
+    report::print(&rows);
+}

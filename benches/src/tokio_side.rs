@@ -1,0 +1,96 @@
+//! The same workloads on tokio's current-thread runtime with a `LocalSet`, as
+//! WORKLOADS.md prescribes (`spawn_local` for a callback).
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::task::{spawn_local, LocalSet};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Deadline offsets in nanoseconds, spread over 100 ms by a fixed-seed generator, so
+/// both sides get the same schedule.
+pub fn spread(ops: u64) -> Vec<u64> {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    (0..ops)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % 100_000_000
+        })
+        .collect()
+}
+
+pub fn callbacks(ops: u64) {
+    let rt = runtime();
+    let local = LocalSet::new();
+    let count = Rc::new(Cell::new(0u64));
+    local.block_on(&rt, async {
+        let (tx, rx) = oneshot::channel();
+        for _ in 0..ops - 1 {
+            let c = count.clone();
+            spawn_local(async move { c.set(c.get() + 1) });
+        }
+        let c = count.clone();
+        spawn_local(async move {
+            c.set(c.get() + 1);
+            let _ = tx.send(());
+        });
+        rx.await.unwrap();
+    });
+    assert_eq!(count.get(), ops);
+}
+
+pub fn chain(ops: u64) {
+    fn hop(left: u64, done: oneshot::Sender<()>) {
+        if left == 0 {
+            let _ = done.send(());
+        } else {
+            spawn_local(async move { hop(left - 1, done) });
+        }
+    }
+    let rt = runtime();
+    let local = LocalSet::new();
+    local.block_on(&rt, async {
+        let (tx, rx) = oneshot::channel();
+        spawn_local(async move { hop(ops - 1, tx) });
+        rx.await.unwrap();
+    });
+}
+
+pub fn timers(ops: u64) {
+    let rt = runtime();
+    let local = LocalSet::new();
+    let live = ops / 2;
+    let fired = Rc::new(Cell::new(0u64));
+    local.block_on(&rt, async {
+        let (tx, rx) = oneshot::channel();
+        let tx = Rc::new(Cell::new(Some(tx)));
+        let base = tokio::time::Instant::now();
+        for (i, offset) in spread(ops).into_iter().enumerate() {
+            let (f, tx) = (fired.clone(), tx.clone());
+            let task = spawn_local(async move {
+                tokio::time::sleep_until(base + Duration::from_nanos(offset)).await;
+                f.set(f.get() + 1);
+                if f.get() == live {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(());
+                    }
+                }
+            });
+            if i % 2 == 1 {
+                task.abort();
+            }
+        }
+        rx.await.unwrap();
+    });
+    assert_eq!(fired.get(), live);
+}
