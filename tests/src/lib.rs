@@ -81,3 +81,8 @@ impl Trace {
 pub fn never() {
     panic!("this callback must never run");
 }
+
+/// The README's Rust examples run as doctests, so the first example cannot rot.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
