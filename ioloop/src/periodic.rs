@@ -258,3 +258,46 @@ impl fmt::Debug for PeriodicCallback {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_spreads_each_period_within_half_the_jitter_either_way() {
+        let frozen = Instant::now();
+        let io = IOLoop::with_clock(move || frozen).unwrap();
+        let period = Duration::from_millis(100);
+        let pc = PeriodicCallback::with_loop(&io, || {}, period);
+        pc.set_jitter(0.5);
+        pc.start();
+        let mut gaps = Vec::new();
+        let mut last = pc.inner.next_run.get();
+        assert!(last > frozen);
+        for _ in 0..200 {
+            // With the clock frozen before the next run, each call advances one period.
+            schedule_next(pc.inner.clone(), pc.inner.generation.get());
+            let next = pc.inner.next_run.get();
+            gaps.push(next - last);
+            last = next;
+        }
+        let (lo, hi) = (period.mul_f64(0.75), period.mul_f64(1.25));
+        assert!(gaps.iter().all(|g| *g >= lo && *g <= hi), "{gaps:?}");
+        assert!(
+            gaps.iter().any(|g| *g != gaps[0]),
+            "jitter varies the period"
+        );
+        pc.stop();
+    }
+
+    #[test]
+    fn without_jitter_the_grid_is_exact() {
+        let frozen = Instant::now();
+        let io = IOLoop::with_clock(move || frozen).unwrap();
+        let period = Duration::from_millis(10);
+        let pc = PeriodicCallback::with_loop(&io, || {}, period);
+        pc.start();
+        assert_eq!(pc.inner.next_run.get(), frozen + period);
+        pc.stop();
+    }
+}

@@ -48,7 +48,10 @@ fn main() -> Result<()> {
     io.add_handler(reader.as_raw_fd(), Events::READ, move |fd, _events| {
         let mut buf = [0u8; 64];
         let n = reading.read(&mut buf)?;
-        println!("2. the handler read {:?}", String::from_utf8_lossy(&buf[..n]));
+        println!(
+            "2. the handler read {:?}",
+            String::from_utf8_lossy(&buf[..n])
+        );
         watcher.remove_handler(fd);
         Ok::<_, std::io::Error>(())
     })?;
@@ -68,7 +71,10 @@ fn main() -> Result<()> {
     println!("6. an async block awaited a Future: {doubled}");
 
     periodic.stop();
-    println!("7. the periodic callback ticked {} times meanwhile", ticks.get());
+    println!(
+        "7. the periodic callback ticked {} times meanwhile",
+        ticks.get()
+    );
 
     let err = io
         .run_sync(Future::<()>::new, Some(Duration::from_millis(20)))
