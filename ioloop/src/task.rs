@@ -139,12 +139,10 @@ impl IOLoop {
     /// use ioloop::{Future, IOLoop};
     ///
     /// let io = IOLoop::new();
-    /// let spawner = io.clone();
-    /// let doubled = io.run_sync(move || {
-    ///     let input = Future::new();
-    ///     input.set_result(21).unwrap();
-    ///     spawner.spawn(async move { Ok(input.await? * 2) })
-    /// }, None);
+    /// let input = Future::new();
+    /// input.set_result(21).unwrap();
+    /// let task = io.spawn(async move { Ok(input.await? * 2) });
+    /// let doubled = io.run_sync(move || task, None);
     /// assert_eq!(doubled.unwrap(), 42);
     /// ```
     pub fn spawn<T, F>(&self, future: F) -> Future<T>

@@ -7,6 +7,15 @@ use std::time::Duration;
 use ioloop::{Error, Future, IOLoop};
 use tests::Trace;
 
+/// Runs an async block on `io` until it completes, with a generous safety timeout.
+fn block_on<T: 'static>(
+    io: &IOLoop,
+    body: impl std::future::Future<Output = ioloop::Result<T>> + 'static,
+) -> ioloop::Result<T> {
+    let task = io.spawn(body);
+    io.run_sync(move || task, Some(Duration::from_secs(60)))
+}
+
 /// A future resolved by a timeout after `delay`.
 fn later<T: 'static>(io: &IOLoop, delay: Duration, value: T) -> Future<T> {
     let f = Future::new();
@@ -18,57 +27,36 @@ fn later<T: 'static>(io: &IOLoop, delay: Duration, value: T) -> Future<T> {
 #[test]
 fn async_blocks_await_ioloop_futures() {
     let io = IOLoop::new();
-    let spawner = io.clone();
-    let sum = io
-        .run_sync(
-            move || {
-                let io = spawner.clone();
-                spawner.spawn(async move {
-                    let a = later(&io, Duration::from_millis(2), 20).await?;
-                    let b = later(&io, Duration::from_millis(1), 22).await?;
-                    Ok(a + b)
-                })
-            },
-            None,
-        )
-        .unwrap();
+    let timers = io.clone();
+    let sum = block_on(&io, async move {
+        let a = later(&timers, Duration::from_millis(2), 20).await?;
+        let b = later(&timers, Duration::from_millis(1), 22).await?;
+        Ok(a + b)
+    })
+    .unwrap();
     assert_eq!(sum, 42);
 }
 
 #[test]
 fn errors_propagate_through_await() {
     let io = IOLoop::new();
-    let spawner = io.clone();
-    let err = io
-        .run_sync(
-            move || {
-                spawner.spawn(async move {
-                    Future::<()>::failed(Error::msg("inner failure")).await?;
-                    Ok(())
-                })
-            },
-            None,
-        )
-        .unwrap_err();
+    let err = block_on(&io, async move {
+        Future::<()>::failed(Error::msg("inner failure")).await?;
+        Ok(())
+    })
+    .unwrap_err();
     assert_eq!(err.message(), "inner failure");
 }
 
 #[test]
 fn a_panicking_task_fails_its_future_and_the_loop_goes_on() {
     let io = IOLoop::new();
-    let spawner = io.clone();
-    let err = io
-        .run_sync(
-            move || {
-                spawner.spawn(async move {
-                    let n: u32 = "not a number".parse().unwrap_or(0);
-                    assert!(n > 0, "task exploded");
-                    Ok(n)
-                })
-            },
-            None,
-        )
-        .unwrap_err();
+    let err = block_on(&io, async move {
+        let n: u32 = "not a number".parse().unwrap_or(0);
+        assert!(n > 0, "task exploded");
+        Ok(n)
+    })
+    .unwrap_err();
     assert!(err.is_panic());
     assert!(err.to_string().contains("task exploded"));
     assert_eq!(io.run_sync(|| Future::ready(1), None).unwrap(), 1);
@@ -106,22 +94,15 @@ fn cancelling_a_task_drops_its_body() {
 #[test]
 fn wakes_from_other_threads_reach_the_task() {
     let io = IOLoop::new();
-    let spawner = io.clone();
-    let v = io
-        .run_sync(
-            move || {
-                spawner.spawn(async move {
-                    let (future, resolver) = Future::with_resolver();
-                    std::thread::spawn(move || {
-                        std::thread::sleep(Duration::from_millis(5));
-                        resolver.set_result(7u64);
-                    });
-                    Ok(future.await? * 6)
-                })
-            },
-            Some(Duration::from_secs(60)),
-        )
-        .unwrap();
+    let v = block_on(&io, async move {
+        let (future, resolver) = Future::with_resolver();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(5));
+            resolver.set_result(7u64);
+        });
+        Ok(future.await? * 6)
+    })
+    .unwrap();
     assert_eq!(v, 42);
 }
 
