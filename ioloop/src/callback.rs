@@ -56,6 +56,14 @@ pub(crate) fn guard_named<B: FnOnce()>(name: &str, body: B) -> bool {
 pub trait CallbackReturn: 'static {
     /// Reports a failure of the callback named `name`, then calls `then` once the work
     /// the callback started has finished (at once unless it returned a pending future).
+    ///
+    /// ```
+    /// use ioloop::CallbackReturn;
+    /// let finished = std::rc::Rc::new(std::cell::Cell::new(false));
+    /// let f = finished.clone();
+    /// Ok::<(), String>(()).settle("example", move || f.set(true));
+    /// assert!(finished.get());
+    /// ```
     fn settle(self, name: &'static str, then: impl FnOnce() + 'static);
 }
 

@@ -21,12 +21,28 @@ pub struct Events(u8);
 
 impl Events {
     /// No events.
+    ///
+    /// ```
+    /// assert!(ioloop::Events::NONE.contains(ioloop::Events::NONE));
+    /// ```
     pub const NONE: Events = Events(0);
     /// The fd is readable (or its peer closed, so a read returns end of file).
+    ///
+    /// ```
+    /// assert!(ioloop::Events::READ.contains(ioloop::Events::READ));
+    /// ```
     pub const READ: Events = Events(0x1);
     /// The fd is writable.
+    ///
+    /// ```
+    /// assert!(ioloop::Events::WRITE.contains(ioloop::Events::WRITE));
+    /// ```
     pub const WRITE: Events = Events(0x4);
     /// An error or hang-up on the fd.
+    ///
+    /// ```
+    /// assert!(ioloop::Events::ERROR.contains(ioloop::Events::ERROR));
+    /// ```
     pub const ERROR: Events = Events(0x18);
 
     /// Whether every flag of `other` is set in `self`.

@@ -100,10 +100,22 @@ impl WeakLoop {
 
 impl IOLoop {
     /// Readable: [`Events::READ`].
+    ///
+    /// ```
+    /// assert_eq!(ioloop::IOLoop::READ, ioloop::Events::READ);
+    /// ```
     pub const READ: Events = Events::READ;
     /// Writable: [`Events::WRITE`].
+    ///
+    /// ```
+    /// assert_eq!(ioloop::IOLoop::WRITE, ioloop::Events::WRITE);
+    /// ```
     pub const WRITE: Events = Events::WRITE;
     /// Error or hang-up: [`Events::ERROR`].
+    ///
+    /// ```
+    /// assert_eq!(ioloop::IOLoop::ERROR, ioloop::Events::ERROR);
+    /// ```
     pub const ERROR: Events = Events::ERROR;
 
     /// A new loop. It does not become current until [`make_current`](IOLoop::make_current)

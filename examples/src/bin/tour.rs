@@ -63,11 +63,8 @@ fn main() -> Result<()> {
     let total = io.run_sync(|| on_a_thread(1_000_000), None)?;
     println!("5. summed 1..=1000000 on another thread: {total}");
 
-    let spawner = io.clone();
-    let doubled = io.run_sync(
-        move || spawner.spawn(async move { Ok(async_sum(1, 2).await? * 2) }),
-        None,
-    )?;
+    let task = io.spawn(async move { Ok(async_sum(1, 2).await? * 2) });
+    let doubled = io.run_sync(move || task, None)?;
     println!("6. an async block awaited a Future: {doubled}");
 
     periodic.stop();
