@@ -868,6 +868,14 @@ impl IOLoop {
     }
 }
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Threads may still hold a `Remote`: from now on what they send is dropped
+        // instead of piling up for a loop that will never run it.
+        drop(self.remote.close());
+    }
+}
+
 impl Default for IOLoop {
     fn default() -> Self {
         IOLoop::new()
