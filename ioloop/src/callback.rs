@@ -7,6 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::error::panic_message;
 use crate::future::Future;
+use crate::ioloop::IOLoop;
 
 /// Runs `body`, catching a panic and logging it as Tornado does ("Exception in
 /// callback ..."), naming the callback by its type `N` (for a closure, the function it
@@ -86,13 +87,25 @@ impl<T: 'static, E: Display + 'static> CallbackReturn for Result<T, E> {
 
 impl<T: 'static> CallbackReturn for Future<T> {
     fn settle(self, name: &'static str, then: impl FnOnce() + 'static) {
+        // The loop holds a pending future until it is done: a coroutine started from a
+        // callback and not kept by anyone else must still run to completion.
+        let held = (!self.done()).then(|| {
+            let io = IOLoop::current();
+            let key = io.inner().tasks.hold(Box::new(self.clone()));
+            (io.downgrade(), key)
+        });
         self.add_done_callback(move |f| {
             if let Some(e) = f.exception() {
                 if !e.is_cancelled() {
                     log::error!("Exception in callback {name}: {e:#}");
                 }
             }
-            then()
+            then();
+            if let Some((io, key)) = held {
+                if let Some(io) = io.upgrade() {
+                    io.inner().tasks.release(key);
+                }
+            }
         });
     }
 }

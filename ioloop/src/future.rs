@@ -355,6 +355,12 @@ impl<T: 'static> Future<T> {
         *self.inner.cancel_hook.borrow_mut() = Some(Box::new(hook));
     }
 
+    /// A handle that does not keep the future alive (the coroutine runner holds its own
+    /// result this way, so dropping the user's last handle drops the coroutine).
+    pub(crate) fn downgrade(&self) -> WeakFuture<T> {
+        WeakFuture(Rc::downgrade(&self.inner))
+    }
+
     /// Whether `self` and `other` are handles to the same future.
     ///
     /// ```
@@ -380,6 +386,15 @@ impl<T: 'static> Future<T> {
         for waker in self.inner.wakers.take() {
             waker.wake();
         }
+    }
+}
+
+/// See [`Future::downgrade`].
+pub(crate) struct WeakFuture<T>(std::rc::Weak<Inner<T>>);
+
+impl<T> WeakFuture<T> {
+    pub(crate) fn upgrade(&self) -> Option<Future<T>> {
+        self.0.upgrade().map(|inner| Future { inner })
     }
 }
 

@@ -30,6 +30,7 @@ mod callback;
 mod error;
 mod events;
 mod future;
+pub mod gen;
 mod handlers;
 mod ioloop;
 mod periodic;
@@ -47,6 +48,98 @@ pub use crate::periodic::PeriodicCallback;
 pub use crate::remote::Remote;
 pub use crate::resolver::Resolver;
 pub use crate::timeouts::{Deadline, Timeout};
+pub use ioloop_macros::coroutine;
+
+/// Suspends a coroutine until what is yielded completes; evaluates to
+/// `Result<Output>`, so `?` propagates a failure.
+///
+/// `yield_!` only has meaning inside a `#[ioloop::coroutine]` function, which rewrites
+/// it; anywhere else it is a compile error.
+///
+/// ```
+/// use ioloop::prelude::*;
+///
+/// #[ioloop::coroutine]
+/// fn double(f: Future<i32>) -> Result<i32> {
+///     let v = yield_!(f)?;
+///     Ok(v * 2)
+/// }
+/// assert_eq!(double(Future::ready(21)).result().unwrap(), 42);
+/// ```
+#[macro_export]
+macro_rules! yield_ {
+    ($($tokens:tt)*) => {
+        ::core::compile_error!(
+            "`yield_!` can only be used directly in the body of a `#[ioloop::coroutine]` function; \
+             mark the enclosing function with `#[ioloop::coroutine]`, or outside a coroutine \
+             use `.add_done_callback(...)` or `.await` in an async block"
+        )
+    };
+}
+
+/// Calls a callback-style function with a trailing callback and returns the
+/// [`Future`] that callback resolves: Tornado's `gen.Task`.
+///
+/// `task!(func, a, b)` calls `func(a, b, callback)`; `task!(obj.method, a)` calls
+/// `obj.method(a, callback)`. The callback is a [`gen::Callback<T>`](gen::Callback);
+/// if it is dropped without being called, the future fails instead of hanging.
+///
+/// ```
+/// use ioloop::gen::Callback;
+///
+/// fn lookup(key: &'static str, callback: Callback<usize>) {
+///     callback(key.len());
+/// }
+/// struct Db;
+/// impl Db {
+///     fn count(&self, callback: Callback<u64>) {
+///         callback(7);
+///     }
+/// }
+///
+/// assert_eq!(ioloop::task!(lookup, "four").result().unwrap(), 4);
+/// let db = Db;
+/// assert_eq!(ioloop::task!(db.count).result().unwrap(), 7);
+/// ```
+#[macro_export]
+macro_rules! task {
+    ($recv:ident $(. $method:ident)+ $(, $arg:expr)* $(,)?) => {{
+        let (future, callback) = $crate::gen::callback_pair();
+        $recv $(. $method)+ ($($arg,)* callback);
+        future
+    }};
+    ($func:path $(, $arg:expr)* $(,)?) => {
+        $crate::gen::call_task($func, ($($arg,)*))
+    };
+}
+
+/// Not public API: what `#[ioloop::coroutine]` expands to.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::gen::runner::{coroutine, suspend, Co};
+
+    /// Fixes the output type of the coroutine's body to its declared return type, so `?`
+    /// and `return` inside it type-check as in the original function.
+    pub fn body<R, F: core::future::Future<Output = R>>(body: F) -> F {
+        body
+    }
+
+    /// Stands in for a `.await` the macro reported as an error, with the same type, so
+    /// the rest of the body still type-checks.
+    pub fn misplaced_await<F: core::future::IntoFuture>(_future: F) -> F::Output {
+        unreachable!("reported at compile time")
+    }
+
+    /// Stands in for a `yield_!` the macro reported as an error, with the same type.
+    pub fn misplaced_yield<Y: crate::gen::Yieldable>(_yielded: Y) -> crate::Result<Y::Output> {
+        unreachable!("reported at compile time")
+    }
+
+    /// Converts the declared error type of a coroutine into [`crate::Error`].
+    pub fn into_result<T, E: Into<crate::Error>>(result: Result<T, E>) -> crate::Result<T> {
+        result.map_err(Into::into)
+    }
+}
 
 /// The names most programs need: `use ioloop::prelude::*;`.
 ///
@@ -57,6 +150,6 @@ pub use crate::timeouts::{Deadline, Timeout};
 /// let _ = Duration::from_secs(1);
 /// ```
 pub mod prelude {
-    pub use crate::{Error, Events, Future, IOLoop, PeriodicCallback, Result};
+    pub use crate::{yield_, Error, Events, Future, IOLoop, PeriodicCallback, Result};
     pub use std::time::{Duration, Instant};
 }

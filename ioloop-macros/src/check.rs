@@ -1,0 +1,119 @@
+//! Checking what `#[coroutine]` was put on: a function with owned arguments returning
+//! `Result<T>`. Each misuse becomes an error spanned on the user's tokens that says what
+//! to write instead.
+
+use proc_macro2::TokenStream;
+use syn::spanned::Spanned;
+use syn::visit::Visit;
+use syn::{FnArg, GenericArgument, ItemFn, PathArguments, ReturnType, Type};
+
+/// Parses the item, which must be a function with a body.
+pub fn parse_function(item: TokenStream) -> syn::Result<ItemFn> {
+    syn::parse2::<ItemFn>(item.clone()).map_err(|_| {
+        let span = match syn::parse2::<syn::Item>(item.clone()) {
+            Ok(other) => other.span(),
+            Err(_) => item.span(),
+        };
+        syn::Error::new(
+            span,
+            "#[ioloop::coroutine] applies to a function with a body: write it on \
+             `fn name(args) -> Result<T> { ... }`",
+        )
+    })
+}
+
+/// The `T` of the declared `-> Result<T>` (or `Result<T, E>`), or an error saying what
+/// to write.
+pub fn output_type(function: &ItemFn) -> syn::Result<Type> {
+    let wrong = |span: proc_macro2::Span| {
+        syn::Error::new(
+            span,
+            "a coroutine must return `Result<T>`; it becomes a function returning \
+             `ioloop::Future<T>`: write `-> Result<T>` (for example `-> Result<()>`)",
+        )
+    };
+    let ReturnType::Type(_, ty) = &function.sig.output else {
+        return Err(wrong(function.sig.ident.span()));
+    };
+    let Type::Path(path) = &**ty else {
+        return Err(wrong(ty.span()));
+    };
+    let Some(last) = path.path.segments.last() else {
+        return Err(wrong(ty.span()));
+    };
+    if last.ident != "Result" {
+        return Err(wrong(ty.span()));
+    }
+    if let PathArguments::AngleBracketed(args) = &last.arguments {
+        if let Some(GenericArgument::Type(output)) = args.args.first() {
+            return Ok(output.clone());
+        }
+    }
+    Err(wrong(ty.span()))
+}
+
+/// Errors for arguments the body could not own: references without `'static`, borrowed
+/// `self`, and lifetime parameters.
+pub fn owned_arguments(function: &ItemFn, errors: &mut Vec<syn::Error>) {
+    for param in function.sig.generics.lifetimes() {
+        errors.push(syn::Error::new_spanned(
+            param,
+            "a coroutine cannot have lifetime parameters: its body runs after the call \
+             returns, so arguments must be owned ('static)",
+        ));
+    }
+    for input in &function.sig.inputs {
+        match input {
+            FnArg::Receiver(receiver) if receiver.colon_token.is_none() => {
+                if receiver.reference.is_some() {
+                    errors.push(syn::Error::new_spanned(
+                        receiver,
+                        "a coroutine cannot borrow `self`: its body runs after the call \
+                         returns; take `self: Rc<Self>` (or `self` by value) instead",
+                    ));
+                }
+            }
+            FnArg::Receiver(receiver) => {
+                if let Some(span) = borrowed(&receiver.ty) {
+                    errors.push(syn::Error::new(
+                        span,
+                        "a coroutine cannot borrow `self`: its body runs after the call \
+                         returns; take `self: Rc<Self>` (or `self` by value) instead",
+                    ));
+                }
+            }
+            FnArg::Typed(arg) => {
+                if let Some(span) = borrowed(&arg.ty) {
+                    errors.push(syn::Error::new(
+                        span,
+                        "coroutine arguments must be owned ('static): the body runs after \
+                         the call returns; take an owned type instead (`String` for \
+                         `&str`, `Vec<T>` for `&[T]`, `Rc<T>` to share)",
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// The span of the first borrow in `ty` that is not `'static`, if any.
+fn borrowed(ty: &Type) -> Option<proc_macro2::Span> {
+    struct Finder(Option<proc_macro2::Span>);
+    impl<'ast> Visit<'ast> for Finder {
+        fn visit_type_reference(&mut self, r: &'ast syn::TypeReference) {
+            let is_static = r.lifetime.as_ref().is_some_and(|l| l.ident == "static");
+            if !is_static && self.0.is_none() {
+                self.0 = Some(r.span());
+            }
+            syn::visit::visit_type_reference(self, r);
+        }
+        fn visit_lifetime(&mut self, l: &'ast syn::Lifetime) {
+            if l.ident != "static" && self.0.is_none() {
+                self.0 = Some(l.span());
+            }
+        }
+    }
+    let mut finder = Finder(None);
+    finder.visit_type(ty);
+    finder.0
+}

@@ -1,0 +1,293 @@
+//! Rewriting a checked function into a coroutine: the signature returns
+//! `ioloop::Future<T>`, the body becomes an `async` block driven by the runner, and each
+//! `yield_!(x)` becomes a suspension point.
+//!
+//! Misuses found in the body (`.await`, `yield_!` inside a closure or a nested `async`
+//! block) are reported, and the offending expression is replaced by a placeholder of the
+//! right type, so the rest of the function still type-checks and one mistake gives one
+//! error.
+
+use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream, TokenTree};
+use quote::{quote, quote_spanned};
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::visit_mut::VisitMut;
+use syn::{Expr, ItemFn, Stmt, Token};
+
+use crate::check;
+
+/// The identifier of the runner handle inside the generated body. Mixed-site hygiene
+/// keeps it out of reach of (and from clashing with) the user's names.
+fn co_ident() -> Ident {
+    Ident::new("__ioloop_co", Span::mixed_site())
+}
+
+pub fn function(mut function: ItemFn, errors: &mut Vec<syn::Error>) -> TokenStream {
+    if let Some(asyncness) = function.sig.asyncness.take() {
+        errors.push(syn::Error::new_spanned(
+            asyncness,
+            "a coroutine is a plain `fn` (it returns a `Future` by itself): remove `async`, \
+             and wait with `yield_!(...)` instead of `.await`",
+        ));
+    }
+    if let Some(constness) = &function.sig.constness {
+        errors.push(syn::Error::new_spanned(
+            constness,
+            "a coroutine cannot be a `const fn`: remove `const`",
+        ));
+    }
+    let before = errors.len();
+    check::owned_arguments(&function, errors);
+    let output = match check::output_type(&function) {
+        Ok(output) => Some(output),
+        Err(error) => {
+            errors.push(error);
+            None
+        }
+    };
+    match output {
+        Some(output) if errors.len() == before => coroutine(function, output, errors),
+        // The signature cannot be turned into a coroutine's: keep it as written with a
+        // body that type-checks, so the error above is the only one.
+        _ => stub(function),
+    }
+}
+
+fn stub(mut function: ItemFn) -> TokenStream {
+    function.block = syn::parse_quote!({ ::core::unimplemented!() });
+    function.attrs.push(syn::parse_quote!(#[allow(unused_variables, unused_mut)]));
+    quote!(#function)
+}
+
+fn coroutine(mut function: ItemFn, output: syn::Type, errors: &mut Vec<syn::Error>) -> TokenStream {
+    let co = co_ident();
+    let mut body = (*function.block).clone();
+    let mut rewriter = Rewriter {
+        co: co.clone(),
+        depth: Nesting::Body,
+        errors,
+    };
+    rewriter.visit_block_mut(&mut body);
+
+    let syn::ReturnType::Type(_, declared) = function.sig.output.clone() else {
+        unreachable!("checked by check::output_type");
+    };
+    require_static(&mut function);
+    function.sig.output = syn::parse_quote!(-> ::ioloop::Future<#output>);
+    let stmts = &body.stmts;
+    function.block = syn::parse_quote_spanned!(function.block.span()=> {
+        ::ioloop::__private::coroutine(move |#co: ::ioloop::__private::Co| async move {
+            ::ioloop::__private::into_result(
+                ::ioloop::__private::body::<#declared, _>(async move { #(#stmts)* }).await,
+            )
+        })
+    });
+    quote!(#function)
+}
+
+/// Adds `'static` to every type parameter and `impl Trait` argument: the body outlives
+/// the call, so it must own what it captures. Writing the bound here gives the user a
+/// clear error at the call site rather than one inside generated code.
+fn require_static(function: &mut ItemFn) {
+    for param in function.sig.generics.type_params_mut() {
+        param.bounds.push(syn::parse_quote!('static));
+    }
+    for input in &mut function.sig.inputs {
+        if let syn::FnArg::Typed(arg) = input {
+            if let syn::Type::ImplTrait(it) = &mut *arg.ty {
+                it.bounds.push(syn::parse_quote!('static));
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Nesting {
+    /// Directly in the coroutine's body: `yield_!` is allowed, `.await` is not.
+    Body,
+    /// Inside a closure: neither suspends the coroutine.
+    Closure,
+    /// Inside a nested `async` block: `.await` is fine there, `yield_!` is not.
+    Async,
+}
+
+struct Rewriter<'a> {
+    co: Ident,
+    depth: Nesting,
+    errors: &'a mut Vec<syn::Error>,
+}
+
+fn is_yield(mac: &syn::Macro) -> bool {
+    mac.path.segments.last().is_some_and(|s| s.ident == "yield_")
+}
+
+impl Rewriter<'_> {
+    fn nested(&mut self, depth: Nesting, f: impl FnOnce(&mut Self)) {
+        let saved = std::mem::replace(&mut self.depth, depth);
+        f(self);
+        self.depth = saved;
+    }
+
+    /// The expression a `yield_!(tokens)` becomes here.
+    fn yield_expr(&mut self, tokens: TokenStream, span: Span) -> Expr {
+        let tokens = self.rewrite_tokens(tokens);
+        let co = &self.co;
+        let expansion = match self.depth {
+            Nesting::Body => {
+                let convert = quote_spanned!(span=> ::ioloop::gen::Yieldable::into_yielded(#tokens));
+                quote!((::ioloop::__private::suspend(&#co, #convert).await))
+            }
+            Nesting::Closure | Nesting::Async => {
+                let message = if self.depth == Nesting::Closure {
+                    "`yield_!` cannot be used inside a closure: it suspends the coroutine, \
+                     and a closure runs on its own; write a `for` loop in the coroutine's \
+                     body instead of an iterator adapter, or make the closure's work a \
+                     coroutine and yield its future"
+                } else {
+                    "`yield_!` cannot be used inside an `async` block: write `.await` there, \
+                     or move the code into the coroutine's own body"
+                };
+                self.errors.push(syn::Error::new(span, message));
+                quote_spanned!(span=> ::ioloop::__private::misplaced_yield(#tokens))
+            }
+        };
+        syn::parse2(expansion).expect("the yield_! expansion is an expression")
+    }
+
+    /// Rewrites `yield_!(...)` found in raw tokens (the arguments of other macros,
+    /// like `println!` or `assert_eq!`).
+    fn rewrite_tokens(&mut self, tokens: TokenStream) -> TokenStream {
+        let mut out: Vec<TokenTree> = Vec::new();
+        let mut iter = tokens.into_iter().peekable();
+        while let Some(tt) = iter.next() {
+            match tt {
+                TokenTree::Ident(ident) if ident == "yield_" => {
+                    let bang = matches!(iter.peek(), Some(TokenTree::Punct(p)) if p.as_char() == '!');
+                    if !bang {
+                        out.push(TokenTree::Ident(ident));
+                        continue;
+                    }
+                    let bang = iter.next().expect("peeked");
+                    match iter.next() {
+                        Some(TokenTree::Group(args)) => {
+                            drop_path_prefix(&mut out);
+                            let expr = self.yield_expr(args.stream(), args.span());
+                            let mut group = Group::new(Delimiter::Parenthesis, quote!(#expr));
+                            group.set_span(args.span());
+                            out.push(TokenTree::Group(group));
+                        }
+                        other => {
+                            out.push(TokenTree::Ident(ident));
+                            out.push(bang);
+                            out.extend(other);
+                        }
+                    }
+                }
+                TokenTree::Group(group) => {
+                    let mut rewritten = Group::new(group.delimiter(), self.rewrite_tokens(group.stream()));
+                    rewritten.set_span(group.span());
+                    out.push(TokenTree::Group(rewritten));
+                }
+                other => out.push(other),
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    fn await_error(&mut self, expr: &syn::ExprAwait) -> Expr {
+        self.errors.push(syn::Error::new_spanned(
+            &expr.await_token,
+            "`.await` cannot be used in a coroutine: write `yield_!(future)` to wait \
+             (only the coroutine's runner may suspend its body)",
+        ));
+        let base = &expr.base;
+        syn::parse_quote_spanned!(expr.await_token.span=> ::ioloop::__private::misplaced_await(#base))
+    }
+
+    /// Finds misuses inside the arguments of another macro, where they parse as
+    /// expressions (`println!`, `assert_eq!`, `vec!`...).
+    fn check_macro_args(&mut self, mac: &syn::Macro) {
+        let parser = Punctuated::<Expr, Token![,]>::parse_terminated;
+        if let Ok(mut args) = parser.parse2(mac.tokens.clone()) {
+            let mut scout = Rewriter {
+                co: self.co.clone(),
+                depth: self.depth,
+                errors: &mut Vec::new(),
+            };
+            for arg in args.iter_mut() {
+                scout.visit_expr_mut(arg);
+            }
+            let found: Vec<syn::Error> = std::mem::take(scout.errors)
+                .into_iter()
+                .filter(|e| e.to_string().contains(".await"))
+                .collect();
+            self.errors.extend(found);
+        }
+    }
+}
+
+/// Removes a `path::to::` prefix written before `yield_!` (as in `ioloop::yield_!(x)`).
+fn drop_path_prefix(out: &mut Vec<TokenTree>) {
+    loop {
+        let n = out.len();
+        let colons = n >= 2
+            && matches!(&out[n - 1], TokenTree::Punct(p) if p.as_char() == ':')
+            && matches!(&out[n - 2], TokenTree::Punct(p) if p.as_char() == ':');
+        if !colons {
+            return;
+        }
+        out.truncate(n - 2);
+        if matches!(out.last(), Some(TokenTree::Ident(_))) {
+            out.pop();
+        }
+    }
+}
+
+impl VisitMut for Rewriter<'_> {
+    fn visit_expr_mut(&mut self, expr: &mut Expr) {
+        match expr {
+            Expr::Macro(m) if is_yield(&m.mac) => {
+                *expr = self.yield_expr(m.mac.tokens.clone(), m.mac.delimiter.span().join());
+            }
+            Expr::Macro(m) => {
+                self.check_macro_args(&m.mac);
+                m.mac.tokens = self.rewrite_tokens(m.mac.tokens.clone());
+            }
+            Expr::Await(a) if self.depth != Nesting::Async => {
+                self.visit_expr_mut(&mut a.base);
+                let a = a.clone();
+                *expr = self.await_error(&a);
+            }
+            Expr::Closure(c) => {
+                let depth = if c.asyncness.is_some() {
+                    Nesting::Async
+                } else {
+                    Nesting::Closure
+                };
+                self.nested(depth, |me| syn::visit_mut::visit_expr_closure_mut(me, c));
+            }
+            Expr::Async(a) => {
+                self.nested(Nesting::Async, |me| syn::visit_mut::visit_expr_async_mut(me, a));
+            }
+            _ => syn::visit_mut::visit_expr_mut(self, expr),
+        }
+    }
+
+    fn visit_stmt_mut(&mut self, stmt: &mut Stmt) {
+        match stmt {
+            Stmt::Macro(m) if is_yield(&m.mac) => {
+                let expr = self.yield_expr(m.mac.tokens.clone(), m.mac.delimiter.span().join());
+                *stmt = Stmt::Expr(expr, m.semi_token);
+            }
+            Stmt::Macro(m) => {
+                self.check_macro_args(&m.mac);
+                m.mac.tokens = self.rewrite_tokens(m.mac.tokens.clone());
+            }
+            _ => syn::visit_mut::visit_stmt_mut(self, stmt),
+        }
+    }
+
+    /// Nested items (a `fn` inside the body) are not part of the coroutine.
+    fn visit_item_mut(&mut self, _item: &mut syn::Item) {}
+}

@@ -1,0 +1,264 @@
+//! [`multi`]: waiting for many futures in parallel.
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
+use std::rc::Rc;
+
+use crate::error::{Error, Result};
+use crate::future::Future;
+use crate::gen::yieldable::{Yieldable, Yielded};
+
+/// Waits for every child future, then returns their results in the same shape: a
+/// `Vec` in the same order, a map with the same keys, a tuple of the same arity.
+/// Tornado's `gen.multi`.
+///
+/// Every child is awaited, even after one fails. If any failed, the result fails with the
+/// first failure in input order (iteration order for a `HashMap`), and each other failure
+/// is logged once; [`multi_quiet`] does not log them. An empty collection completes at
+/// once. Cancelling the result does not cancel the children.
+///
+/// `yield_!` on a collection or tuple of futures calls this for you.
+///
+/// ```
+/// use ioloop::gen::multi;
+/// use ioloop::Future;
+///
+/// let (a, b) = (Future::new(), Future::new());
+/// let both = multi(vec![a.clone(), b.clone()]);
+/// b.set_result(2).unwrap();
+/// assert!(!both.done());
+/// a.set_result(1).unwrap();
+/// assert_eq!(both.result().unwrap(), vec![1, 2]);
+/// ```
+pub fn multi<C: Multi>(children: C) -> Future<C::Output> {
+    children.join(false)
+}
+
+/// [`multi`] without logging the failures after the first.
+///
+/// ```
+/// use ioloop::gen::multi_quiet;
+/// use ioloop::{Error, Future};
+///
+/// let all = multi_quiet(vec![
+///     Future::<u8>::failed(Error::msg("first")),
+///     Future::failed(Error::msg("second, not logged")),
+/// ]);
+/// assert_eq!(all.result().unwrap_err().message(), "first");
+/// ```
+pub fn multi_quiet<C: Multi>(children: C) -> Future<C::Output> {
+    children.join(true)
+}
+
+/// A collection of futures [`multi`] can wait for.
+///
+/// ```
+/// use ioloop::gen::Multi;
+/// use ioloop::Future;
+/// let joined = (Future::ready(1), Future::ready("two")).join(false);
+/// assert_eq!(joined.result().unwrap(), (1, "two"));
+/// ```
+pub trait Multi {
+    /// The results, in the collection's shape.
+    type Output: 'static;
+
+    /// Waits for every child; `quiet` suppresses logging failures after the first.
+    fn join(self, quiet: bool) -> Future<Self::Output>;
+}
+
+/// Counts children down and runs `then` when the last one is done. One extra count,
+/// dropped by `arm`, keeps `then` from running before every child is watched (a child
+/// that is already done reports at once).
+struct AllDone {
+    left: Cell<usize>,
+    then: Cell<Option<Box<dyn FnOnce()>>>,
+}
+
+impl AllDone {
+    fn new(children: usize) -> Rc<AllDone> {
+        Rc::new(AllDone {
+            left: Cell::new(children + 1),
+            then: Cell::new(None),
+        })
+    }
+
+    fn watch<T: 'static>(self: &Rc<Self>, child: &Future<T>) {
+        let all = self.clone();
+        child.add_done_callback(move |_| all.count_down());
+    }
+
+    /// Sets what to run once all children are done, and drops the extra count.
+    fn arm(&self, then: Box<dyn FnOnce()>) {
+        self.then.set(Some(then));
+        self.count_down();
+    }
+
+    fn count_down(&self) {
+        let left = self.left.get() - 1;
+        self.left.set(left);
+        if left == 0 {
+            if let Some(then) = self.then.take() {
+                then();
+            }
+        }
+    }
+}
+
+/// Collects the outcome of one child: keeps the first failure, logs the others.
+struct Failures {
+    first: Option<Error>,
+    quiet: bool,
+}
+
+impl Failures {
+    fn new(quiet: bool) -> Failures {
+        Failures { first: None, quiet }
+    }
+
+    fn take<T>(&mut self, result: Result<T>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(e) if self.first.is_none() => {
+                self.first = Some(e);
+                None
+            }
+            Err(e) => {
+                if !self.quiet {
+                    log::error!("Multiple exceptions in yield list: {e:#}");
+                }
+                None
+            }
+        }
+    }
+
+    /// Completes `result` with the first failure, or with `value` if there was none.
+    fn finish<T: 'static>(self, result: &Future<T>, value: impl FnOnce() -> Option<T>) {
+        // A result cancelled meanwhile refuses either: nobody waits for it any more.
+        let _ = match self.first {
+            Some(e) => result.set_exception(e),
+            None => match value() {
+                Some(v) => result.set_result(v),
+                None => result.set_exception(Error::invalid_state("a child of multi lost its result")),
+            },
+        };
+    }
+}
+
+impl<T: 'static> Multi for Vec<Future<T>> {
+    type Output = Vec<T>;
+
+    fn join(self, quiet: bool) -> Future<Vec<T>> {
+        let result = Future::new();
+        let all = AllDone::new(self.len());
+        for child in &self {
+            all.watch(child);
+        }
+        let target = result.clone();
+        all.arm(Box::new(move || {
+            let mut failures = Failures::new(quiet);
+            let values: Vec<Option<T>> = self
+                .iter()
+                .map(|child| failures.take(child.take_result()))
+                .collect();
+            failures.finish(&target, || values.into_iter().collect());
+        }));
+        result
+    }
+}
+
+/// Joins the values of a map, rebuilding it with the same keys.
+fn join_map<K, T, M>(entries: Vec<(K, Future<T>)>, quiet: bool) -> Future<M>
+where
+    K: 'static,
+    T: 'static,
+    M: FromIterator<(K, T)> + 'static,
+{
+    let (keys, futures): (Vec<K>, Vec<Future<T>>) = entries.into_iter().unzip();
+    let values = futures.join(quiet);
+    let result = Future::new();
+    let target = result.clone();
+    values.add_done_callback(move |values| {
+        let _ = target.set(
+            values
+                .take_result()
+                .map(|values| keys.into_iter().zip(values).collect()),
+        );
+    });
+    result
+}
+
+impl<K: Eq + Hash + 'static, T: 'static> Multi for HashMap<K, Future<T>> {
+    type Output = HashMap<K, T>;
+
+    fn join(self, quiet: bool) -> Future<HashMap<K, T>> {
+        join_map(self.into_iter().collect(), quiet)
+    }
+}
+
+impl<K: Ord + 'static, T: 'static> Multi for BTreeMap<K, Future<T>> {
+    type Output = BTreeMap<K, T>;
+
+    fn join(self, quiet: bool) -> Future<BTreeMap<K, T>> {
+        join_map(self.into_iter().collect(), quiet)
+    }
+}
+
+macro_rules! multi_tuple {
+    ($count:expr; $($T:ident $v:ident $i:tt),+) => {
+        impl<$($T: 'static),+> Multi for ($(Future<$T>,)+) {
+            type Output = ($($T,)+);
+
+            fn join(self, quiet: bool) -> Future<Self::Output> {
+                let result = Future::new();
+                let all = AllDone::new($count);
+                $( all.watch(&self.$i); )+
+                let target = result.clone();
+                all.arm(Box::new(move || {
+                    let mut failures = Failures::new(quiet);
+                    $( let $v = failures.take(self.$i.take_result()); )+
+                    failures.finish(&target, || Some(($($v?,)+)));
+                }));
+                result
+            }
+        }
+
+        impl<$($T: 'static),+> Yieldable for ($(Future<$T>,)+) {
+            type Output = ($($T,)+);
+
+            fn into_yielded(self) -> Yielded<Self::Output> {
+                multi(self).into()
+            }
+        }
+    };
+}
+
+multi_tuple!(1; A a 0);
+multi_tuple!(2; A a 0, B b 1);
+multi_tuple!(3; A a 0, B b 1, C c 2);
+multi_tuple!(4; A a 0, B b 1, C c 2, D d 3);
+multi_tuple!(5; A a 0, B b 1, C c 2, D d 3, E e 4);
+multi_tuple!(6; A a 0, B b 1, C c 2, D d 3, E e 4, F f 5);
+multi_tuple!(7; A a 0, B b 1, C c 2, D d 3, E e 4, F f 5, G g 6);
+multi_tuple!(8; A a 0, B b 1, C c 2, D d 3, E e 4, F f 5, G g 6, H h 7);
+
+impl<T: 'static> Yieldable for Vec<Future<T>> {
+    type Output = Vec<T>;
+    fn into_yielded(self) -> Yielded<Vec<T>> {
+        multi(self).into()
+    }
+}
+
+impl<K: Eq + Hash + 'static, T: 'static> Yieldable for HashMap<K, Future<T>> {
+    type Output = HashMap<K, T>;
+    fn into_yielded(self) -> Yielded<HashMap<K, T>> {
+        multi(self).into()
+    }
+}
+
+impl<K: Ord + 'static, T: 'static> Yieldable for BTreeMap<K, Future<T>> {
+    type Output = BTreeMap<K, T>;
+    fn into_yielded(self) -> Yielded<BTreeMap<K, T>> {
+        multi(self).into()
+    }
+}

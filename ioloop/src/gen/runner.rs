@@ -1,0 +1,134 @@
+//! The Runner: drives a coroutine's generator on the loop, as Tornado's `gen.Runner`.
+//!
+//! `#[ioloop::coroutine]` turns the body into an `async` block driven by a genawaiter
+//! generator. Each `yield_!` becomes [`suspend`]: if what was yielded is already done,
+//! the body continues at once, without a loop turn; otherwise it registers a done
+//! callback that resumes the runner through the loop's callback queue (one turn, never
+//! re-entrant), and yields control.
+//!
+//! Ownership: the coroutine's result future owns the runner (through its cancel hook),
+//! and the runner owns the generator. Everything else (done callbacks of yielded
+//! futures, queued resumes) holds the runner weakly. So cancelling the result future, or
+//! dropping its last handle, drops the suspended body and runs its destructors.
+
+use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::{Rc, Weak};
+
+use genawaiter::rc::Gen;
+use genawaiter::GeneratorState;
+
+use crate::error::{Error, Result};
+use crate::future::{Future, WeakFuture};
+use crate::gen::yieldable::{Yielded, YieldedKind};
+use crate::ioloop::IOLoop;
+
+/// What the body tells the runner when it suspends.
+#[doc(hidden)]
+pub enum Suspend {
+    /// A done callback on the yielded future will resume us.
+    Wait,
+    /// `moment()`: resume after exactly one loop turn.
+    Moment,
+}
+
+/// Resumes a suspended coroutine; type-erased so done callbacks need not know its types.
+trait Resume {
+    fn resume(self: Rc<Self>);
+}
+
+/// The coroutine's handle on its own runner, passed to the body; `yield_!` uses it.
+#[doc(hidden)]
+pub struct Co {
+    co: genawaiter::rc::Co<Suspend, ()>,
+    runner: Weak<dyn Resume>,
+}
+
+struct Runner<T, F: std::future::Future> {
+    gen: RefCell<Option<Gen<Suspend, (), F>>>,
+    result: WeakFuture<T>,
+}
+
+impl<T: 'static, F> Resume for Runner<T, F>
+where
+    F: std::future::Future<Output = Result<T>> + 'static,
+{
+    fn resume(self: Rc<Self>) {
+        let state = {
+            let mut gen = self.gen.borrow_mut();
+            let Some(gen) = gen.as_mut() else {
+                return; // finished or cancelled meanwhile
+            };
+            catch_unwind(AssertUnwindSafe(|| gen.resume()))
+        };
+        let result = match state {
+            Ok(GeneratorState::Yielded(Suspend::Wait)) => return,
+            Ok(GeneratorState::Yielded(Suspend::Moment)) => {
+                resume_soon(Rc::downgrade(&self) as Weak<dyn Resume>);
+                return;
+            }
+            Ok(GeneratorState::Complete(result)) => result,
+            Err(payload) => Err(Error::from_panic(payload)),
+        };
+        // The body is finished: drop it (outside the borrow) before completing, so its
+        // destructors have run when the caller sees the result.
+        let gen = self.gen.borrow_mut().take();
+        drop(gen);
+        if let Some(future) = self.result.upgrade() {
+            // Refused only if cancelled meanwhile, and then nobody wants the result.
+            let _ = future.set(result);
+        }
+    }
+}
+
+/// Queues a resume for the next loop iteration.
+fn resume_soon(runner: Weak<dyn Resume>) {
+    IOLoop::current().push_callback(Box::new(move || {
+        if let Some(runner) = runner.upgrade() {
+            runner.resume();
+        }
+    }));
+}
+
+/// Starts a coroutine: builds the generator from `body`, runs it synchronously up to its
+/// first suspension, and returns the future of its result. What `#[ioloop::coroutine]`
+/// expands to.
+#[doc(hidden)]
+pub fn coroutine<T, B, F>(body: B) -> Future<T>
+where
+    T: 'static,
+    B: FnOnce(Co) -> F,
+    F: std::future::Future<Output = Result<T>> + 'static,
+{
+    let result = Future::new();
+    let runner: Rc<Runner<T, F>> = Rc::new_cyclic(|me: &Weak<Runner<T, F>>| {
+        let me: Weak<dyn Resume> = me.clone();
+        Runner {
+            gen: RefCell::new(Some(Gen::new(|co| body(Co { co, runner: me })))),
+            result: result.downgrade(),
+        }
+    });
+    let owner = runner.clone();
+    result.set_cancel_hook(move || drop(owner));
+    runner.resume();
+    result
+}
+
+/// One `yield_!`: waits for what was yielded and hands back its typed result.
+#[doc(hidden)]
+pub async fn suspend<T: 'static>(co: &Co, yielded: Yielded<T>) -> Result<T> {
+    match yielded.kind {
+        YieldedKind::Future(future) => {
+            if !future.done() {
+                let runner = co.runner.clone();
+                future.add_done_callback(move |_| resume_soon(runner));
+                co.co.yield_(Suspend::Wait).await;
+            }
+            future.take_result()
+        }
+        YieldedKind::Moment(value) => {
+            co.co.yield_(Suspend::Moment).await;
+            Ok(value)
+        }
+    }
+}
