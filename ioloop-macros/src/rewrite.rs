@@ -56,7 +56,9 @@ pub fn function(mut function: ItemFn, errors: &mut Vec<syn::Error>) -> TokenStre
 
 fn stub(mut function: ItemFn) -> TokenStream {
     function.block = syn::parse_quote!({ ::core::unimplemented!() });
-    function.attrs.push(syn::parse_quote!(#[allow(unused_variables, unused_mut)]));
+    function
+        .attrs
+        .push(syn::parse_quote!(#[allow(unused_variables, unused_mut)]));
     quote!(#function)
 }
 
@@ -119,7 +121,10 @@ struct Rewriter<'a> {
 }
 
 fn is_yield(mac: &syn::Macro) -> bool {
-    mac.path.segments.last().is_some_and(|s| s.ident == "yield_")
+    mac.path
+        .segments
+        .last()
+        .is_some_and(|s| s.ident == "yield_")
 }
 
 impl Rewriter<'_> {
@@ -135,8 +140,12 @@ impl Rewriter<'_> {
         let co = &self.co;
         let expansion = match self.depth {
             Nesting::Body => {
-                let convert = quote_spanned!(span=> ::ioloop::gen::Yieldable::into_yielded(#tokens));
-                quote!((::ioloop::__private::suspend(&#co, #convert).await))
+                // Spanned on the user's `yield_!(...)`, so type errors and lints about the
+                // value (an unused `Result`) point there.
+                quote_spanned!(span=> (::ioloop::__private::suspend(
+                    &#co,
+                    ::ioloop::gen::Yieldable::into_yielded(#tokens),
+                ).await))
             }
             Nesting::Closure | Nesting::Async => {
                 let message = if self.depth == Nesting::Closure {
@@ -163,7 +172,8 @@ impl Rewriter<'_> {
         while let Some(tt) = iter.next() {
             match tt {
                 TokenTree::Ident(ident) if ident == "yield_" => {
-                    let bang = matches!(iter.peek(), Some(TokenTree::Punct(p)) if p.as_char() == '!');
+                    let bang =
+                        matches!(iter.peek(), Some(TokenTree::Punct(p)) if p.as_char() == '!');
                     if !bang {
                         out.push(TokenTree::Ident(ident));
                         continue;
@@ -185,7 +195,8 @@ impl Rewriter<'_> {
                     }
                 }
                 TokenTree::Group(group) => {
-                    let mut rewritten = Group::new(group.delimiter(), self.rewrite_tokens(group.stream()));
+                    let mut rewritten =
+                        Group::new(group.delimiter(), self.rewrite_tokens(group.stream()));
                     rewritten.set_span(group.span());
                     out.push(TokenTree::Group(rewritten));
                 }
@@ -197,7 +208,7 @@ impl Rewriter<'_> {
 
     fn await_error(&mut self, expr: &syn::ExprAwait) -> Expr {
         self.errors.push(syn::Error::new_spanned(
-            &expr.await_token,
+            expr.await_token,
             "`.await` cannot be used in a coroutine: write `yield_!(future)` to wait \
              (only the coroutine's runner may suspend its body)",
         ));
@@ -268,7 +279,9 @@ impl VisitMut for Rewriter<'_> {
                 self.nested(depth, |me| syn::visit_mut::visit_expr_closure_mut(me, c));
             }
             Expr::Async(a) => {
-                self.nested(Nesting::Async, |me| syn::visit_mut::visit_expr_async_mut(me, a));
+                self.nested(Nesting::Async, |me| {
+                    syn::visit_mut::visit_expr_async_mut(me, a)
+                });
             }
             _ => syn::visit_mut::visit_expr_mut(self, expr),
         }

@@ -53,7 +53,12 @@ fn a_pending_yield_resumes_through_the_queue_one_turn_after_completion() {
     io.start().unwrap();
     assert_eq!(
         trace.take(),
-        ["before", "resolved", "after 7", "queued after the resolution"]
+        [
+            "before",
+            "resolved",
+            "after 7",
+            "queued after the resolution"
+        ]
     );
     IOLoop::clear_current();
 }
@@ -125,9 +130,20 @@ fn moment_costs_exactly_one_turn() {
     io.start().unwrap();
     // c0 runs in turn 1 (after "turn 1"), c1 in turn 2, c2 in turn 3.
     let events = trace.take();
-    let pos = |e: &str| events.iter().position(|x| x == e).unwrap_or_else(|| panic!("{e} missing in {events:?}"));
-    assert!(pos("turn 1") < pos("c0") && pos("c0") < pos("turn 2"), "{events:?}");
-    assert!(pos("turn 2") < pos("c1") && pos("c1") < pos("turn 3"), "{events:?}");
+    let pos = |e: &str| {
+        events
+            .iter()
+            .position(|x| x == e)
+            .unwrap_or_else(|| panic!("{e} missing in {events:?}"))
+    };
+    assert!(
+        pos("turn 1") < pos("c0") && pos("c0") < pos("turn 2"),
+        "{events:?}"
+    );
+    assert!(
+        pos("turn 2") < pos("c1") && pos("c1") < pos("turn 3"),
+        "{events:?}"
+    );
     assert!(pos("turn 3") < pos("c2"), "{events:?}");
     IOLoop::clear_current();
 }
@@ -150,7 +166,10 @@ fn propagate_failure(f: Future<i32>) -> Result<i32> {
 fn errors_of_what_was_yielded_arrive_at_the_yield() {
     let failed = || Future::<i32>::failed(Error::msg("boom"));
     assert_eq!(catch_failure(failed()).result().unwrap(), "caught boom");
-    assert_eq!(propagate_failure(failed()).result().unwrap_err().message(), "boom");
+    assert_eq!(
+        propagate_failure(failed()).result().unwrap_err().message(),
+        "boom"
+    );
 }
 
 #[ioloop::coroutine]
@@ -164,7 +183,9 @@ fn explode(after: Future<()>) -> Result<u8> {
 #[test]
 fn a_panic_in_the_body_fails_the_future_and_the_loop_goes_on() {
     let io = IOLoop::new();
-    let err = io.run_sync(|| explode(ioloop::gen::sleep(Duration::ZERO)), None).unwrap_err();
+    let err = io
+        .run_sync(|| explode(ioloop::gen::sleep(Duration::ZERO)), None)
+        .unwrap_err();
     assert!(err.is_panic());
     assert!(err.to_string().contains("coroutine exploded"), "{err}");
     // Synchronously, before the first suspension, too.

@@ -139,7 +139,9 @@ impl Failures {
             Some(e) => result.set_exception(e),
             None => match value() {
                 Some(v) => result.set_result(v),
-                None => result.set_exception(Error::invalid_state("a child of multi lost its result")),
+                None => {
+                    result.set_exception(Error::invalid_state("a child of multi lost its result"))
+                }
             },
         };
     }

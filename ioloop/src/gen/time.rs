@@ -2,7 +2,7 @@
 
 use crate::error::Error;
 use crate::future::Future;
-use crate::gen::yieldable::{Yieldable, YieldedKind};
+use crate::gen::yieldable::{maybe_future, Yieldable};
 use crate::ioloop::IOLoop;
 use crate::timeouts::Deadline;
 
@@ -43,7 +43,10 @@ pub fn sleep(duration: impl Into<Deadline>) -> Future<()> {
 ///     .unwrap_err();
 /// assert!(err.is_timeout());
 /// ```
-pub fn with_timeout<Y: Yieldable>(deadline: impl Into<Deadline>, yieldable: Y) -> Future<Y::Output> {
+pub fn with_timeout<Y: Yieldable>(
+    deadline: impl Into<Deadline>,
+    yieldable: Y,
+) -> Future<Y::Output> {
     race_clock(deadline.into(), yieldable, false)
 }
 
@@ -71,11 +74,8 @@ pub fn with_timeout_cancel<Y: Yieldable>(
 }
 
 fn race_clock<Y: Yieldable>(deadline: Deadline, yieldable: Y, cancel: bool) -> Future<Y::Output> {
-    let inner = match yieldable.into_yielded().kind {
-        YieldedKind::Future(future) => future,
-        // A moment is shorter than any timeout worth setting.
-        YieldedKind::Moment(value) => return Future::ready(value),
-    };
+    // (A moment becomes a done future: it is shorter than any timeout worth setting.)
+    let inner = maybe_future(yieldable);
     if inner.done() {
         return inner;
     }

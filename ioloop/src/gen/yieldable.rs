@@ -172,45 +172,23 @@ where
     }
 }
 
-/// Converts anything yieldable into a [`Future`], and a plain value into a done one:
-/// Tornado's `gen.maybe_future`.
+/// Converts anything yieldable into a [`Future`]: a future is returned as it is, a
+/// collection or tuple of futures becomes the future of all their results (see
+/// [`multi`](crate::gen::multi)). Tornado's `gen.maybe_future`; Rust knows statically
+/// whether it holds a plain value, so that case is [`Future::ready`].
 ///
 /// ```
-/// use ioloop::gen::{maybe_future, MaybeFuture};
+/// use ioloop::gen::maybe_future;
 /// use ioloop::Future;
 ///
-/// assert_eq!(maybe_future(5).result().unwrap(), 5);
-/// assert_eq!(maybe_future(Future::ready(6)).result().unwrap(), 6);
+/// let f = Future::ready(6);
+/// assert!(maybe_future(f.clone()).ptr_eq(&f));
+/// let all = maybe_future(vec![Future::ready(1), Future::ready(2)]);
+/// assert_eq!(all.result().unwrap(), vec![1, 2]);
 /// ```
-pub fn maybe_future<T: 'static>(value: impl Into<MaybeFuture<T>>) -> Future<T> {
-    match value.into() {
-        MaybeFuture::Value(v) => Future::ready(v),
-        MaybeFuture::Future(f) => f,
-    }
-}
-
-/// A value or a future of it, for [`maybe_future`].
-///
-/// ```
-/// let m: ioloop::gen::MaybeFuture<u8> = 1.into();
-/// # let _ = m;
-/// ```
-#[derive(Debug)]
-pub enum MaybeFuture<T> {
-    /// Already a value.
-    Value(T),
-    /// A value that arrives later.
-    Future(Future<T>),
-}
-
-impl<T> From<T> for MaybeFuture<T> {
-    fn from(value: T) -> Self {
-        MaybeFuture::Value(value)
-    }
-}
-
-impl<T> From<Future<T>> for MaybeFuture<T> {
-    fn from(future: Future<T>) -> Self {
-        MaybeFuture::Future(future)
+pub fn maybe_future<Y: Yieldable>(yieldable: Y) -> Future<Y::Output> {
+    match yieldable.into_yielded().kind {
+        YieldedKind::Future(future) => future,
+        YieldedKind::Moment(value) => Future::ready(value),
     }
 }

@@ -1,0 +1,243 @@
+//! gen utilities: multi, multi_quiet, with_timeout, sleep, WaitIterator, maybe_future, task!.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use ioloop::gen::{
+    maybe_future, multi, multi_quiet, sleep, with_timeout, with_timeout_cancel, Callback,
+    WaitIterator,
+};
+use ioloop::prelude::*;
+
+fn later<T: 'static>(ms: u64, value: T) -> Future<T> {
+    let f = Future::new();
+    let done = f.clone();
+    IOLoop::current().call_later(Duration::from_millis(ms), move || done.set_result(value));
+    f
+}
+
+#[test]
+fn multi_waits_for_every_child_even_after_a_failure() {
+    let (failing, slow) = (Future::<u8>::new(), Future::new());
+    let all = multi(vec![failing.clone(), slow.clone()]);
+    failing.set_exception(Error::msg("early")).unwrap();
+    assert!(!all.done(), "still waiting for the slow child");
+    slow.set_result(1).unwrap();
+    assert_eq!(all.result().unwrap_err().message(), "early");
+}
+
+#[test]
+fn multi_logs_the_other_failures_once_and_multi_quiet_does_not() {
+    let failures = || {
+        vec![
+            Future::<u8>::failed(Error::msg("one")),
+            Future::failed(Error::msg("two")),
+            Future::failed(Error::msg("three")),
+        ]
+    };
+    let (result, logs) = tests::capture_logs(|| multi(failures()).result());
+    assert_eq!(result.unwrap_err().message(), "one");
+    assert_eq!(logs.len(), 2, "{logs:?}");
+    let (result, logs) = tests::capture_logs(|| multi_quiet(failures()).result());
+    assert_eq!(result.unwrap_err().message(), "one");
+    assert!(logs.is_empty(), "{logs:?}");
+}
+
+#[test]
+fn with_timeout_times_out_without_cancelling_the_inner_work() {
+    let io = IOLoop::new();
+    let inner = Future::<u8>::new();
+    let watched = inner.clone();
+    let err = io
+        .run_sync(
+            move || with_timeout(Duration::from_millis(2), watched),
+            None,
+        )
+        .unwrap_err();
+    assert!(err.is_timeout());
+    assert!(err.to_string().contains("timed out"), "{err}");
+    assert!(!inner.done(), "the inner work keeps running");
+    inner.set_result(1).unwrap();
+}
+
+#[test]
+fn with_timeout_cancel_cancels_the_inner_work() {
+    let io = IOLoop::new();
+    let inner = Future::<u8>::new();
+    let watched = inner.clone();
+    let err = io
+        .run_sync(
+            move || with_timeout_cancel(Duration::from_millis(2), watched),
+            None,
+        )
+        .unwrap_err();
+    assert!(err.is_timeout());
+    assert!(inner.cancelled());
+}
+
+#[test]
+fn with_timeout_passes_a_prompt_result_through() {
+    let io = IOLoop::new();
+    let value = io
+        .run_sync(
+            || with_timeout(Duration::from_secs(60), later(1, "in time")),
+            None,
+        )
+        .unwrap();
+    assert_eq!(value, "in time");
+}
+
+#[test]
+fn a_failure_after_the_timeout_is_logged() {
+    let io = IOLoop::new();
+    let inner = Future::<u8>::new();
+    let watched = inner.clone();
+    let ((), logs) = tests::capture_logs(|| {
+        let _ = io.run_sync(
+            move || with_timeout(Duration::from_millis(1), watched),
+            None,
+        );
+        inner.set_exception(Error::msg("late failure")).unwrap();
+    });
+    assert!(logs.iter().any(|l| l.contains("late failure")), "{logs:?}");
+}
+
+#[test]
+fn sleep_completes_after_its_duration() {
+    let io = IOLoop::new();
+    let began = io.time();
+    io.run_sync(|| sleep(Duration::from_millis(5)), None)
+        .unwrap();
+    assert!(io.time() - began >= Duration::from_millis(5));
+}
+
+#[ioloop::coroutine]
+fn completion_order() -> Result<Vec<(usize, u32)>> {
+    let mut waiter = WaitIterator::new(vec![
+        later(20, 0),
+        later(1, 1),
+        Future::failed(Error::msg("two")),
+        later(8, 3),
+    ]);
+    let mut seen = Vec::new();
+    while !waiter.done() {
+        let (index, result) = yield_!(waiter.next())?;
+        assert_eq!(waiter.current_key(), Some(index));
+        seen.push((index, result.unwrap_or(99)));
+    }
+    Ok(seen)
+}
+
+#[test]
+fn wait_iterator_hands_out_results_in_completion_order_with_their_index() {
+    let io = IOLoop::new();
+    let seen = io.run_sync(completion_order, None).unwrap();
+    assert_eq!(seen, vec![(2, 99), (1, 1), (3, 3), (0, 0)]);
+}
+
+#[ioloop::coroutine]
+fn keyed_completion() -> Result<Vec<&'static str>> {
+    let mut map = HashMap::new();
+    map.insert("slow", later(10, ()));
+    map.insert("fast", later(1, ()));
+    let mut waiter = WaitIterator::with_keys(map);
+    let mut keys = Vec::new();
+    while !waiter.done() {
+        let (key, result) = yield_!(waiter.next())?;
+        result?;
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+#[test]
+fn wait_iterator_over_a_map_gives_keys() {
+    let io = IOLoop::new();
+    assert_eq!(
+        io.run_sync(keyed_completion, None).unwrap(),
+        ["fast", "slow"]
+    );
+}
+
+#[test]
+fn wait_iterator_refuses_a_second_pending_next_and_an_exhausted_one() {
+    let _io = IOLoop::new();
+    let pending = Future::<u8>::new();
+    let mut waiter = WaitIterator::new(vec![pending.clone()]);
+    let first = waiter.next();
+    assert!(!first.done());
+    assert!(
+        waiter.next().result().is_err(),
+        "a second next while one is pending"
+    );
+    pending.set_result(5).unwrap();
+    let (index, value) = first.take_result().unwrap();
+    assert_eq!((index, value.unwrap()), (0, 5));
+    assert!(waiter.done());
+    assert!(waiter.next().result().is_err());
+}
+
+#[test]
+fn maybe_future_converts_yieldables_and_passes_futures_through() {
+    let f = Future::<u8>::new();
+    assert!(maybe_future(f.clone()).ptr_eq(&f));
+    let both = maybe_future((Future::ready(1), Future::ready("b")));
+    assert_eq!(both.result().unwrap(), (1, "b"));
+    assert!(maybe_future(ioloop::gen::moment()).done());
+}
+
+fn fetch(url: String, callback: Callback<usize>) {
+    IOLoop::current().call_later(Duration::from_millis(1), move || callback(url.len()));
+}
+
+fn forget(_url: String, callback: Callback<usize>) {
+    drop(callback);
+}
+
+fn generic_callback(a: u8, b: u8, callback: impl FnOnce(u16)) {
+    callback(u16::from(a) * u16::from(b));
+}
+
+struct Client {
+    calls: Cell<u32>,
+}
+
+impl Client {
+    fn get(&self, key: &str, callback: Callback<String>) {
+        self.calls.set(self.calls.get() + 1);
+        callback(key.to_uppercase());
+    }
+}
+
+#[ioloop::coroutine]
+fn use_task(client: Rc<Client>) -> Result<(usize, String, u16)> {
+    let n = yield_!(ioloop::task!(fetch, "http://x".to_string()))?;
+    let s = yield_!(ioloop::task!(client.get, "key"))?;
+    let p = yield_!(ioloop::task!(generic_callback, 3, 4))?;
+    Ok((n, s, p))
+}
+
+#[test]
+fn task_wraps_callback_functions_and_methods() {
+    let io = IOLoop::new();
+    let client = Rc::new(Client {
+        calls: Cell::new(0),
+    });
+    let c = client.clone();
+    let got = io.run_sync(move || use_task(c), None).unwrap();
+    assert_eq!(got, (8, "KEY".to_string(), 12));
+    assert_eq!(client.calls.get(), 1);
+}
+
+#[test]
+fn a_task_callback_dropped_uncalled_fails_the_future() {
+    let f = ioloop::task!(forget, "x".to_string());
+    let err = f.result().unwrap_err();
+    assert!(err.is_cancelled());
+    assert!(
+        err.to_string().contains("dropped without being called"),
+        "{err}"
+    );
+}
