@@ -92,8 +92,26 @@ fn coroutine(mut function: ItemFn, output: syn::Type, errors: &mut Vec<syn::Erro
 /// the call, so it must own what it captures. Writing the bound here gives the user a
 /// clear error at the call site rather than one inside generated code.
 fn require_static(function: &mut ItemFn) {
-    for param in function.sig.generics.type_params_mut() {
-        param.bounds.push(syn::parse_quote!('static));
+    let generics = &mut function.sig.generics;
+    // Bound each parameter where the user already bounds it (inline or in the `where`
+    // clause), so the expansion does not split bounds across both places.
+    let mut in_where = Vec::new();
+    if let Some(clause) = &mut generics.where_clause {
+        for predicate in &mut clause.predicates {
+            if let syn::WherePredicate::Type(p) = predicate {
+                if let syn::Type::Path(path) = &p.bounded_ty {
+                    if let Some(ident) = path.path.get_ident() {
+                        in_where.push(ident.clone());
+                        p.bounds.push(syn::parse_quote!('static));
+                    }
+                }
+            }
+        }
+    }
+    for param in generics.type_params_mut() {
+        if !in_where.contains(&param.ident) {
+            param.bounds.push(syn::parse_quote!('static));
+        }
     }
     for input in &mut function.sig.inputs {
         if let syn::FnArg::Typed(arg) = input {
