@@ -182,7 +182,8 @@ impl Yieldable for Answer {
 
 #[ioloop::coroutine]
 fn user_type() -> Result<u32> {
-    Ok(yield_!(Answer)?)
+    let answer = yield_!(Answer)?;
+    Ok(answer)
 }
 
 #[test]
