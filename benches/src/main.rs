@@ -6,6 +6,9 @@
 //! Run with `cargo run --release -p benches` (optionally naming workloads:
 //! `cargo run --release -p benches -- chain timers`).
 
+mod coroutines_ioloop;
+mod coroutines_tokio;
+mod idle_memory;
 mod ioloop_side;
 mod report;
 mod tokio_side;
@@ -16,11 +19,15 @@ use report::{measure, Row};
 const RUNS: usize = 5;
 
 fn main() {
+    if let Some(side) = idle_memory::child_side() {
+        idle_memory::child(&side);
+        return;
+    }
     let wanted: Vec<String> = std::env::args().skip(1).collect();
     let picked = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
     let mut rows = Vec::new();
     type Workload = (&'static str, u64, fn(u64), fn(u64));
-    let workloads: [Workload; 3] = [
+    let workloads: Vec<Workload> = vec![
         (
             "callbacks",
             1_000_000,
@@ -29,6 +36,18 @@ fn main() {
         ),
         ("chain", 1_000_000, ioloop_side::chain, tokio_side::chain),
         ("timers", 200_000, ioloop_side::timers, tokio_side::timers),
+        (
+            "yields",
+            1_000_000,
+            coroutines_ioloop::yields,
+            coroutines_tokio::yields,
+        ),
+        (
+            "gather",
+            200_000,
+            coroutines_ioloop::gather,
+            coroutines_tokio::gather,
+        ),
     ];
     for (name, ops, ours, theirs) in workloads {
         if picked(name) {
@@ -40,4 +59,7 @@ fn main() {
         }
     }
     report::print(&rows);
+    if picked("idle-memory") {
+        idle_memory::report();
+    }
 }
