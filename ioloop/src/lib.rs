@@ -2,26 +2,58 @@
 //!
 //! Tornado's programming model in Rust: a single-threaded [`IOLoop`] that runs
 //! callbacks, timeouts and file-descriptor handlers; a callback-style [`Future`]; and
-//! (coming with the coroutine work) `#[ioloop::coroutine]` generator functions that
-//! suspend on futures.
-//!
-//! The semantics follow Tornado 4.x's `PollIOLoop`: one iteration runs the callbacks
-//! queued when it began, then the due timeouts, then waits for I/O and calls the ready
-//! handlers. Where Rust can do better (setting a future twice is an error you see,
-//! futures can be cancelled, a panicking callback is caught and logged), it does.
+//! `#[ioloop::coroutine]` generator functions that suspend on futures, and on lists,
+//! maps and tuples of futures waited for in parallel.
 //!
 //! ```
 //! use ioloop::prelude::*;
 //!
-//! let io = IOLoop::new();
-//! let sum = io.run_sync(|| {
+//! #[ioloop::coroutine]
+//! fn async_sum(a: i32, b: i32) -> Result<i32> {
 //!     let future = Future::new();
 //!     let done = future.clone();
-//!     IOLoop::current().call_later(Duration::from_millis(10), move || done.set_result(1 + 2));
-//!     future
-//! }, None);
-//! assert_eq!(sum.unwrap(), 3);
+//!     IOLoop::current().call_later(Duration::from_millis(10), move || done.set_result(a + b));
+//!     let sum = yield_!(future)?;
+//!     Ok(sum)
+//! }
+//!
+//! let io = IOLoop::new();
+//! assert_eq!(io.run_sync(|| async_sum(1, 2), None).unwrap(), 3);
 //! ```
+//!
+//! ## The loop
+//! The semantics follow Tornado 4.x's `PollIOLoop`: one iteration runs the callbacks
+//! queued when it began, then the due timeouts, then waits for I/O and calls the ready
+//! handlers (see [`IOLoop`]). Where Rust can do better it does: setting a future twice
+//! is an error you see, futures can be cancelled, and a panicking callback is caught and
+//! logged while the loop goes on.
+//!
+//! ## Coroutines
+//! [`#[ioloop::coroutine]`](macro@coroutine) turns `fn f(args) -> Result<T>` into
+//! `fn f(args) -> Future<T>`. Calling it runs the body at once, up to its first
+//! [`yield_!`]; `yield_!(x)` waits for anything [`Yieldable`](gen::Yieldable) and
+//! evaluates to `Result<Output>`, so `?` propagates a failure (Tornado raises it at the
+//! `yield`). What was already done continues at once; what is pending resumes through
+//! the loop's callback queue, one turn after it completes.
+//!
+//! * Arguments must be owned (`'static`): the body runs after the call returns. Methods
+//!   take `self: Rc<Self>` (or `self`).
+//! * A panic in the body fails the coroutine's future with the panic's message.
+//! * Cancelling the coroutine's future, or dropping its last handle, drops the suspended
+//!   body and runs its destructors (Tornado cannot). A future returned from a callback
+//!   (`io.spawn_callback(|| my_coroutine())`) is held by the loop until it completes.
+//! * `.await` is not allowed in the body (only the runner may suspend it); native
+//!   futures are yielded through [`gen::native`], and `async` code runs beside
+//!   coroutines through [`IOLoop::spawn`]. A `Future<T>` can be `.await`ed there.
+//!
+//! The [`gen`] module has the utilities: [`gen::multi`], [`gen::with_timeout`],
+//! [`gen::sleep`], [`gen::moment`], [`gen::WaitIterator`], and [`task!`] for
+//! callback-style functions.
+//!
+//! ## Threads
+//! The loop and its futures live on one thread. Other threads add callbacks through a
+//! [`Remote`] ([`IOLoop::remote`]) and complete futures through a [`Resolver`]
+//! ([`Future::with_resolver`]).
 //!
 //! Errors and panics inside callbacks are reported through the [`log`] crate; install
 //! any logger (`env_logger`, `simple_logger`, ...) to see them.
