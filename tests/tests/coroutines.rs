@@ -264,3 +264,22 @@ fn the_async_sum_of_the_design() {
     let io = IOLoop::new();
     assert_eq!(io.run_sync(|| async_sum(40, 2), None).unwrap(), 42);
 }
+
+#[test]
+fn a_coroutine_resumes_on_the_loop_it_started_on() {
+    let io = IOLoop::new();
+    io.make_current();
+    let trace = Trace::default();
+    let f = Future::new();
+    let c = wait_and_trace(trace.clone(), f.clone());
+    // Completed outside `start`, and with another loop current meanwhile.
+    IOLoop::new().make_current();
+    f.set_result(3).unwrap();
+    IOLoop::clear_current();
+    assert_eq!(
+        io.run_sync(move || c, Some(Duration::from_secs(60)))
+            .unwrap(),
+        3
+    );
+    assert_eq!(trace.take(), ["before", "after 3"]);
+}

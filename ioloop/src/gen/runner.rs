@@ -21,7 +21,7 @@ use genawaiter::GeneratorState;
 use crate::error::{Error, Result};
 use crate::future::{Future, WeakFuture};
 use crate::gen::yieldable::{Yielded, YieldedKind};
-use crate::ioloop::IOLoop;
+use crate::ioloop::{IOLoop, WeakLoop};
 
 /// What the body tells the runner when it suspends.
 #[doc(hidden)]
@@ -42,11 +42,15 @@ trait Resume {
 pub struct Co {
     co: genawaiter::rc::Co<Suspend, ()>,
     runner: Weak<dyn Resume>,
+    io: WeakLoop,
 }
 
 struct Runner<T, F: std::future::Future> {
     gen: RefCell<Option<Gen<Suspend, (), F>>>,
     result: WeakFuture<T>,
+    /// The loop current when the coroutine started, as in Tornado: resumes go there even
+    /// if what the coroutine waits on completes outside that loop's `start`.
+    io: WeakLoop,
 }
 
 impl<T: 'static, F> Resume for Runner<T, F>
@@ -64,7 +68,7 @@ where
         let result = match state {
             Ok(GeneratorState::Yielded(Suspend::Wait)) => return,
             Ok(GeneratorState::Yielded(Suspend::Moment)) => {
-                resume_soon(Rc::downgrade(&self) as Weak<dyn Resume>);
+                resume_soon(&self.io, Rc::downgrade(&self) as Weak<dyn Resume>);
                 return;
             }
             Ok(GeneratorState::Complete(result)) => result,
@@ -81,13 +85,15 @@ where
     }
 }
 
-/// Queues a resume for the next loop iteration.
-fn resume_soon(runner: Weak<dyn Resume>) {
-    IOLoop::current().push_callback(Box::new(move || {
-        if let Some(runner) = runner.upgrade() {
-            runner.resume();
-        }
-    }));
+/// Queues a resume for the next iteration of `io`.
+fn resume_soon(io: &WeakLoop, runner: Weak<dyn Resume>) {
+    if let Some(io) = io.upgrade() {
+        io.push_callback(Box::new(move || {
+            if let Some(runner) = runner.upgrade() {
+                runner.resume();
+            }
+        }));
+    }
 }
 
 /// Starts a coroutine: builds the generator from `body`, runs it synchronously up to its
@@ -101,11 +107,20 @@ where
     F: std::future::Future<Output = Result<T>> + 'static,
 {
     let result = Future::new();
+    let io = IOLoop::current().downgrade();
     let runner: Rc<Runner<T, F>> = Rc::new_cyclic(|me: &Weak<Runner<T, F>>| {
         let me: Weak<dyn Resume> = me.clone();
+        let for_body = io.clone();
         Runner {
-            gen: RefCell::new(Some(Gen::new(|co| body(Co { co, runner: me })))),
+            gen: RefCell::new(Some(Gen::new(|co| {
+                body(Co {
+                    co,
+                    runner: me,
+                    io: for_body,
+                })
+            }))),
             result: result.downgrade(),
+            io,
         }
     });
     let owner = runner.clone();
@@ -120,8 +135,8 @@ pub async fn suspend<T: 'static>(co: &Co, yielded: Yielded<T>) -> Result<T> {
     match yielded.kind {
         YieldedKind::Future(future) => {
             if !future.done() {
-                let runner = co.runner.clone();
-                future.add_done_callback(move |_| resume_soon(runner));
+                let (io, runner) = (co.io.clone(), co.runner.clone());
+                future.add_done_callback(move |_| resume_soon(&io, runner));
                 co.co.yield_(Suspend::Wait).await;
             }
             future.take_result()
