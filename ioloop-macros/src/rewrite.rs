@@ -79,10 +79,8 @@ fn coroutine(mut function: ItemFn, output: syn::Type, errors: &mut Vec<syn::Erro
     function.sig.output = syn::parse_quote!(-> ::ioloop::Future<#output>);
     let stmts = &body.stmts;
     function.block = syn::parse_quote_spanned!(function.block.span()=> {
-        ::ioloop::__private::coroutine(move |#co: ::ioloop::__private::Co| async move {
-            ::ioloop::__private::into_result(
-                ::ioloop::__private::body::<#declared, _>(async move { #(#stmts)* }).await,
-            )
+        ::ioloop::__private::coroutine(move |#co: ::ioloop::__private::Co| {
+            ::ioloop::__private::body::<#declared, _>(async move { #(#stmts)* })
         })
     });
     quote!(#function)

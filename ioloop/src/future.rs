@@ -25,6 +25,12 @@ enum Callbacks<T> {
     Many(Vec<DoneCallback<T>>),
 }
 
+impl<T> Default for Callbacks<T> {
+    fn default() -> Self {
+        Callbacks::None
+    }
+}
+
 impl<T> Callbacks<T> {
     fn push(&mut self, cb: DoneCallback<T>) {
         *self = match std::mem::replace(self, Callbacks::None) {
@@ -38,11 +44,20 @@ impl<T> Callbacks<T> {
     }
 }
 
+/// What `cancel` must stop: the task or coroutine that produces the result. The future
+/// owns it (a coroutine's runner lives exactly as long as its future needs it).
+pub(crate) trait CancelHook {
+    /// Stops the work; called once, on cancellation.
+    fn cancel(self: Rc<Self>);
+}
+
+// Cells rather than RefCells where the value is only ever swapped in and out: no borrow
+// flag to store or check, and a future is one of the most common allocations.
 struct Inner<T> {
     state: RefCell<State<T>>,
-    callbacks: RefCell<Callbacks<T>>,
-    wakers: RefCell<Vec<Waker>>,
-    cancel_hook: RefCell<Option<Box<dyn FnOnce()>>>,
+    callbacks: Cell<Callbacks<T>>,
+    wakers: Cell<Vec<Waker>>,
+    cancel_hook: Cell<Option<Rc<dyn CancelHook>>>,
     cancelled: Cell<bool>,
     /// Someone looked at the outcome, so a failure need not be logged on drop.
     retrieved: Cell<bool>,
@@ -109,9 +124,9 @@ impl<T: 'static> Future<T> {
         Future {
             inner: Rc::new(Inner {
                 state: RefCell::new(State::Pending),
-                callbacks: RefCell::new(Callbacks::None),
-                wakers: RefCell::new(Vec::new()),
-                cancel_hook: RefCell::new(None),
+                callbacks: Cell::new(Callbacks::None),
+                wakers: Cell::new(Vec::new()),
+                cancel_hook: Cell::new(None),
                 cancelled: Cell::new(false),
                 retrieved: Cell::new(false),
             }),
@@ -313,12 +328,11 @@ impl<T: 'static> Future<T> {
             guard::<F, _>(|| callback(self));
         } else {
             // Guarded here, where the callback's type still names it for the log.
-            self.inner
-                .callbacks
-                .borrow_mut()
-                .push(Box::new(move |f: &Future<T>| {
-                    guard::<F, _>(|| callback(f));
-                }));
+            let mut callbacks = self.inner.callbacks.take();
+            callbacks.push(Box::new(move |f: &Future<T>| {
+                guard::<F, _>(|| callback(f));
+            }));
+            self.inner.callbacks.set(callbacks);
         }
     }
 
@@ -343,7 +357,7 @@ impl<T: 'static> Future<T> {
         }
         self.inner.cancelled.set(true);
         if let Some(hook) = self.inner.cancel_hook.take() {
-            crate::callback::guard_named("a future's cancel hook", hook);
+            crate::callback::guard_named("a future's cancel hook", || hook.cancel());
         }
         self.run_callbacks();
         true
@@ -351,8 +365,8 @@ impl<T: 'static> Future<T> {
 
     /// Registers what `cancel` must stop: the task or coroutine producing the result.
     /// Dropped unrun once the future completes normally.
-    pub(crate) fn set_cancel_hook(&self, hook: impl FnOnce() + 'static) {
-        *self.inner.cancel_hook.borrow_mut() = Some(Box::new(hook));
+    pub(crate) fn set_cancel_hook(&self, hook: Rc<dyn CancelHook>) {
+        self.inner.cancel_hook.set(Some(hook));
     }
 
     /// A handle that does not keep the future alive (the coroutine runner holds its own
@@ -436,10 +450,11 @@ impl<T: 'static> std::future::Future for Future<T> {
         if self.done() {
             return Poll::Ready(self.take_result());
         }
-        let mut wakers = self.inner.wakers.borrow_mut();
+        let mut wakers = self.inner.wakers.take();
         if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
             wakers.push(cx.waker().clone());
         }
+        self.inner.wakers.set(wakers);
         Poll::Pending
     }
 }

@@ -166,11 +166,6 @@ pub mod __private {
     pub fn misplaced_yield<Y: crate::gen::Yieldable>(_yielded: Y) -> crate::Result<Y::Output> {
         unreachable!("reported at compile time")
     }
-
-    /// Converts the declared error type of a coroutine into [`crate::Error`].
-    pub fn into_result<T, E: Into<crate::Error>>(result: Result<T, E>) -> crate::Result<T> {
-        result.map_err(Into::into)
-    }
 }
 
 /// The names most programs need: `use ioloop::prelude::*;`.

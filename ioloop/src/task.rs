@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
 use crate::error::{Error, Result};
-use crate::future::Future;
-use crate::ioloop::IOLoop;
+use crate::future::{CancelHook, Future};
+use crate::ioloop::{IOLoop, WeakLoop};
 use crate::remote::Remote;
 
 trait Runnable {
@@ -139,6 +139,24 @@ where
     }
 }
 
+/// Cancelling a task's future stops the task: it leaves the registry and its body is
+/// dropped.
+struct CancelTask {
+    io: WeakLoop,
+    id: u64,
+}
+
+impl CancelHook for CancelTask {
+    fn cancel(self: Rc<Self>) {
+        if let Some(io) = self.io.upgrade() {
+            let task = io.inner().tasks.remove(self.id);
+            if let Some(task) = task {
+                task.cancel();
+            }
+        }
+    }
+}
+
 impl IOLoop {
     /// Runs a native Rust future (an `async` block) on this loop and returns a
     /// [`Future`] of its result. The first poll happens in the next iteration; wake-ups,
@@ -181,15 +199,10 @@ impl IOLoop {
             cancelled: Cell::new(false),
         });
         tasks.live.borrow_mut().insert(id, task);
-        let io = self.downgrade();
-        result.set_cancel_hook(move || {
-            if let Some(io) = io.upgrade() {
-                let task = io.inner().tasks.remove(id);
-                if let Some(task) = task {
-                    task.cancel();
-                }
-            }
-        });
+        result.set_cancel_hook(Rc::new(CancelTask {
+            io: self.downgrade(),
+            id,
+        }));
         self.push_callback(Box::new(move || run_task(id)));
         result
     }

@@ -19,7 +19,7 @@ use genawaiter::rc::Gen;
 use genawaiter::GeneratorState;
 
 use crate::error::{Error, Result};
-use crate::future::{Future, WeakFuture};
+use crate::future::{CancelHook, Future, WeakFuture};
 use crate::gen::yieldable::{Yielded, YieldedKind};
 use crate::ioloop::{IOLoop, WeakLoop};
 
@@ -53,9 +53,10 @@ struct Runner<T, F: std::future::Future> {
     io: WeakLoop,
 }
 
-impl<T: 'static, F> Resume for Runner<T, F>
+impl<T: 'static, E, F> Resume for Runner<T, F>
 where
-    F: std::future::Future<Output = Result<T>> + 'static,
+    E: Into<Error>,
+    F: std::future::Future<Output = std::result::Result<T, E>> + 'static,
 {
     fn resume(self: Rc<Self>) {
         let state = {
@@ -71,7 +72,7 @@ where
                 resume_soon(&self.io, Rc::downgrade(&self) as Weak<dyn Resume>);
                 return;
             }
-            Ok(GeneratorState::Complete(result)) => result,
+            Ok(GeneratorState::Complete(result)) => result.map_err(Into::into),
             Err(payload) => Err(Error::from_panic(payload)),
         };
         // The body is finished: drop it (outside the borrow) before completing, so its
@@ -82,6 +83,17 @@ where
             // Refused only if cancelled meanwhile, and then nobody wants the result.
             let _ = future.set(result);
         }
+    }
+}
+
+/// The result future holds the runner as its cancel hook: that is what keeps the
+/// runner alive, and cancelling just lets it go, dropping the suspended body.
+impl<T, F: std::future::Future> CancelHook for Runner<T, F> {
+    fn cancel(self: Rc<Self>) {
+        // If the body is running (it cancelled its own future), `resume` still holds a
+        // handle and drops the body when it returns.
+        let gen = self.gen.try_borrow_mut().ok().and_then(|mut g| g.take());
+        drop(gen);
     }
 }
 
@@ -100,11 +112,12 @@ fn resume_soon(io: &WeakLoop, runner: Weak<dyn Resume>) {
 /// first suspension, and returns the future of its result. What `#[ioloop::coroutine]`
 /// expands to.
 #[doc(hidden)]
-pub fn coroutine<T, B, F>(body: B) -> Future<T>
+pub fn coroutine<T, E, B, F>(body: B) -> Future<T>
 where
     T: 'static,
+    E: Into<Error>,
     B: FnOnce(Co) -> F,
-    F: std::future::Future<Output = Result<T>> + 'static,
+    F: std::future::Future<Output = std::result::Result<T, E>> + 'static,
 {
     let result = Future::new();
     let io = IOLoop::current().downgrade();
@@ -123,8 +136,7 @@ where
             io,
         }
     });
-    let owner = runner.clone();
-    result.set_cancel_hook(move || drop(owner));
+    result.set_cancel_hook(runner.clone());
     runner.resume();
     result
 }
