@@ -19,16 +19,12 @@ enum State<T> {
 }
 
 /// Done callbacks: almost every future has zero or one, so don't allocate a `Vec` for it.
+#[derive(Default)]
 enum Callbacks<T> {
+    #[default]
     None,
     One(DoneCallback<T>),
     Many(Vec<DoneCallback<T>>),
-}
-
-impl<T> Default for Callbacks<T> {
-    fn default() -> Self {
-        Callbacks::None
-    }
 }
 
 impl<T> Callbacks<T> {
