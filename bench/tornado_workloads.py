@@ -1,0 +1,224 @@
+"""The workloads of shared/WORKLOADS.md on Python Tornado 6, for side-by-side ratios.
+
+Prints one JSON object {"workload": ns_per_op, ...} (the median of a few runs) on
+stdout, or with --echo-server PORT serves the echo workload until killed.
+Run through bench/compare.sh, which installs Tornado into a throwaway virtualenv.
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import warnings
+
+from tornado import gen
+from tornado.concurrent import Future
+from tornado.ioloop import IOLoop
+
+
+# Tornado 6 deprecates make_current; the workloads use it so that coroutines created
+# before start() find this loop, as ioloop's do.
+warnings.simplefilter("ignore", DeprecationWarning)
+
+
+def fresh_loop():
+    loop = IOLoop()
+    loop.make_current()
+    return loop
+
+
+def callbacks(ops):
+    loop = fresh_loop()
+    count = [0]
+
+    def bump():
+        count[0] += 1
+        if count[0] == ops:
+            loop.stop()
+
+    for _ in range(ops):
+        loop.add_callback(bump)
+    loop.start()
+    loop.close()
+
+
+def chain(ops):
+    loop = fresh_loop()
+
+    def hop(left):
+        if left == 0:
+            loop.stop()
+        else:
+            loop.add_callback(hop, left - 1)
+
+    loop.add_callback(hop, ops - 1)
+    loop.start()
+    loop.close()
+
+
+def spread(ops):
+    # The same xorshift sequence as benches/src/tokio_side.rs::spread.
+    x = 0x2545F4914F6CDD1D
+    mask = (1 << 64) - 1
+    out = []
+    for _ in range(ops):
+        x ^= (x << 13) & mask
+        x ^= x >> 7
+        x ^= (x << 17) & mask
+        out.append(x % 100_000_000)
+    return out
+
+
+def timers(ops):
+    loop = fresh_loop()
+    live = ops // 2
+    fired = [0]
+
+    def fire():
+        fired[0] += 1
+        if fired[0] == live:
+            loop.stop()
+
+    base = loop.time()
+    for i, offset in enumerate(spread(ops)):
+        handle = loop.call_at(base + offset / 1e9, fire)
+        if i % 2 == 1:
+            loop.remove_timeout(handle)
+    loop.start()
+    loop.close()
+
+
+def resolved_later(loop, value):
+    """A future that a callback resolves on the next loop turn."""
+    future = Future()
+    loop.add_callback(future.set_result, value)
+    return future
+
+
+def yields(ops):
+    coroutines = 10_000
+    rounds = ops // coroutines
+    loop = fresh_loop()
+
+    @gen.coroutine
+    def worker():
+        total = 0
+        for i in range(rounds):
+            total += yield resolved_later(loop, i)
+        return total
+
+    @gen.coroutine
+    def main():
+        sums = yield [worker() for _ in range(coroutines)]
+        assert sum(sums) == coroutines * rounds * (rounds - 1) // 2
+
+    loop.run_sync(main)
+    loop.close()
+
+
+def gather(ops):
+    width = 1_000
+    rounds = ops // width
+    loop = fresh_loop()
+
+    @gen.coroutine
+    def main():
+        total = 0
+        for _ in range(rounds):
+            values = yield gen.multi([resolved_later(loop, i) for i in range(width)])
+            total += sum(values)
+        assert total == rounds * width * (width - 1) // 2
+
+    loop.run_sync(main)
+    loop.close()
+
+
+def rss_bytes():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def idle_memory(count=100_000):
+    """Bytes of resident memory per coroutine suspended on an unresolved future."""
+    loop = fresh_loop()
+
+    @gen.coroutine
+    def suspended(future):
+        value = yield future
+        return value
+
+    pending = [Future() for _ in range(count)]
+    before = rss_bytes()
+    coroutines = [suspended(f) for f in pending]
+    after = rss_bytes()
+    assert not any(c.done() for c in coroutines)
+    loop.close(all_fds=True)
+    return (after - before) / count
+
+
+def echo_server(port):
+    from tornado.iostream import StreamClosedError
+    from tornado.tcpserver import TCPServer
+
+    class Echo(TCPServer):
+        async def handle_stream(self, stream, address):
+            try:
+                while True:
+                    data = await stream.read_bytes(64)
+                    await stream.write(data)
+            except StreamClosedError:
+                pass
+
+    loop = fresh_loop()
+    server = Echo()
+    server.listen(port, "127.0.0.1")
+    print("ready", flush=True)
+    loop.start()
+
+
+WORKLOADS = {
+    "callbacks": (callbacks, 1_000_000),
+    "chain": (chain, 1_000_000),
+    "timers": (timers, 200_000),
+    "yields": (yields, 1_000_000),
+    "gather": (gather, 200_000),
+}
+
+
+def measure(workload, ops, runs):
+    samples = []
+    for _ in range(runs):
+        began = time.perf_counter_ns()
+        workload(ops)
+        samples.append((time.perf_counter_ns() - began) / ops)
+    return statistics.median(samples)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("workloads", nargs="*")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--echo-server", type=int, metavar="PORT")
+    args = parser.parse_args()
+    if args.echo_server is not None:
+        echo_server(args.echo_server)
+        return
+    wanted = args.workloads or list(WORKLOADS) + ["idle-memory"]
+    results = {}
+    for name in wanted:
+        if name == "idle-memory":
+            results[name] = idle_memory()
+        elif name in WORKLOADS:
+            workload, ops = WORKLOADS[name]
+            results[name] = measure(workload, ops, args.runs)
+        print(f"{name}: {results.get(name)}", file=sys.stderr, flush=True)
+    json.dump(results, sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    main()
