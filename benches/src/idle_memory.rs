@@ -75,8 +75,9 @@ fn tokio_side() -> f64 {
     })
 }
 
-/// Runs both sides as child processes and prints the comparison.
-pub fn report() {
+/// Runs both sides as child processes and prints the comparison (with Tornado's
+/// figure, when given).
+pub fn report(tornado: Option<f64>) {
     let measure = |side: &str| -> f64 {
         let exe = std::env::current_exe().expect("the benchmark binary");
         let out = Command::new(exe)
@@ -93,4 +94,10 @@ pub fn report() {
         "idle-memory: {ours:.0} bytes per suspended coroutine (ioloop), {theirs:.0} per suspended task (tokio), ratio {:.2}",
         ours / theirs
     );
+    if let Some(t) = tornado {
+        println!(
+            "idle-memory: {t:.0} bytes per suspended coroutine (Tornado), {:.1}x ioloop's",
+            t / ours
+        );
+    }
 }

@@ -4,7 +4,9 @@
 //! result.
 //!
 //! Run with `cargo run --release -p benches` (optionally naming workloads:
-//! `cargo run --release -p benches -- chain timers`).
+//! `cargo run --release -p benches -- chain timers`). `bench/compare.sh` also runs the
+//! workloads on Python Tornado and passes its figures in with `--tornado FILE.json`,
+//! which adds a Tornado column.
 
 mod coroutines_ioloop;
 mod coroutines_tokio;
@@ -23,7 +25,8 @@ fn main() {
         idle_memory::child(&side);
         return;
     }
-    let wanted: Vec<String> = std::env::args().skip(1).collect();
+    let args = report::Args::parse();
+    let wanted = args.workloads;
     let picked = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
     let mut rows = Vec::new();
     type Workload = (&'static str, u64, fn(u64), fn(u64));
@@ -55,11 +58,12 @@ fn main() {
                 name,
                 ioloop: measure(RUNS, ops, ours),
                 tokio: measure(RUNS, ops, theirs),
+                tornado: args.tornado.get(name),
             });
         }
     }
     report::print(&rows);
     if picked("idle-memory") {
-        idle_memory::report();
+        idle_memory::report(args.tornado.get("idle-memory"));
     }
 }

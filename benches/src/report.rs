@@ -15,6 +15,58 @@ pub struct Row {
     pub name: &'static str,
     pub ioloop: PerOp,
     pub tokio: PerOp,
+    /// Tornado's wall-clock ns/op, when `--tornado` gave its figures.
+    pub tornado: Option<f64>,
+}
+
+/// Figures measured elsewhere (Python Tornado), by workload name.
+#[derive(Default)]
+pub struct Peer(std::collections::HashMap<String, f64>);
+
+impl Peer {
+    /// Reads the flat JSON object `bench/tornado_workloads.py` prints.
+    fn load(path: &str) -> Peer {
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("cannot read Tornado's figures from {path}: {e}"));
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{path} is not the JSON tornado_workloads.py prints: {e}"));
+        let figures = value
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Peer(figures)
+    }
+
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.0.get(name).copied()
+    }
+}
+
+/// The command line: workload names, and `--tornado FILE`.
+pub struct Args {
+    pub workloads: Vec<String>,
+    pub tornado: Peer,
+}
+
+impl Args {
+    pub fn parse() -> Args {
+        let mut args = std::env::args().skip(1);
+        let (mut workloads, mut tornado) = (Vec::new(), Peer::default());
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--tornado" => {
+                    let path = args.next().expect("--tornado needs a file");
+                    tornado = Peer::load(&path);
+                }
+                _ => workloads.push(arg),
+            }
+        }
+        Args { workloads, tornado }
+    }
 }
 
 fn thread_cpu_ns() -> f64 {
@@ -48,12 +100,17 @@ pub fn measure(runs: usize, ops: u64, workload: fn(u64)) -> PerOp {
 }
 
 pub fn print(rows: &[Row]) {
-    println!(
+    let with_tornado = rows.iter().any(|r| r.tornado.is_some());
+    print!(
         "{:<12} {:>12} {:>12} {:>8}   {:>12} {:>12} {:>8}",
         "workload", "ioloop wall", "tokio wall", "ratio", "ioloop cpu", "tokio cpu", "ratio"
     );
+    if with_tornado {
+        print!("   {:>12} {:>16}", "tornado wall", "tornado / ioloop");
+    }
+    println!();
     for r in rows {
-        println!(
+        print!(
             "{:<12} {:>12.1} {:>12.1} {:>8.2}   {:>12.1} {:>12.1} {:>8.2}",
             r.name,
             r.ioloop.wall,
@@ -63,6 +120,11 @@ pub fn print(rows: &[Row]) {
             r.tokio.cpu,
             r.ioloop.cpu / r.tokio.cpu
         );
+        if let Some(t) = r.tornado {
+            print!("   {:>12.1} {:>15.0}x", t, t / r.ioloop.wall);
+        }
+        println!();
     }
-    println!("(ns per operation, median of runs; ratio = ioloop / tokio, below 1 is faster)");
+    println!("(ns per operation, median of runs; ratio = ioloop / tokio, below 1 is faster;");
+    println!(" tornado / ioloop = how many times faster ioloop is than Tornado)");
 }
