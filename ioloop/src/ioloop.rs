@@ -13,6 +13,7 @@ use mio::{Poll, Token, Waker};
 use crate::callback::{self, guard_named, CallbackReturn};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::Events;
+use crate::executor::DefaultExecutor;
 use crate::future::Future;
 use crate::handlers::Handlers;
 use crate::remote::Remote;
@@ -48,6 +49,7 @@ pub(crate) struct Inner {
     blocking_threshold: Cell<Option<Duration>>,
     pub(crate) tasks: Tasks,
     pub(crate) resolvers: Resolvers,
+    pub(crate) default_executor: DefaultExecutor,
 }
 
 /// The event loop: runs callbacks, timeouts and fd handlers on one thread, with
@@ -177,6 +179,7 @@ impl IOLoop {
                 blocking_threshold: Cell::new(None),
                 tasks: Tasks::default(),
                 resolvers: Resolvers::default(),
+                default_executor: DefaultExecutor::default(),
             }),
         })
     }

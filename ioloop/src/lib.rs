@@ -61,6 +61,7 @@
 mod callback;
 mod error;
 mod events;
+pub mod executor;
 mod future;
 pub mod gen;
 mod handlers;

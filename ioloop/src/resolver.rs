@@ -72,7 +72,12 @@ impl<T: Send + 'static> Future<T> {
     /// assert!(!future.done());
     /// ```
     pub fn with_resolver() -> (Future<T>, Resolver<T>) {
-        let io = IOLoop::current();
+        Future::with_resolver_on(&IOLoop::current())
+    }
+
+    /// [`with_resolver`](Future::with_resolver) for a given loop rather than the
+    /// current one.
+    pub(crate) fn with_resolver_on(io: &IOLoop) -> (Future<T>, Resolver<T>) {
         let future = Future::new();
         let slot: Slot<T> = Arc::new(Mutex::new(None));
         let deliver = {
