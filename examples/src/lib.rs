@@ -1,1 +1,30 @@
-//! Runnable examples of ioloop's patterns; see `src/bin/`.
+//! Runnable examples of ioloop's patterns, one module each (each has `run()`), with a
+//! binary per example in `src/bin/` and `tour`, which runs them all.
+
+pub mod async_sum;
+pub mod basics;
+pub mod blocking;
+pub mod callbacks;
+pub mod cursor;
+pub mod interleave;
+pub mod parallel;
+
+/// An example's entry point.
+pub type Run = fn() -> ioloop::Result<()>;
+
+/// Every example, with the title `tour` prints for it.
+pub const ALL: &[(&str, Run)] = &[
+    (
+        "The loop: callbacks, timeouts, handlers, threads",
+        basics::run,
+    ),
+    (
+        "1. async_sum: a future resolved by a timeout",
+        async_sum::run,
+    ),
+    ("3. Parallel waits on a Vec and a HashMap", parallel::run),
+    ("4. Wrapping a callback API with task!", callbacks::run),
+    ("5. A blocking function on a thread pool", blocking::run),
+    ("6. Interleaving", interleave::run),
+    ("7. Looping with a cursor", cursor::run),
+];
