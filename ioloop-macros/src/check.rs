@@ -3,6 +3,7 @@
 //! to write instead.
 
 use proc_macro2::TokenStream;
+use quote::ToTokens;
 use syn::spanned::Spanned;
 use syn::visit::Visit;
 use syn::{FnArg, GenericArgument, ItemFn, PathArguments, ReturnType, Type};
@@ -74,18 +75,18 @@ pub fn owned_arguments(function: &ItemFn, errors: &mut Vec<syn::Error>) {
                 }
             }
             FnArg::Receiver(receiver) => {
-                if let Some(span) = borrowed(&receiver.ty) {
-                    errors.push(syn::Error::new(
-                        span,
+                if let Some(borrow) = borrowed(&receiver.ty) {
+                    errors.push(syn::Error::new_spanned(
+                        borrow,
                         "a coroutine cannot borrow `self`: its body runs after the call \
                          returns; take `self: Rc<Self>` (or `self` by value) instead",
                     ));
                 }
             }
             FnArg::Typed(arg) => {
-                if let Some(span) = borrowed(&arg.ty) {
-                    errors.push(syn::Error::new(
-                        span,
+                if let Some(borrow) = borrowed(&arg.ty) {
+                    errors.push(syn::Error::new_spanned(
+                        borrow,
                         "coroutine arguments must be owned ('static): the body runs after \
                          the call returns; take an owned type instead (`String` for \
                          `&str`, `Vec<T>` for `&[T]`, `Rc<T>` to share)",
@@ -96,20 +97,21 @@ pub fn owned_arguments(function: &ItemFn, errors: &mut Vec<syn::Error>) {
     }
 }
 
-/// The span of the first borrow in `ty` that is not `'static`, if any.
-fn borrowed(ty: &Type) -> Option<proc_macro2::Span> {
-    struct Finder(Option<proc_macro2::Span>);
+/// The tokens of the first borrow in `ty` that is not `'static`, if any (the whole
+/// `&T`, so the error underlines all of it).
+fn borrowed(ty: &Type) -> Option<TokenStream> {
+    struct Finder(Option<TokenStream>);
     impl<'ast> Visit<'ast> for Finder {
         fn visit_type_reference(&mut self, r: &'ast syn::TypeReference) {
             let is_static = r.lifetime.as_ref().is_some_and(|l| l.ident == "static");
             if !is_static && self.0.is_none() {
-                self.0 = Some(r.span());
+                self.0 = Some(r.to_token_stream());
             }
             syn::visit::visit_type_reference(self, r);
         }
         fn visit_lifetime(&mut self, l: &'ast syn::Lifetime) {
             if l.ident != "static" && self.0.is_none() {
-                self.0 = Some(l.span());
+                self.0 = Some(l.to_token_stream());
             }
         }
     }

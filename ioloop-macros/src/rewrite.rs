@@ -158,10 +158,10 @@ impl Rewriter<'_> {
             Nesting::Body => {
                 // Spanned on the user's `yield_!(...)`, so type errors and lints about the
                 // value (an unused `Result`) point there.
-                quote_spanned!(span=> (::ioloop::__private::suspend(
-                    &#co,
-                    ::ioloop::gen::Yieldable::into_yielded(#tokens),
-                ).await))
+                quote_spanned!(span=> ({
+                    let yielded = ::ioloop::__private::yielded(#tokens);
+                    ::ioloop::__private::suspend(&#co, yielded).await
+                }))
             }
             Nesting::Closure | Nesting::Async => {
                 let message = if self.depth == Nesting::Closure {

@@ -141,7 +141,7 @@ macro_rules! task {
         $recv $(. $method)+ ($($arg,)* callback);
         future
     }};
-    ($func:path $(, $arg:expr)* $(,)?) => {
+    ($func:expr $(, $arg:expr)* $(,)?) => {
         $crate::gen::call_task($func, ($($arg,)*))
     };
 }
@@ -149,7 +149,7 @@ macro_rules! task {
 /// Not public API: what `#[ioloop::coroutine]` expands to.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::gen::runner::{coroutine, suspend, Co};
+    pub use crate::gen::runner::{coroutine, suspend, yielded, Co};
 
     /// Fixes the output type of the coroutine's body to its declared return type, so `?`
     /// and `return` inside it type-check as in the original function.

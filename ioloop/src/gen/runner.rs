@@ -20,7 +20,7 @@ use genawaiter::GeneratorState;
 
 use crate::error::{Error, Result};
 use crate::future::{CancelHook, Future, WeakFuture};
-use crate::gen::yieldable::{Yielded, YieldedKind};
+use crate::gen::yieldable::{Yieldable, Yielded, YieldedKind};
 use crate::ioloop::{IOLoop, WeakLoop};
 
 /// What the body tells the runner when it suspends.
@@ -139,6 +139,13 @@ where
     result.set_cancel_hook(runner.clone());
     runner.resume();
     result
+}
+
+/// The first half of a `yield_!`: the conversion, where a type that is not yieldable
+/// is reported (once).
+#[doc(hidden)]
+pub fn yielded<Y: Yieldable<Output = T>, T>(yieldable: Y) -> Yielded<T> {
+    yieldable.into_yielded()
 }
 
 /// One `yield_!`: waits for what was yielded and hands back its typed result.

@@ -1,0 +1,34 @@
+//! Compile-fail cases for every misuse of `#[ioloop::coroutine]`, `yield_!` and `task!`
+//! (each with the `.stderr` a user sees), and compile-pass cases for every supported
+//! form. Regenerate snapshots with `TRYBUILD=overwrite cargo test -p ui-tests`, then
+//! read them.
+
+#[test]
+fn attribute_misuse() {
+    trybuild::TestCases::new().compile_fail("tests/ui/attribute/*.rs");
+}
+
+#[test]
+fn signature_misuse() {
+    trybuild::TestCases::new().compile_fail("tests/ui/signature/*.rs");
+}
+
+#[test]
+fn body_misuse() {
+    trybuild::TestCases::new().compile_fail("tests/ui/body/*.rs");
+}
+
+#[test]
+fn yield_outside_a_coroutine() {
+    trybuild::TestCases::new().compile_fail("tests/ui/outside/*.rs");
+}
+
+#[test]
+fn task_misuse() {
+    trybuild::TestCases::new().compile_fail("tests/ui/task/*.rs");
+}
+
+#[test]
+fn supported_forms() {
+    trybuild::TestCases::new().pass("tests/ui/pass/*.rs");
+}

@@ -1,0 +1,11 @@
+use ioloop::prelude::*;
+
+#[ioloop::coroutine(timeout = 5)]
+fn fetch(f: Future<u32>) -> Result<u32> {
+    let v = yield_!(f)?;
+    Ok(v)
+}
+
+fn main() {
+    let _: Future<u32> = fetch(Future::ready(1));
+}

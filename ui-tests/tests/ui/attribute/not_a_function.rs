@@ -1,0 +1,6 @@
+#[ioloop::coroutine]
+struct Config {
+    retries: u32,
+}
+
+fn main() {}
