@@ -39,6 +39,10 @@ pub enum ErrorKind {
     /// An API was used in a state that does not allow it (a future set twice, a loop
     /// started twice, a closed loop).
     InvalidState,
+    /// A queue was full (`put_nowait`).
+    QueueFull,
+    /// A queue was empty (`get_nowait`).
+    QueueEmpty,
     /// Anything else, typically a user error converted with `?`.
     Other,
 }
@@ -52,6 +56,8 @@ impl ErrorKind {
             ErrorKind::Panic => "panic",
             ErrorKind::Io => "I/O error",
             ErrorKind::InvalidState => "invalid state",
+            ErrorKind::QueueFull => "queue full",
+            ErrorKind::QueueEmpty => "queue empty",
             ErrorKind::Other => "error",
         }
     }
