@@ -1,0 +1,172 @@
+//! queues: Queue, LifoQueue, PriorityQueue; waiting puts and gets, timeouts, task_done.
+
+use std::time::Duration;
+
+use ioloop::prelude::*;
+use ioloop::queues::{LifoQueue, PriorityQueue, Queue};
+use ioloop::ErrorKind;
+
+const SHORT: Duration = Duration::from_millis(5);
+
+fn run<T: 'static>(f: impl FnOnce() -> Future<T> + 'static) -> Result<T> {
+    IOLoop::new().run_sync(f, Some(Duration::from_secs(60)))
+}
+
+#[test]
+fn orders_fifo_lifo_priority() {
+    let (fifo, lifo, prio) = (Queue::new(0), LifoQueue::new(0), PriorityQueue::new(0));
+    for n in [2, 3, 1] {
+        fifo.put_nowait(n).unwrap();
+        lifo.put_nowait(n).unwrap();
+        prio.put_nowait(n).unwrap();
+    }
+    let drain = |get: &dyn Fn() -> Result<i32>| (0..3).map(|_| get().unwrap()).collect::<Vec<_>>();
+    assert_eq!(drain(&|| fifo.get_nowait()), [2, 3, 1]);
+    assert_eq!(drain(&|| lifo.get_nowait()), [1, 3, 2]);
+    assert_eq!(drain(&|| prio.get_nowait()), [1, 2, 3]);
+}
+
+#[test]
+fn nowait_errors_are_queue_full_and_queue_empty() {
+    let q = Queue::new(1);
+    assert_eq!(q.get_nowait().unwrap_err().kind(), ErrorKind::QueueEmpty);
+    q.put_nowait("a").unwrap();
+    assert!(q.full());
+    let full = q.put_nowait("b").unwrap_err();
+    let as_error: Error = full.into();
+    assert_eq!(as_error.kind(), ErrorKind::QueueFull);
+    assert_eq!(q.qsize(), 1);
+}
+
+#[test]
+fn a_waiting_getter_receives_a_put_nowait_item_directly() {
+    let q = Queue::new(0);
+    let first = q.get(None);
+    let second = q.get(None);
+    q.put_nowait(1).unwrap();
+    assert_eq!(first.take_result().unwrap(), 1);
+    assert!(!second.done());
+    assert!(q.empty(), "handed over, never stored");
+    q.put_nowait(2).unwrap();
+    assert_eq!(second.take_result().unwrap(), 2);
+}
+
+#[test]
+fn waiting_putters_enter_in_order_as_room_appears() {
+    let q = Queue::new(1);
+    q.put_nowait(0).unwrap();
+    let puts: Vec<_> = (1..=3).map(|n| q.put(n, None)).collect();
+    assert!(puts.iter().all(|p| !p.done()));
+    assert_eq!(q.get_nowait().unwrap(), 0);
+    assert!(puts[0].done() && !puts[1].done());
+    assert_eq!(q.get_nowait().unwrap(), 1);
+    assert_eq!(q.get_nowait().unwrap(), 2);
+    assert_eq!(q.get_nowait().unwrap(), 3);
+    assert!(puts.iter().all(|p| p.done()));
+}
+
+#[ioloop::coroutine]
+fn putter_times_out(q: Queue<&'static str>) -> Result<Vec<&'static str>> {
+    q.put_nowait("kept").unwrap();
+    let err = yield_!(q.put("dropped", Some(SHORT))).unwrap_err();
+    assert!(err.is_timeout());
+    let waiting = q.put("later", None);
+    let mut got = vec![yield_!(q.get(None))?];
+    yield_!(waiting)?;
+    got.push(yield_!(q.get(None))?);
+    Ok(got)
+}
+
+#[test]
+fn a_putter_that_times_out_never_enqueues_its_item() {
+    let got = run(|| putter_times_out(Queue::new(1))).unwrap();
+    assert_eq!(got, ["kept", "later"]);
+}
+
+#[ioloop::coroutine]
+fn getter_times_out(q: Queue<u8>) -> Result<(bool, u8)> {
+    let timed_out = yield_!(q.get(Some(SHORT))).unwrap_err().is_timeout();
+    let next = q.get(None);
+    q.put_nowait(9).unwrap();
+    Ok((timed_out, yield_!(next)?))
+}
+
+#[test]
+fn a_getter_that_timed_out_is_skipped_and_nothing_is_lost() {
+    let q = Queue::new(0);
+    let qq = q.clone();
+    assert_eq!(run(move || getter_times_out(qq)).unwrap(), (true, 9));
+    assert!(q.empty());
+}
+
+#[test]
+fn a_cancelled_getter_is_never_handed_an_item() {
+    let q = Queue::new(0);
+    let cancelled = q.get(None);
+    let next = q.get(None);
+    cancelled.cancel();
+    q.put_nowait(5).unwrap();
+    assert_eq!(next.take_result().unwrap(), 5);
+    assert!(cancelled.result().unwrap_err().is_cancelled());
+}
+
+#[test]
+fn task_done_and_join() {
+    let q = Queue::new(0);
+    assert!(q.join(None).done());
+    q.put_nowait(1).unwrap();
+    q.put_nowait(2).unwrap();
+    let joined = q.join(None);
+    q.get_nowait().unwrap();
+    q.task_done().unwrap();
+    assert!(!joined.done(), "one item still unfinished");
+    q.get_nowait().unwrap();
+    q.task_done().unwrap();
+    assert!(joined.done());
+    let err = q.task_done().unwrap_err();
+    assert!(err.to_string().contains("task_done"), "{err}");
+}
+
+#[test]
+fn join_times_out() {
+    let q = Queue::new(0);
+    q.put_nowait(1).unwrap();
+    let err = run(move || q.join(Some(SHORT))).unwrap_err();
+    assert!(err.is_timeout());
+}
+
+const ITEMS: u32 = 100_000;
+
+#[ioloop::coroutine]
+fn producer(q: Queue<u32>) -> Result<()> {
+    for i in 0..ITEMS {
+        yield_!(q.put(i, None))?;
+    }
+    Ok(())
+}
+
+#[ioloop::coroutine]
+fn consumer(q: Queue<u32>) -> Result<u32> {
+    let mut expected = 0;
+    while expected < ITEMS {
+        let item = yield_!(q.get(None))?;
+        assert_eq!(item, expected, "every item exactly once, in order");
+        expected += 1;
+        q.task_done()?;
+    }
+    Ok(expected)
+}
+
+#[ioloop::coroutine]
+fn pipeline(q: Queue<u32>) -> Result<u32> {
+    let (_, received, _) = yield_!((producer(q.clone()), consumer(q.clone()), q.join(None)))?;
+    Ok(received)
+}
+
+#[test]
+fn producer_consumer_100k_items_through_a_queue_of_16() {
+    let q = Queue::new(16);
+    let qq = q.clone();
+    assert_eq!(run(move || pipeline(qq)).unwrap(), ITEMS);
+    assert!(q.empty());
+}
