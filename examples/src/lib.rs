@@ -5,6 +5,7 @@ pub mod async_sum;
 pub mod basics;
 pub mod blocking;
 pub mod callbacks;
+pub mod crawler;
 pub mod cursor;
 pub mod interleave;
 pub mod parallel;
@@ -27,4 +28,8 @@ pub const ALL: &[(&str, Run)] = &[
     ("5. A blocking function on a thread pool", blocking::run),
     ("6. Interleaving", interleave::run),
     ("7. Looping with a cursor", cursor::run),
+    (
+        "A worker pool over a Queue, capped by a Semaphore",
+        crawler::run,
+    ),
 ];
