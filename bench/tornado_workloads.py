@@ -134,6 +134,33 @@ def gather(ops):
     loop.close()
 
 
+def queue(ops):
+    from tornado.queues import Queue
+
+    loop = fresh_loop()
+    q = Queue(maxsize=1)
+
+    @gen.coroutine
+    def producer():
+        for i in range(ops):
+            yield q.put(i)
+
+    @gen.coroutine
+    def consumer():
+        total = 0
+        for _ in range(ops):
+            total += yield q.get()
+        return total
+
+    @gen.coroutine
+    def main():
+        _, total = yield [producer(), consumer()]
+        assert total == ops * (ops - 1) // 2
+
+    loop.run_sync(main)
+    loop.close()
+
+
 def rss_bytes():
     with open("/proc/self/status") as status:
         for line in status:
@@ -186,6 +213,7 @@ WORKLOADS = {
     "timers": (timers, 200_000),
     "yields": (yields, 1_000_000),
     "gather": (gather, 200_000),
+    "queue": (queue, 200_000),
 }
 
 

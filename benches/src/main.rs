@@ -12,6 +12,8 @@ mod coroutines_ioloop;
 mod coroutines_tokio;
 mod idle_memory;
 mod ioloop_side;
+mod queues_ioloop;
+mod queues_tokio;
 mod report;
 mod tokio_side;
 
@@ -50,6 +52,12 @@ fn main() {
             200_000,
             coroutines_ioloop::gather,
             coroutines_tokio::gather,
+        ),
+        (
+            "queue",
+            1_000_000,
+            queues_ioloop::queue,
+            queues_tokio::queue,
         ),
     ];
     for (name, ops, ours, theirs) in workloads {
