@@ -1,5 +1,6 @@
 //! The coroutine workloads on ioloop: `#[ioloop::coroutine]` and `yield_!`.
 
+use benches::yielder;
 use ioloop::gen::multi;
 use ioloop::prelude::*;
 
@@ -7,17 +8,6 @@ use ioloop::prelude::*;
 /// resolves on the next loop turn, summing the results.
 pub fn yields(ops: u64) {
     const COROUTINES: u64 = 10_000;
-    #[ioloop::coroutine]
-    fn worker(io: IOLoop, rounds: u64) -> Result<u64> {
-        let mut sum = 0;
-        for i in 0..rounds {
-            let f = Future::new();
-            let resolve = f.clone();
-            io.add_callback(move || resolve.set_result(i));
-            sum += yield_!(f)?;
-        }
-        Ok(sum)
-    }
     let io = IOLoop::new();
     let rounds = ops / COROUTINES;
     let spawner = io.clone();
@@ -26,7 +16,7 @@ pub fn yields(ops: u64) {
             move || {
                 multi(
                     (0..COROUTINES)
-                        .map(|_| worker(spawner.clone(), rounds))
+                        .map(|_| yielder(spawner.clone(), rounds))
                         .collect::<Vec<_>>(),
                 )
             },

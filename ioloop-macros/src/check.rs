@@ -63,36 +63,23 @@ pub fn owned_arguments(function: &ItemFn, errors: &mut Vec<syn::Error>) {
              returns, so arguments must be owned ('static)",
         ));
     }
+    const BORROWED_SELF: &str = "a coroutine cannot borrow `self`: its body runs after the \
+        call returns; take `self: Rc<Self>` (or `self` by value) instead";
+    const BORROWED_ARG: &str = "coroutine arguments must be owned ('static): the body runs \
+        after the call returns; take an owned type instead (`String` for `&str`, `Vec<T>` \
+        for `&[T]`, `Rc<T>` to share)";
     for input in &function.sig.inputs {
-        match input {
-            FnArg::Receiver(receiver) if receiver.colon_token.is_none() => {
-                if receiver.reference.is_some() {
-                    errors.push(syn::Error::new_spanned(
-                        receiver,
-                        "a coroutine cannot borrow `self`: its body runs after the call \
-                         returns; take `self: Rc<Self>` (or `self` by value) instead",
-                    ));
-                }
-            }
-            FnArg::Receiver(receiver) => {
-                if let Some(borrow) = borrowed(&receiver.ty) {
-                    errors.push(syn::Error::new_spanned(
-                        borrow,
-                        "a coroutine cannot borrow `self`: its body runs after the call \
-                         returns; take `self: Rc<Self>` (or `self` by value) instead",
-                    ));
-                }
-            }
-            FnArg::Typed(arg) => {
-                if let Some(borrow) = borrowed(&arg.ty) {
-                    errors.push(syn::Error::new_spanned(
-                        borrow,
-                        "coroutine arguments must be owned ('static): the body runs after \
-                         the call returns; take an owned type instead (`String` for \
-                         `&str`, `Vec<T>` for `&[T]`, `Rc<T>` to share)",
-                    ));
-                }
-            }
+        let found = match input {
+            // `&self` and `&mut self`: underline the whole receiver.
+            FnArg::Receiver(r) if r.colon_token.is_none() => r
+                .reference
+                .is_some()
+                .then(|| (r.to_token_stream(), BORROWED_SELF)),
+            FnArg::Receiver(r) => borrowed(&r.ty).map(|b| (b, BORROWED_SELF)),
+            FnArg::Typed(arg) => borrowed(&arg.ty).map(|b| (b, BORROWED_ARG)),
+        };
+        if let Some((tokens, message)) = found {
+            errors.push(syn::Error::new_spanned(tokens, message));
         }
     }
 }

@@ -4,6 +4,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use benches::yielder;
 use ioloop::prelude::*;
 
 struct Counting;
@@ -45,18 +46,6 @@ fn counted<R>(f: impl FnOnce() -> R) -> (R, usize, usize) {
 fn suspended(f: Future<u64>) -> Result<u64> {
     let v = yield_!(f)?;
     Ok(v)
-}
-
-#[ioloop::coroutine]
-fn yielder(io: IOLoop, rounds: u64) -> Result<u64> {
-    let mut sum = 0;
-    for i in 0..rounds {
-        let f = Future::new();
-        let resolve = f.clone();
-        io.add_callback(move || resolve.set_result(i));
-        sum += yield_!(f)?;
-    }
-    Ok(sum)
 }
 
 fn main() {
