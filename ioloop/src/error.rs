@@ -220,7 +220,15 @@ impl Error {
     /// assert_eq!(e.io_error().unwrap().kind(), std::io::ErrorKind::WouldBlock);
     /// ```
     pub fn io_error(&self) -> Option<&io::Error> {
-        self.source()?.downcast_ref::<io::Error>()
+        // Walk the chain: a closed stream's error wraps the I/O error that closed it.
+        let mut cause: Option<&(dyn StdError + 'static)> = self.source().map(|s| s as _);
+        while let Some(e) = cause {
+            if let Some(io) = e.downcast_ref::<io::Error>() {
+                return Some(io);
+            }
+            cause = e.source();
+        }
+        None
     }
 
     /// Whether this is a [`ErrorKind::Timeout`].

@@ -30,6 +30,9 @@ struct Entry {
     /// Events seen this iteration and not yet delivered.
     pending: Events,
     name: &'static str,
+    /// Level-triggered (Tornado's contract, for user handlers) or edge-triggered (the
+    /// library's own streams, which drain to `WouldBlock` and need no re-check).
+    level: bool,
 }
 
 /// A ready handler to call: slot key and generation.
@@ -59,6 +62,7 @@ impl Handlers {
         interest: Events,
         handler: Handler,
         name: &'static str,
+        level: bool,
     ) -> Result<()> {
         if fd < 0 {
             return Err(Error::invalid_state(format!("invalid fd {fd}")));
@@ -87,6 +91,7 @@ impl Handlers {
             handler: Some(handler),
             pending: Events::NONE,
             name,
+            level,
         });
         self.by_fd.insert(fd, key);
         Ok(())
@@ -224,7 +229,9 @@ impl Handlers {
         {
             Some(entry) => {
                 entry.handler = Some(handler);
-                self.carried.push((key, generation));
+                if entry.level {
+                    self.carried.push((key, generation));
+                }
                 None
             }
             None => Some(handler),

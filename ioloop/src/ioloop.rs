@@ -505,16 +505,42 @@ impl IOLoop {
         F: FnMut(RawFd, Events) -> R + 'static,
         R: CallbackReturn,
     {
-        self.check_open()?;
         let name = std::any::type_name::<F>();
-        let poll = self.inner.poll.borrow();
-        self.inner.handlers.borrow_mut().add(
-            poll.registry(),
+        self.register(
             fd.as_raw_fd(),
             events,
             Box::new(move |fd, events| handler(fd, events).settle(name, || {})),
             name,
+            true,
         )
+    }
+
+    /// Registers an edge-triggered handler: called once when the fd *becomes* ready, so
+    /// it must read or write until `WouldBlock`. For the library's own streams, which do
+    /// that anyway and so save the level re-check.
+    pub(crate) fn add_edge_handler(
+        &self,
+        fd: RawFd,
+        events: Events,
+        handler: impl FnMut(RawFd, Events) + 'static,
+    ) -> Result<()> {
+        self.register(fd, events, Box::new(handler), "IOStream", false)
+    }
+
+    fn register(
+        &self,
+        fd: RawFd,
+        events: Events,
+        handler: crate::handlers::Handler,
+        name: &'static str,
+        level: bool,
+    ) -> Result<()> {
+        self.check_open()?;
+        let poll = self.inner.poll.borrow();
+        self.inner
+            .handlers
+            .borrow_mut()
+            .add(poll.registry(), fd, events, handler, name, level)
     }
 
     /// Changes the events a registered fd is watched for.

@@ -66,6 +66,7 @@ mod future;
 pub mod gen;
 mod handlers;
 mod ioloop;
+pub mod iostream;
 pub mod locks;
 mod periodic;
 pub mod queues;

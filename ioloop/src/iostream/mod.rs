@@ -1,0 +1,844 @@
+//! [`IOStream`]: a non-blocking TCP connection with Tornado's reading and writing API.
+//!
+//! The stream registers its socket edge-triggered and always reads or writes until the
+//! socket would block, so it never needs the level re-check of user handlers. Bytes
+//! are read straight from the socket into one buffer ([`BytesMut`]) and handed to the
+//! reader as [`Bytes`] split off that buffer, without copying again; writes queue the
+//! caller's [`Bytes`] and go out with `writev`, without copying at all.
+
+mod read;
+mod write;
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::rc::{Rc, Weak};
+
+pub use bytes::{Bytes, BytesMut};
+use regex::bytes::Regex;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::Events;
+use crate::future::Future;
+use crate::ioloop::IOLoop;
+use read::{Request, Verdict};
+use write::WriteQueue;
+
+/// Bytes asked of the kernel per read; the buffer grows by this much when low.
+const READ_CHUNK: usize = 64 * 1024;
+/// Tornado's default limit on buffered, unread bytes.
+const DEFAULT_MAX_BUFFER: usize = 100 * 1024 * 1024;
+
+enum Pending {
+    Data(Request, Future<Bytes>),
+    /// `read_into`: the caller's buffer, how much of it is filled, whether a partial
+    /// fill will do.
+    Into {
+        buf: Vec<u8>,
+        filled: usize,
+        partial: bool,
+        future: Future<(Vec<u8>, usize)>,
+    },
+}
+
+struct State {
+    buffer: BytesMut,
+    pending: Option<Pending>,
+    writes: WriteQueue,
+    /// Waiting for a non-blocking connect to finish.
+    connecting: Option<Future<IOStream>>,
+    closed: bool,
+    /// Why the stream closed: the real error (reset, refused, limit), or `None` for an
+    /// orderly end of file or `close()`.
+    cause: Option<Error>,
+    max_buffer_size: usize,
+    max_write_buffer_size: Option<usize>,
+}
+
+struct Inner {
+    io: IOLoop,
+    fd: RawFd,
+    socket: RefCell<Option<mio::net::TcpStream>>,
+    state: RefCell<State>,
+    close_callback: Cell<Option<Box<dyn FnOnce()>>>,
+}
+
+/// A non-blocking TCP connection on the loop, read and written through futures:
+/// Tornado's `IOStream`.
+///
+/// * Reads: [`read_until`](IOStream::read_until) (the delimiter is included),
+///   [`read_until_regex`](IOStream::read_until_regex), [`read_bytes`](IOStream::read_bytes),
+///   [`read_into`](IOStream::read_into), [`read_until_close`](IOStream::read_until_close).
+///   One read at a time: starting a second while one is pending fails it. A read that
+///   cannot be satisfied within its `max_bytes` closes the stream with an error naming
+///   the limit. After the peer closes, reads are still served from what was buffered.
+/// * Writes: [`write`](IOStream::write) queues the bytes and returns a future that
+///   completes once everything up to them has been written to the socket.
+/// * Closing: a closed stream's error ([`ErrorKind::StreamClosed`]) carries the real
+///   cause (connection reset, refused, a limit) as its source.
+///
+/// ```
+/// use ioloop::iostream::IOStream;
+/// use ioloop::prelude::*;
+///
+/// #[ioloop::coroutine]
+/// fn ping() -> Result<Vec<u8>> {
+///     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+///     let addr = listener.local_addr()?;
+///     let client = yield_!(IOStream::connect(addr))?;
+///     let (server_side, _) = listener.accept()?;
+///     let server = IOStream::new(server_side)?;
+///     yield_!(client.write("ping\n"))?;
+///     let line = yield_!(server.read_until("\n", None))?;
+///     Ok(line.to_vec())
+/// }
+/// assert_eq!(IOLoop::new().run_sync(ping, None).unwrap(), b"ping\n");
+/// ```
+#[derive(Clone)]
+pub struct IOStream {
+    inner: Rc<Inner>,
+}
+
+impl IOStream {
+    /// Wraps a connected socket, making it non-blocking, on the current loop.
+    ///
+    /// ```
+    /// use ioloop::iostream::IOStream;
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let _client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let (socket, _) = listener.accept()?;
+    /// let _io = ioloop::IOLoop::new();
+    /// let stream = IOStream::new(socket)?;
+    /// assert!(!stream.closed());
+    /// # Ok::<(), ioloop::Error>(())
+    /// ```
+    pub fn new(socket: std::net::TcpStream) -> Result<IOStream> {
+        socket.set_nonblocking(true)?;
+        IOStream::wrap(mio::net::TcpStream::from_std(socket), None)
+    }
+
+    fn wrap(socket: mio::net::TcpStream, connecting: Option<Future<IOStream>>) -> Result<IOStream> {
+        let io = IOLoop::current();
+        let fd = socket.as_raw_fd();
+        let stream = IOStream {
+            inner: Rc::new(Inner {
+                io: io.clone(),
+                fd,
+                socket: RefCell::new(Some(socket)),
+                state: RefCell::new(State {
+                    buffer: BytesMut::new(),
+                    pending: None,
+                    writes: WriteQueue::default(),
+                    connecting,
+                    closed: false,
+                    cause: None,
+                    max_buffer_size: DEFAULT_MAX_BUFFER,
+                    max_write_buffer_size: None,
+                }),
+                close_callback: Cell::new(None),
+            }),
+        };
+        let weak: Weak<Inner> = Rc::downgrade(&stream.inner);
+        io.add_edge_handler(fd, Events::READ | Events::WRITE, move |_, events| {
+            if let Some(inner) = weak.upgrade() {
+                IOStream { inner }.handle_events(events);
+            }
+        })?;
+        Ok(stream)
+    }
+
+    /// Connects to `addr` without blocking; the future resolves to the stream once
+    /// connected, or fails with the real error (connection refused, unreachable).
+    ///
+    /// ```
+    /// use ioloop::iostream::IOStream;
+    /// use ioloop::IOLoop;
+    ///
+    /// // Nothing listens on this port once the listener is gone.
+    /// let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    /// let err = IOLoop::new().run_sync(move || IOStream::connect(addr), None).unwrap_err();
+    /// assert_eq!(err.io_error().unwrap().kind(), std::io::ErrorKind::ConnectionRefused);
+    /// # Ok::<(), ioloop::Error>(())
+    /// ```
+    pub fn connect(addr: SocketAddr) -> Future<IOStream> {
+        let future = Future::new();
+        let socket = match mio::net::TcpStream::connect(addr) {
+            Ok(socket) => socket,
+            Err(e) => return Future::failed(e.into()),
+        };
+        match IOStream::wrap(socket, Some(future.clone())) {
+            // Nothing else holds the stream until it connects: its own future keeps it
+            // alive, and lets go once it completes either way.
+            Ok(stream) => future.add_done_callback(move |_| drop(stream)),
+            Err(e) => return Future::failed(e),
+        }
+        future
+    }
+
+    // ----- reading -----
+
+    /// Reads up to and including `delimiter`. With `max_bytes`, a delimiter not found
+    /// within that many bytes closes the stream and fails the read.
+    ///
+    /// ```
+    /// # use ioloop::iostream::IOStream;
+    /// # use ioloop::prelude::*;
+    /// # let io = IOLoop::current();
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    /// # let stream = IOStream::new(listener.accept().unwrap().0).unwrap();
+    /// use std::io::Write;
+    /// peer.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    /// let line = io.run_sync(move || stream.read_until("\r\n", Some(1024)), None).unwrap();
+    /// assert_eq!(&line[..], b"GET / HTTP/1.0\r\n");
+    /// ```
+    pub fn read_until(
+        &self,
+        delimiter: impl AsRef<[u8]>,
+        max_bytes: Option<usize>,
+    ) -> Future<Bytes> {
+        self.start_data_read(Request::Until {
+            delimiter: delimiter.as_ref().to_vec(),
+            max: max_bytes,
+        })
+    }
+
+    /// Reads up to and including the end of the first match of `pattern` (a
+    /// [`regex::bytes`] pattern). An invalid pattern fails the future.
+    ///
+    /// ```
+    /// # use ioloop::iostream::IOStream;
+    /// # use ioloop::prelude::*;
+    /// # let io = IOLoop::current();
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    /// # let stream = IOStream::new(listener.accept().unwrap().0).unwrap();
+    /// use std::io::Write;
+    /// peer.write_all(b"id=42;rest").unwrap();
+    /// let got = io.run_sync(move || stream.read_until_regex(r"\d+;", None), None).unwrap();
+    /// assert_eq!(&got[..], b"id=42;");
+    /// ```
+    pub fn read_until_regex(&self, pattern: &str, max_bytes: Option<usize>) -> Future<Bytes> {
+        match Regex::new(pattern) {
+            Ok(regex) => self.start_data_read(Request::Regex {
+                regex,
+                max: max_bytes,
+            }),
+            Err(e) => Future::failed(Error::with_source(
+                ErrorKind::Other,
+                format!("invalid regex {pattern:?}"),
+                e,
+            )),
+        }
+    }
+
+    /// Reads exactly `n` bytes; with `partial`, completes as soon as any bytes (at most
+    /// `n`) are available.
+    ///
+    /// ```
+    /// # use ioloop::iostream::IOStream;
+    /// # use ioloop::prelude::*;
+    /// # let io = IOLoop::current();
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    /// # let stream = IOStream::new(listener.accept().unwrap().0).unwrap();
+    /// use std::io::Write;
+    /// peer.write_all(b"abcdef").unwrap();
+    /// let got = io.run_sync(move || stream.read_bytes(4, false), None).unwrap();
+    /// assert_eq!(&got[..], b"abcd");
+    /// ```
+    pub fn read_bytes(&self, n: usize, partial: bool) -> Future<Bytes> {
+        self.start_data_read(Request::Bytes { n, partial })
+    }
+
+    /// Reads everything until the peer closes the connection.
+    ///
+    /// ```
+    /// # use ioloop::iostream::IOStream;
+    /// # use ioloop::prelude::*;
+    /// # let io = IOLoop::current();
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    /// # let stream = IOStream::new(listener.accept().unwrap().0).unwrap();
+    /// use std::io::Write;
+    /// peer.write_all(b"all of it").unwrap();
+    /// drop(peer);
+    /// let got = io.run_sync(move || stream.read_until_close(), None).unwrap();
+    /// assert_eq!(&got[..], b"all of it");
+    /// ```
+    pub fn read_until_close(&self) -> Future<Bytes> {
+        self.start_data_read(Request::UntilClose)
+    }
+
+    /// Fills `buf` (all of it, or with `partial` at least one byte) and hands it back
+    /// with the count. Bytes already buffered are copied in first; the rest is read from
+    /// the socket straight into `buf`.
+    ///
+    /// ```
+    /// # use ioloop::iostream::IOStream;
+    /// # use ioloop::prelude::*;
+    /// # let io = IOLoop::current();
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    /// # let stream = IOStream::new(listener.accept().unwrap().0).unwrap();
+    /// use std::io::Write;
+    /// peer.write_all(b"1234").unwrap();
+    /// let (buf, n) = io.run_sync(move || stream.read_into(vec![0; 4], false), None).unwrap();
+    /// assert_eq!((&buf[..], n), (&b"1234"[..], 4));
+    /// ```
+    pub fn read_into(&self, buf: Vec<u8>, partial: bool) -> Future<(Vec<u8>, usize)> {
+        let future = Future::new();
+        self.start_read(Pending::Into {
+            buf,
+            filled: 0,
+            partial,
+            future: future.clone(),
+        });
+        future
+    }
+
+    fn start_data_read(&self, request: Request) -> Future<Bytes> {
+        let future = Future::new();
+        self.start_read(Pending::Data(request, future.clone()));
+        future
+    }
+
+    fn start_read(&self, pending: Pending) {
+        let refused = {
+            let mut state = self.inner.state.borrow_mut();
+            if state.pending.is_some() {
+                Some(pending)
+            } else {
+                state.pending = Some(pending);
+                None
+            }
+        };
+        match refused {
+            Some(pending) => fail_pending(
+                pending,
+                Error::invalid_state("already reading: one read at a time on an IOStream"),
+            ),
+            None => self.advance_read(),
+        }
+    }
+
+    /// Serves the pending read from the buffer, reading from the socket as needed,
+    /// until it completes or the socket would block.
+    fn advance_read(&self) {
+        loop {
+            match self.serve_from_buffer() {
+                Step::Done => return,
+                Step::Unsatisfiable(why) => {
+                    self.close_with(Some(Error::new(ErrorKind::StreamClosed, why)));
+                    return;
+                }
+                Step::NeedMore => {}
+            }
+            match self.read_socket() {
+                Ok(true) => {}
+                Ok(false) => return, // would block: the next edge brings more
+                Err(cause) => {
+                    self.close_with(cause);
+                    // A read the remaining buffer satisfies still completes.
+                }
+            }
+        }
+    }
+
+    /// Completes the pending read if the buffer (or the closed state) decides it.
+    fn serve_from_buffer(&self) -> Step {
+        let mut state = self.inner.state.borrow_mut();
+        let closed = state.closed;
+        let Some(pending) = state.pending.take() else {
+            return Step::Done;
+        };
+        match pending {
+            Pending::Data(request, future) => match request.verdict(&state.buffer, closed) {
+                Verdict::Take(n) => {
+                    let data = state.buffer.split_to(n).freeze();
+                    drop(state);
+                    let _ = future.set_result(data);
+                    Step::Done
+                }
+                Verdict::More if closed => {
+                    let error = closed_error(&state.cause);
+                    drop(state);
+                    let _ = future.set_exception(error);
+                    Step::Done
+                }
+                Verdict::More => {
+                    state.pending = Some(Pending::Data(request, future));
+                    Step::NeedMore
+                }
+                Verdict::Unsatisfiable(why) => {
+                    drop(state);
+                    let _ = future.set_exception(Error::new(ErrorKind::StreamClosed, why.clone()));
+                    Step::Unsatisfiable(why)
+                }
+            },
+            Pending::Into {
+                mut buf,
+                mut filled,
+                partial,
+                future,
+            } => {
+                let n = (buf.len() - filled).min(state.buffer.len());
+                if n > 0 {
+                    buf[filled..filled + n].copy_from_slice(&state.buffer.split_to(n));
+                    filled += n;
+                }
+                let complete = filled == buf.len() || (partial && filled > 0);
+                if complete {
+                    drop(state);
+                    let _ = future.set_result((buf, filled));
+                    Step::Done
+                } else if closed {
+                    let error = closed_error(&state.cause);
+                    drop(state);
+                    let _ = future.set_exception(error);
+                    Step::Done
+                } else {
+                    state.pending = Some(Pending::Into {
+                        buf,
+                        filled,
+                        partial,
+                        future,
+                    });
+                    Step::NeedMore
+                }
+            }
+        }
+    }
+
+    /// One read from the socket: into the caller's buffer for `read_into`, else into
+    /// ours. `Ok(true)`: got bytes; `Ok(false)`: would block (or nothing to read into);
+    /// `Err(cause)`: the stream must close (cause `None` for end of file).
+    fn read_socket(&self) -> std::result::Result<bool, Option<Error>> {
+        let mut guard = self.inner.state.borrow_mut();
+        let state = &mut *guard;
+        if state.closed {
+            return Ok(false);
+        }
+        let buffer_empty = state.buffer.is_empty();
+        let direct = match &mut state.pending {
+            Some(Pending::Into { buf, filled, .. }) if buffer_empty => {
+                Some((buf.as_mut_ptr(), *filled, buf.len() - *filled))
+            }
+            _ => None,
+        };
+        let result = match direct {
+            Some((ptr, filled, room)) => {
+                // SAFETY: `ptr + filled .. + room` lies inside the pending read's buffer,
+                // which the state owns and nothing else touches during the call.
+                let n = raw_read(self.inner.fd, unsafe { ptr.add(filled) }, room);
+                if let (Ok(n), Some(Pending::Into { filled, .. })) = (&n, &mut state.pending) {
+                    *filled += n;
+                }
+                n
+            }
+            None => {
+                if state.buffer.len() >= state.max_buffer_size {
+                    return Err(Some(Error::new(
+                        ErrorKind::StreamClosed,
+                        format!(
+                            "reached the maximum read buffer size ({})",
+                            state.max_buffer_size
+                        ),
+                    )));
+                }
+                if state.buffer.capacity() - state.buffer.len() < READ_CHUNK / 16 {
+                    state.buffer.reserve(READ_CHUNK);
+                }
+                let spare = state.buffer.spare_capacity_mut();
+                let n = raw_read(self.inner.fd, spare.as_mut_ptr().cast(), spare.len());
+                if let Ok(n) = n {
+                    let len = state.buffer.len() + n;
+                    // SAFETY: the kernel initialised `n` bytes of the spare capacity.
+                    unsafe { state.buffer.set_len(len) };
+                }
+                n
+            }
+        };
+        match result {
+            Ok(0) => Err(None),
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
+            Err(e) => Err(Some(Error::from(e))),
+        }
+    }
+
+    // ----- writing -----
+
+    /// Queues `data` for writing; the future completes once it (and everything before
+    /// it) has been written to the socket. Fails at once on a closed stream, or when the
+    /// unwritten bytes would pass [`set_max_write_buffer_size`](IOStream::set_max_write_buffer_size).
+    ///
+    /// ```
+    /// # use ioloop::iostream::IOStream;
+    /// # use ioloop::prelude::*;
+    /// # let io = IOLoop::current();
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    /// # let stream = IOStream::new(listener.accept().unwrap().0).unwrap();
+    /// io.run_sync(move || stream.write(&b"hello"[..]), None).unwrap();
+    /// let mut got = [0u8; 5];
+    /// std::io::Read::read_exact(&mut peer, &mut got).unwrap();
+    /// assert_eq!(&got, b"hello");
+    /// ```
+    pub fn write(&self, data: impl Into<Bytes>) -> Future<()> {
+        let data = data.into();
+        let future = {
+            let mut state = self.inner.state.borrow_mut();
+            if state.closed {
+                return Future::failed(closed_error(&state.cause));
+            }
+            if let Some(max) = state.max_write_buffer_size {
+                if state.writes.queued() + data.len() > max {
+                    return Future::failed(Error::new(
+                        ErrorKind::InvalidState,
+                        format!("reached the maximum write buffer size ({max})"),
+                    ));
+                }
+            }
+            state.writes.push(data)
+        };
+        self.flush();
+        future
+    }
+
+    /// Writes what the socket takes now and completes the flushed writes' futures.
+    fn flush(&self) {
+        let (flushed, failure) = {
+            let mut state = self.inner.state.borrow_mut();
+            let socket = self.inner.socket.borrow();
+            let failure = match socket.as_ref() {
+                Some(socket) if !state.closed && state.connecting.is_none() => {
+                    state.writes.flush_into(socket).err()
+                }
+                _ => None,
+            };
+            (state.writes.flushed(), failure)
+        };
+        for future in flushed {
+            let _ = future.set_result(());
+        }
+        if let Some(e) = failure {
+            self.close_with(Some(e.into()));
+        }
+    }
+
+    // ----- events and closing -----
+
+    fn handle_events(&self, events: Events) {
+        if self.inner.state.borrow().connecting.is_some() {
+            self.finish_connect();
+            return;
+        }
+        if events.intersects(Events::WRITE) {
+            self.flush();
+        }
+        if events.intersects(Events::READ | Events::ERROR) {
+            if self.inner.state.borrow().pending.is_some() {
+                self.advance_read();
+            } else {
+                self.read_ahead();
+            }
+        }
+    }
+
+    /// No read is pending: buffer what arrives (up to the limit) so an edge is not lost
+    /// and a close is noticed.
+    fn read_ahead(&self) {
+        loop {
+            match self.read_socket() {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(cause) => {
+                    self.close_with(cause);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn finish_connect(&self) {
+        let outcome = {
+            let socket = self.inner.socket.borrow();
+            match socket.as_ref() {
+                None => return,
+                Some(socket) => match socket.take_error() {
+                    Ok(Some(e)) | Err(e) => Some(Err(e)),
+                    Ok(None) => match socket.peer_addr() {
+                        Ok(_) => Some(Ok(())),
+                        Err(e) if e.kind() == io::ErrorKind::NotConnected => None,
+                        Err(e) => Some(Err(e)),
+                    },
+                },
+            }
+        };
+        let Some(outcome) = outcome else { return }; // not yet: wait for the next edge
+        let waiter = self.inner.state.borrow_mut().connecting.take();
+        match outcome {
+            Ok(()) => {
+                if let Some(waiter) = waiter {
+                    let _ = waiter.set_result(self.clone());
+                }
+                self.flush();
+            }
+            Err(e) => {
+                let error = Error::from(e);
+                if let Some(waiter) = waiter {
+                    let _ = waiter.set_exception(error.clone());
+                }
+                self.close_with(Some(error));
+            }
+        }
+    }
+
+    /// Closes the stream: pending writes fail, a pending read completes if the buffer
+    /// satisfies it and fails otherwise, and the close callback runs in the next loop
+    /// iteration. Closing twice does nothing.
+    ///
+    /// ```
+    /// # use ioloop::iostream::IOStream;
+    /// # let _io = ioloop::IOLoop::new();
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let _peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    /// # let stream = IOStream::new(listener.accept().unwrap().0).unwrap();
+    /// stream.close();
+    /// assert!(stream.closed());
+    /// assert!(stream.write(&b"late"[..]).result().is_err());
+    /// ```
+    pub fn close(&self) {
+        self.close_with(None);
+    }
+
+    fn close_with(&self, cause: Option<Error>) {
+        let writes = {
+            let mut state = self.inner.state.borrow_mut();
+            if state.closed {
+                return;
+            }
+            state.closed = true;
+            state.cause = cause;
+            state.writes.abandon()
+        };
+        self.inner.io.remove_handler(self.inner.fd);
+        let socket = self.inner.socket.borrow_mut().take();
+        drop(socket);
+        let error = closed_error(&self.inner.state.borrow().cause);
+        for write in writes {
+            let _ = write.set_exception(error.clone());
+        }
+        let connecting = self.inner.state.borrow_mut().connecting.take();
+        if let Some(waiter) = connecting {
+            let _ = waiter.set_exception(error.clone());
+        }
+        // A pending read either completes from the buffer or fails with the cause.
+        self.serve_from_buffer();
+        if let Some(callback) = self.inner.close_callback.take() {
+            self.inner.io.add_callback(callback);
+        }
+    }
+
+    /// Whether the stream is closed (by [`close`](IOStream::close), the peer, or an
+    /// error).
+    ///
+    /// ```
+    /// # use ioloop::iostream::IOStream;
+    /// # let _io = ioloop::IOLoop::new();
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let _peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    /// # let stream = IOStream::new(listener.accept().unwrap().0).unwrap();
+    /// assert!(!stream.closed());
+    /// ```
+    pub fn closed(&self) -> bool {
+        self.inner.state.borrow().closed
+    }
+
+    /// Why the stream closed, when it was an error (reset, refused, a limit); `None`
+    /// while open or after an orderly close.
+    ///
+    /// ```
+    /// # use ioloop::iostream::IOStream;
+    /// # let _io = ioloop::IOLoop::new();
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let _peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    /// # let stream = IOStream::new(listener.accept().unwrap().0).unwrap();
+    /// stream.close();
+    /// assert!(stream.error().is_none());
+    /// ```
+    pub fn error(&self) -> Option<Error> {
+        self.inner.state.borrow().cause.clone()
+    }
+
+    /// Runs `callback` (in a later loop iteration) when the stream closes.
+    ///
+    /// ```
+    /// # use ioloop::iostream::IOStream;
+    /// # let io = ioloop::IOLoop::current();
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let _peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    /// # let stream = IOStream::new(listener.accept().unwrap().0).unwrap();
+    /// let stop = io.clone();
+    /// stream.set_close_callback(move || stop.stop());
+    /// stream.close();
+    /// io.start().unwrap(); // returns: the callback ran
+    /// ```
+    pub fn set_close_callback(&self, callback: impl FnOnce() + 'static) {
+        self.inner.close_callback.set(Some(Box::new(callback)));
+    }
+
+    /// Turns Nagle's algorithm off (`true`) or on.
+    ///
+    /// ```
+    /// # use ioloop::iostream::IOStream;
+    /// # let _io = ioloop::IOLoop::new();
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let _peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    /// # let stream = IOStream::new(listener.accept().unwrap().0).unwrap();
+    /// stream.set_nodelay(true)?;
+    /// # Ok::<(), ioloop::Error>(())
+    /// ```
+    pub fn set_nodelay(&self, nodelay: bool) -> Result<()> {
+        match self.inner.socket.borrow().as_ref() {
+            Some(socket) => Ok(socket.set_nodelay(nodelay)?),
+            None => Err(closed_error(&self.inner.state.borrow().cause)),
+        }
+    }
+
+    /// The most unread bytes to buffer (default 100 MiB); a read that would need more
+    /// closes the stream with an error naming the limit.
+    ///
+    /// ```
+    /// # use ioloop::iostream::IOStream;
+    /// # let _io = ioloop::IOLoop::new();
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let _peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    /// # let stream = IOStream::new(listener.accept().unwrap().0).unwrap();
+    /// stream.set_max_buffer_size(64 * 1024);
+    /// ```
+    pub fn set_max_buffer_size(&self, bytes: usize) {
+        self.inner.state.borrow_mut().max_buffer_size = bytes.max(1);
+    }
+
+    /// The most unwritten bytes to queue (`None`: no limit, the default); a write past
+    /// it fails instead of growing the queue.
+    ///
+    /// ```
+    /// # use ioloop::iostream::IOStream;
+    /// # let _io = ioloop::IOLoop::new();
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let _peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    /// # let stream = IOStream::new(listener.accept().unwrap().0).unwrap();
+    /// stream.set_max_write_buffer_size(Some(1 << 20));
+    /// ```
+    pub fn set_max_write_buffer_size(&self, bytes: Option<usize>) {
+        self.inner.state.borrow_mut().max_write_buffer_size = bytes;
+    }
+
+    /// Whether a read is pending.
+    ///
+    /// ```
+    /// # use ioloop::iostream::IOStream;
+    /// # let _io = ioloop::IOLoop::new();
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let _peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    /// # let stream = IOStream::new(listener.accept().unwrap().0).unwrap();
+    /// let _line = stream.read_until("\n", None);
+    /// assert!(stream.reading());
+    /// ```
+    pub fn reading(&self) -> bool {
+        self.inner.state.borrow().pending.is_some()
+    }
+
+    /// Whether written bytes are still waiting for the socket.
+    ///
+    /// ```
+    /// # use ioloop::iostream::IOStream;
+    /// # let _io = ioloop::IOLoop::new();
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let _peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    /// # let stream = IOStream::new(listener.accept().unwrap().0).unwrap();
+    /// assert!(!stream.writing());
+    /// ```
+    pub fn writing(&self) -> bool {
+        self.inner.state.borrow().writes.queued() > 0
+    }
+
+    /// The address of the peer.
+    ///
+    /// ```
+    /// # use ioloop::iostream::IOStream;
+    /// # let _io = ioloop::IOLoop::new();
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let _peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    /// # let stream = IOStream::new(listener.accept().unwrap().0).unwrap();
+    /// assert!(stream.peer_addr()?.ip().is_loopback());
+    /// # Ok::<(), ioloop::Error>(())
+    /// ```
+    pub fn peer_addr(&self) -> Result<SocketAddr> {
+        match self.inner.socket.borrow().as_ref() {
+            Some(socket) => Ok(socket.peer_addr()?),
+            None => Err(closed_error(&self.inner.state.borrow().cause)),
+        }
+    }
+}
+
+/// What serving the pending read from the buffer decided.
+enum Step {
+    Done,
+    NeedMore,
+    Unsatisfiable(String),
+}
+
+fn fail_pending(pending: Pending, error: Error) {
+    let _ = match pending {
+        Pending::Data(_, future) => future.set_exception(error),
+        Pending::Into { future, .. } => future.set_exception(error),
+    };
+}
+
+/// The error of an operation on a closed stream, carrying the real cause.
+fn closed_error(cause: &Option<Error>) -> Error {
+    match cause {
+        None => Error::new(ErrorKind::StreamClosed, "the stream is closed"),
+        Some(cause) if cause.kind() == ErrorKind::StreamClosed => cause.clone(),
+        Some(cause) => Error::with_source(
+            ErrorKind::StreamClosed,
+            format!("the stream is closed: {cause}"),
+            cause.clone(),
+        ),
+    }
+}
+
+/// `read(2)` into `len` bytes at `ptr`.
+fn raw_read(fd: RawFd, ptr: *mut u8, len: usize) -> io::Result<usize> {
+    // SAFETY: callers pass a pointer to `len` writable bytes they own.
+    let n = unsafe { libc::read(fd, ptr.cast(), len) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if self.socket.get_mut().is_some() {
+            self.io.remove_handler(self.fd);
+        }
+    }
+}
+
+impl fmt::Debug for IOStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IOStream")
+            .field("fd", &self.inner.fd)
+            .field("closed", &self.closed())
+            .finish()
+    }
+}

@@ -1,0 +1,96 @@
+//! The write side: queued buffers, and the futures that complete as they are flushed.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Write};
+
+use bytes::{Buf, Bytes};
+
+use crate::future::Future;
+
+/// At most this many buffers per `writev`: plenty to fill a socket buffer.
+const MAX_SLICES: usize = 64;
+
+/// Buffers waiting for the socket, written in order without copying; each write's
+/// future completes once every byte up to its end has been written.
+#[derive(Default)]
+pub(crate) struct WriteQueue {
+    chunks: VecDeque<Bytes>,
+    queued: usize,
+    /// Bytes queued since the stream opened, and written since; a write's future waits
+    /// for `written` to reach the `queued` total at the time of that write.
+    total_queued: u64,
+    total_written: u64,
+    waiting: VecDeque<(u64, Future<()>)>,
+}
+
+impl WriteQueue {
+    pub(crate) fn queued(&self) -> usize {
+        self.queued
+    }
+
+    pub(crate) fn push(&mut self, data: Bytes) -> Future<()> {
+        self.queued += data.len();
+        self.total_queued += data.len() as u64;
+        if !data.is_empty() {
+            self.chunks.push_back(data);
+        }
+        let future = Future::new();
+        self.waiting.push_back((self.total_queued, future.clone()));
+        future
+    }
+
+    /// Writes what the socket takes, until it would block or the queue is empty.
+    pub(crate) fn flush_into(&mut self, mut socket: impl Write) -> io::Result<()> {
+        while !self.chunks.is_empty() {
+            // On the stack: a flush allocates nothing.
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let mut count = 0;
+            for (slot, chunk) in slices.iter_mut().zip(&self.chunks) {
+                *slot = IoSlice::new(chunk);
+                count += 1;
+            }
+            match socket.write_vectored(&slices[..count]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.advance(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn advance(&mut self, mut n: usize) {
+        self.queued -= n;
+        self.total_written += n as u64;
+        while n > 0 {
+            let front = self.chunks.front_mut().expect("written bytes were queued");
+            let take = n.min(front.len());
+            front.advance(take);
+            n -= take;
+            if front.is_empty() {
+                self.chunks.pop_front();
+            }
+        }
+    }
+
+    /// The futures of writes now fully flushed, to complete outside any borrow.
+    pub(crate) fn flushed(&mut self) -> Vec<Future<()>> {
+        let mut done = Vec::new();
+        while self
+            .waiting
+            .front()
+            .is_some_and(|(end, _)| *end <= self.total_written)
+        {
+            done.extend(self.waiting.pop_front().map(|(_, f)| f));
+        }
+        done
+    }
+
+    /// Every write still waiting, for failing on close; the queue is emptied.
+    pub(crate) fn abandon(&mut self) -> Vec<Future<()>> {
+        self.chunks.clear();
+        self.queued = 0;
+        self.waiting.drain(..).map(|(_, f)| f).collect()
+    }
+}
