@@ -68,11 +68,14 @@ mod handlers;
 mod ioloop;
 pub mod iostream;
 pub mod locks;
+pub mod netutil;
 mod periodic;
 pub mod queues;
 mod remote;
 mod resolver;
 mod task;
+pub mod tcpclient;
+pub mod tcpserver;
 mod timeouts;
 
 pub use crate::callback::CallbackReturn;

@@ -1,0 +1,226 @@
+//! [`TCPServer`]: accepts connections and hands each to a handler as an [`IOStream`].
+
+use std::cell::RefCell;
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+
+use crate::callback::{self, CallbackReturn};
+use crate::error::Result;
+use crate::events::Events;
+use crate::ioloop::IOLoop;
+use crate::iostream::IOStream;
+use crate::netutil::bind_sockets;
+
+/// Connections accepted per readiness event before the loop gets a turn (fairness).
+const ACCEPTS_PER_EVENT: usize = 128;
+
+type Handler = Rc<dyn Fn(IOStream, SocketAddr)>;
+
+struct Inner {
+    io: IOLoop,
+    handler: Handler,
+    listening: RefCell<Vec<TcpListener>>,
+    bound: RefCell<Vec<TcpListener>>,
+}
+
+/// A TCP server: Tornado's `TCPServer`. Each accepted connection is passed, as an
+/// [`IOStream`] with the peer's address, to the handler given to
+/// [`new`](TCPServer::new), which may return `()`, a `Result`, or a future (a
+/// coroutine's); failures are logged and never stop the server.
+///
+/// ```
+/// use ioloop::iostream::IOStream;
+/// use ioloop::prelude::*;
+/// use ioloop::tcpserver::TCPServer;
+///
+/// #[ioloop::coroutine]
+/// fn echo(stream: IOStream) -> Result<()> {
+///     let line = yield_!(stream.read_until("\n", Some(1024)))?;
+///     yield_!(stream.write(line))?;
+///     Ok(())
+/// }
+///
+/// #[ioloop::coroutine]
+/// fn client(addr: std::net::SocketAddr) -> Result<Vec<u8>> {
+///     let stream = yield_!(IOStream::connect(addr))?;
+///     yield_!(stream.write("hi\n"))?;
+///     Ok(yield_!(stream.read_until("\n", None))?.to_vec())
+/// }
+///
+/// let io = IOLoop::current();
+/// let server = TCPServer::new(|stream, _addr| echo(stream));
+/// server.listen(0, Some("127.0.0.1"))?;
+/// let addr = server.local_addrs()[0];
+/// assert_eq!(io.run_sync(move || client(addr), None)?, b"hi\n");
+/// server.stop();
+/// # Ok::<(), ioloop::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct TCPServer {
+    inner: Rc<Inner>,
+}
+
+impl TCPServer {
+    /// A server on the current loop that calls `handle_stream(stream, address)` for
+    /// every connection. It listens once [`listen`](TCPServer::listen),
+    /// [`start`](TCPServer::start) or [`add_sockets`](TCPServer::add_sockets) is called.
+    ///
+    /// ```
+    /// let server = ioloop::tcpserver::TCPServer::new(|stream, addr| {
+    ///     println!("{addr} connected");
+    ///     stream.close();
+    /// });
+    /// # let _ = server;
+    /// ```
+    pub fn new<F, R>(handle_stream: F) -> TCPServer
+    where
+        F: Fn(IOStream, SocketAddr) -> R + 'static,
+        R: CallbackReturn,
+    {
+        let handle_stream = Rc::new(handle_stream);
+        let handler: Handler = Rc::new(move |stream, addr| {
+            let h = handle_stream.clone();
+            callback::run(move || h(stream, addr));
+        });
+        TCPServer {
+            inner: Rc::new(Inner {
+                io: IOLoop::current(),
+                handler,
+                listening: RefCell::new(Vec::new()),
+                bound: RefCell::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Binds `port` on `address` (`None`: every interface) and starts accepting.
+    ///
+    /// ```
+    /// let server = ioloop::tcpserver::TCPServer::new(|stream, _| stream.close());
+    /// server.listen(0, Some("127.0.0.1"))?;
+    /// assert_eq!(server.local_addrs().len(), 1);
+    /// # Ok::<(), ioloop::Error>(())
+    /// ```
+    pub fn listen(&self, port: u16, address: Option<&str>) -> Result<()> {
+        self.add_sockets(bind_sockets(port, address, 128, false)?)
+    }
+
+    /// Binds without accepting yet; [`start`](TCPServer::start) begins. `reuse_port`
+    /// lets servers on other threads bind the same port.
+    ///
+    /// ```
+    /// let server = ioloop::tcpserver::TCPServer::new(|stream, _| stream.close());
+    /// server.bind(0, Some("127.0.0.1"), 128, false)?;
+    /// server.start()?;
+    /// # Ok::<(), ioloop::Error>(())
+    /// ```
+    pub fn bind(
+        &self,
+        port: u16,
+        address: Option<&str>,
+        backlog: i32,
+        reuse_port: bool,
+    ) -> Result<()> {
+        let sockets = bind_sockets(port, address, backlog, reuse_port)?;
+        self.inner.bound.borrow_mut().extend(sockets);
+        Ok(())
+    }
+
+    /// Starts accepting on the sockets given to [`bind`](TCPServer::bind).
+    ///
+    /// ```
+    /// let server = ioloop::tcpserver::TCPServer::new(|stream, _| stream.close());
+    /// server.start()?; // nothing bound: nothing to do
+    /// # Ok::<(), ioloop::Error>(())
+    /// ```
+    pub fn start(&self) -> Result<()> {
+        let sockets = std::mem::take(&mut *self.inner.bound.borrow_mut());
+        self.add_sockets(sockets)
+    }
+
+    /// Starts accepting on listening sockets made elsewhere (for example by
+    /// [`bind_sockets`](crate::netutil::bind_sockets)).
+    ///
+    /// ```
+    /// use ioloop::netutil::bind_sockets;
+    /// let server = ioloop::tcpserver::TCPServer::new(|stream, _| stream.close());
+    /// server.add_sockets(bind_sockets(0, Some("127.0.0.1"), 128, false)?)?;
+    /// # Ok::<(), ioloop::Error>(())
+    /// ```
+    pub fn add_sockets(&self, sockets: Vec<TcpListener>) -> Result<()> {
+        for listener in sockets {
+            listener.set_nonblocking(true)?;
+            let fd = listener.as_raw_fd();
+            let accepting = listener.try_clone()?;
+            let handler = self.inner.handler.clone();
+            self.inner.io.add_handler(fd, Events::READ, move |_, _| {
+                accept_some(&accepting, &handler)
+            })?;
+            self.inner.listening.borrow_mut().push(listener);
+        }
+        Ok(())
+    }
+
+    /// The addresses the server listens on (to learn the port chosen for port 0).
+    ///
+    /// ```
+    /// let server = ioloop::tcpserver::TCPServer::new(|stream, _| stream.close());
+    /// server.listen(0, Some("127.0.0.1"))?;
+    /// assert_ne!(server.local_addrs()[0].port(), 0);
+    /// # Ok::<(), ioloop::Error>(())
+    /// ```
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.inner
+            .listening
+            .borrow()
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// Stops accepting and closes the listening sockets; open connections go on.
+    ///
+    /// ```
+    /// let server = ioloop::tcpserver::TCPServer::new(|stream, _| stream.close());
+    /// server.listen(0, Some("127.0.0.1"))?;
+    /// server.stop();
+    /// assert!(server.local_addrs().is_empty());
+    /// # Ok::<(), ioloop::Error>(())
+    /// ```
+    pub fn stop(&self) {
+        let sockets = std::mem::take(&mut *self.inner.listening.borrow_mut());
+        for listener in &sockets {
+            self.inner.io.remove_handler(listener.as_raw_fd());
+        }
+    }
+}
+
+/// Accepts until the backlog is empty (or a fair share is done; the level-triggered
+/// handler comes back for the rest).
+fn accept_some(listener: &TcpListener, handler: &Handler) {
+    for _ in 0..ACCEPTS_PER_EVENT {
+        match listener.accept() {
+            Ok((socket, addr)) => match IOStream::new(socket) {
+                Ok(stream) => handler(stream, addr),
+                Err(e) => log::error!("TCPServer: cannot set up a connection from {addr}: {e}"),
+            },
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // Out of fds, or the peer left before accept: log and try again next turn.
+            Err(e) => {
+                log::error!("TCPServer: accept failed: {e}");
+                return;
+            }
+        }
+    }
+}
+
+impl fmt::Debug for TCPServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TCPServer")
+            .field("listening", &self.local_addrs())
+            .finish()
+    }
+}
