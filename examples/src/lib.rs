@@ -8,7 +8,10 @@ pub mod callbacks;
 pub mod crawler;
 pub mod cursor;
 pub mod interleave;
+pub mod line_echo;
 pub mod parallel;
+pub mod tcp_server;
+pub mod threaded_echo;
 
 /// An example's entry point.
 pub type Run = fn() -> ioloop::Result<()>;
@@ -22,6 +25,18 @@ pub const ALL: &[(&str, Run)] = &[
     (
         "1. async_sum: a future resolved by a timeout",
         async_sum::run,
+    ),
+    (
+        "2. A TCP server with add_handler and a coroutine per connection",
+        tcp_server::run,
+    ),
+    (
+        "A line echo server and client (TCPServer, TCPClient)",
+        line_echo::run,
+    ),
+    (
+        "An echo server on several threads sharing a port",
+        threaded_echo::run,
     ),
     ("3. Parallel waits on a Vec and a HashMap", parallel::run),
     ("4. Wrapping a callback API with task!", callbacks::run),
