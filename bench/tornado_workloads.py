@@ -200,10 +200,13 @@ def echo_server(port):
             except StreamClosedError:
                 pass
 
+    from tornado.netutil import bind_sockets
+
     loop = fresh_loop()
     server = Echo()
-    server.listen(port, "127.0.0.1")
-    print("ready", flush=True)
+    sockets = bind_sockets(port, "127.0.0.1")
+    server.add_sockets(sockets)
+    print(f"port {sockets[0].getsockname()[1]}", flush=True)
     loop.start()
 
 

@@ -10,6 +10,7 @@
 
 mod coroutines_ioloop;
 mod coroutines_tokio;
+mod echo;
 mod idle_memory;
 mod ioloop_side;
 mod queues_ioloop;
@@ -71,6 +72,9 @@ fn main() {
         }
     }
     report::print(&rows);
+    if picked("echo") {
+        echo::report();
+    }
     if picked("idle-memory") {
         idle_memory::report(args.tornado.get("idle-memory"));
     }

@@ -50,6 +50,9 @@ struct State {
     /// Waiting for a non-blocking connect to finish.
     connecting: Option<Future<IOStream>>,
     closed: bool,
+    /// Whether the socket may have bytes: set by a readable edge, cleared when a read
+    /// would block. Saves a `read` that is sure to fail each time a read starts.
+    readable: bool,
     /// Why the stream closed: the real error (reset, refused, limit), or `None` for an
     /// orderly end of file or `close()`.
     cause: Option<Error>,
@@ -133,6 +136,7 @@ impl IOStream {
                     writes: WriteQueue::default(),
                     connecting,
                     closed: false,
+                    readable: true,
                     cause: None,
                     max_buffer_size: DEFAULT_MAX_BUFFER,
                     max_write_buffer_size: None,
@@ -418,7 +422,7 @@ impl IOStream {
     fn read_socket(&self) -> std::result::Result<bool, Option<Error>> {
         let mut guard = self.inner.state.borrow_mut();
         let state = &mut *guard;
-        if state.closed {
+        if state.closed || !state.readable {
             return Ok(false);
         }
         let buffer_empty = state.buffer.is_empty();
@@ -464,7 +468,10 @@ impl IOStream {
         match result {
             Ok(0) => Err(None),
             Ok(_) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                state.readable = false;
+                Ok(false)
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
             Err(e) => Err(Some(Error::from(e))),
         }
@@ -541,6 +548,7 @@ impl IOStream {
             self.flush();
         }
         if events.intersects(Events::READ | Events::ERROR) {
+            self.inner.state.borrow_mut().readable = true;
             if self.inner.state.borrow().pending.is_some() {
                 self.advance_read();
             } else {

@@ -42,6 +42,17 @@ impl WriteQueue {
     /// Writes what the socket takes, until it would block or the queue is empty.
     pub(crate) fn flush_into(&mut self, mut socket: impl Write) -> io::Result<()> {
         while !self.chunks.is_empty() {
+            if self.chunks.len() == 1 {
+                // The common case (one reply queued): a plain write.
+                match socket.write(&self.chunks[0]) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(n) => self.advance(n),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+                continue;
+            }
             // On the stack: a flush allocates nothing.
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
             let mut count = 0;

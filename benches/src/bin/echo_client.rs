@@ -1,0 +1,103 @@
+//! The echo workload's load client, one for every server so figures compare servers:
+//! single-threaded, `--connections` connections each in lock-step ping-pong of 64-byte
+//! messages for `--seconds`; prints the round trips per second.
+//!
+//! `echo_client --port 8888 [--seconds 5] [--connections 64]`
+
+use std::collections::HashMap;
+use std::io::{ErrorKind, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+
+const MESSAGE: [u8; 64] = [b'e'; 64];
+
+struct Connection {
+    socket: TcpStream,
+    /// Bytes of the current message written, then read back.
+    written: usize,
+    read: usize,
+}
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Writes and reads what the socket allows; returns completed round trips.
+fn drive(c: &mut Connection) -> std::io::Result<u64> {
+    let mut done = 0;
+    loop {
+        if c.written < MESSAGE.len() {
+            match c.socket.write(&MESSAGE[c.written..]) {
+                Ok(n) => c.written += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(done),
+                Err(e) => return Err(e),
+            }
+            continue;
+        }
+        let mut buf = [0u8; 64];
+        match c.socket.read(&mut buf[..MESSAGE.len() - c.read]) {
+            Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
+            Ok(n) => {
+                c.read += n;
+                if c.read == MESSAGE.len() {
+                    c.read = 0;
+                    c.written = 0;
+                    done += 1;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(done),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn main() -> std::io::Result<()> {
+    let port = arg("--port", 8888) as u16;
+    let seconds = arg("--seconds", 5);
+    let count = arg("--connections", 64) as usize;
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut poll = Poll::new()?;
+    let mut connections = HashMap::new();
+    for i in 0..count {
+        let stream = std::net::TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        stream.set_nonblocking(true)?;
+        let mut socket = TcpStream::from_std(stream);
+        poll.registry().register(
+            &mut socket,
+            Token(i),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        connections.insert(
+            i,
+            Connection {
+                socket,
+                written: 0,
+                read: 0,
+            },
+        );
+    }
+    let mut events = Events::with_capacity(1024);
+    let (began, limit) = (Instant::now(), Duration::from_secs(seconds));
+    let mut round_trips = 0u64;
+    for c in connections.values_mut() {
+        round_trips += drive(c)?;
+    }
+    while began.elapsed() < limit {
+        poll.poll(&mut events, Some(Duration::from_millis(100)))?;
+        for event in events.iter() {
+            if let Some(c) = connections.get_mut(&event.token().0) {
+                round_trips += drive(c)?;
+            }
+        }
+    }
+    println!("{:.0}", round_trips as f64 / began.elapsed().as_secs_f64());
+    Ok(())
+}
