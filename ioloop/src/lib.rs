@@ -50,10 +50,17 @@
 //! [`gen::sleep`], [`gen::moment`], [`gen::WaitIterator`], and [`task!`] for
 //! callback-style functions.
 //!
+//! ## Networking and coordination
+//! [`iostream::IOStream`] reads and writes a TCP connection through futures;
+//! [`tcpserver::TCPServer`], [`tcpclient::TCPClient`] and [`netutil::bind_sockets`]
+//! accept and open connections. [`locks`] (Event, Condition, Semaphore, Lock) and
+//! [`queues`] (Queue, LifoQueue, PriorityQueue) coordinate coroutines.
+//!
 //! ## Threads
 //! The loop and its futures live on one thread. Other threads add callbacks through a
 //! [`Remote`] ([`IOLoop::remote`]) and complete futures through a [`Resolver`]
-//! ([`Future::with_resolver`]).
+//! ([`Future::with_resolver`]); blocking work goes to an
+//! [`executor::ThreadPoolExecutor`] ([`IOLoop::run_in_executor`]).
 //!
 //! Errors and panics inside callbacks are reported through the [`log`] crate; install
 //! any logger (`env_logger`, `simple_logger`, ...) to see them.

@@ -141,7 +141,7 @@ impl TCPServer {
     }
 
     /// Starts accepting on listening sockets made elsewhere (for example by
-    /// [`bind_sockets`](crate::netutil::bind_sockets)).
+    /// [`bind_sockets`]).
     ///
     /// ```
     /// use ioloop::netutil::bind_sockets;
