@@ -243,3 +243,101 @@ fn connecting_to_a_closed_port_fails_with_connection_refused() {
         std::io::ErrorKind::ConnectionRefused
     );
 }
+
+/// Runs `round` 40 times on each of 4 threads (each with its own loop): for races that
+/// show only sometimes.
+fn race(round: fn()) {
+    let threads: Vec<_> = (0..4)
+        .map(|_| std::thread::spawn(move || (0..40).for_each(|_| round())))
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+/// A stream whose peer, on another thread, sends `data` and closes at once, so that the
+/// end of file often arrives together with the last bytes.
+fn peer_sends_and_closes(data: Vec<u8>) -> (IOStream, std::thread::JoinHandle<()>) {
+    let (stream, mut peer) = stream_and_peer();
+    let writer = std::thread::spawn(move || peer.write_all(&data).unwrap());
+    (stream, writer)
+}
+
+// A short read marks the socket drained, saving the read that would only block; the
+// exception is a peer whose FIN is already queued behind the bytes, because its edge
+// has been spent and no new one will come. These races check that exception.
+
+#[test]
+fn the_end_of_file_right_behind_the_last_bytes_is_always_noticed() {
+    race(|| {
+        let (stream, writer) = peer_sends_and_closes(vec![5u8; 1 << 20]);
+        let got = run(move || stream.read_until_close()).unwrap();
+        writer.join().unwrap();
+        assert_eq!(got.len(), 1 << 20);
+    });
+}
+
+#[test]
+fn a_short_message_and_the_end_of_file_together_are_both_seen() {
+    race(|| {
+        let (stream, writer) = peer_sends_and_closes(b"ten bytes!".to_vec());
+        let s = stream.clone();
+        let message = run(move || s.read_bytes(10, false)).unwrap();
+        writer.join().unwrap();
+        assert_eq!(&message[..], b"ten bytes!");
+        let rest = run(move || stream.read_until_close()).unwrap();
+        assert!(rest.is_empty());
+    });
+}
+
+#[test]
+fn a_read_into_straight_from_the_socket_notices_the_end_of_file_too() {
+    race(|| {
+        let (stream, writer) = peer_sends_and_closes(vec![6u8; 1 << 20]);
+        // Bigger than what comes: fails at the end of file.
+        let err = run(move || stream.read_into(vec![0u8; 2 << 20], false)).unwrap_err();
+        writer.join().unwrap();
+        assert_eq!(err.kind(), ErrorKind::StreamClosed);
+    });
+}
+
+#[test]
+fn a_stream_with_a_pending_read_stays_open_when_its_handles_are_dropped() {
+    let (stream, mut peer) = stream_and_peer();
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        peer.write_all(b"late\n").unwrap();
+        peer
+    });
+    // Only the future is kept: the stream lives on until the read is done, as in Tornado.
+    let line = run(move || stream.read_until("\n", None)).unwrap();
+    assert_eq!(&line[..], b"late\n");
+    let mut peer = writer.join().unwrap();
+    // ...and then, idle and unowned, it closes: the peer sees the end of file.
+    peer.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    assert_eq!(peer.read(&mut [0u8; 8]).unwrap(), 0);
+}
+
+#[test]
+fn a_stream_with_unflushed_writes_stays_open_until_they_are_flushed() {
+    let (stream, mut peer) = stream_and_peer();
+    let data = vec![7u8; 8 << 20]; // more than the socket buffers hold
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).unwrap();
+        got.len()
+    });
+    run(move || stream.write(data)).unwrap();
+    // The write completed with no handle left: the stream closed, so the reader ends.
+    assert_eq!(reader.join().unwrap(), 8 << 20);
+}
+
+#[test]
+fn dropping_the_last_handle_of_an_idle_stream_closes_it() {
+    let (stream, mut peer) = stream_and_peer();
+    drop(stream);
+    peer.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    assert_eq!(peer.read(&mut [0u8; 8]).unwrap(), 0);
+}

@@ -28,6 +28,11 @@ impl WriteQueue {
         self.queued
     }
 
+    /// No write is waiting to be flushed.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
     pub(crate) fn push(&mut self, data: Bytes) -> Future<()> {
         self.queued += data.len();
         self.total_queued += data.len() as u64;
@@ -85,17 +90,14 @@ impl WriteQueue {
         }
     }
 
-    /// The futures of writes now fully flushed, to complete outside any borrow.
-    pub(crate) fn flushed(&mut self) -> Vec<Future<()>> {
-        let mut done = Vec::new();
-        while self
-            .waiting
-            .front()
-            .is_some_and(|(end, _)| *end <= self.total_written)
-        {
-            done.extend(self.waiting.pop_front().map(|(_, f)| f));
+    /// The oldest write now fully flushed, if any: taken one at a time so the caller
+    /// completes each outside any borrow without collecting them into a fresh `Vec`.
+    pub(crate) fn pop_flushed(&mut self) -> Option<Future<()>> {
+        let (end, _) = self.waiting.front()?;
+        if *end > self.total_written {
+            return None;
         }
-        done
+        self.waiting.pop_front().map(|(_, f)| f)
     }
 
     /// Every write still waiting, for failing on close; the queue is emptied.
