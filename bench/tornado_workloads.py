@@ -221,12 +221,14 @@ WORKLOADS = {
 
 
 def measure(workload, ops, runs):
-    samples = []
+    """Median ns/op of `runs` runs: wall-clock, and CPU time of this thread."""
+    wall, cpu = [], []
     for _ in range(runs):
-        began = time.perf_counter_ns()
+        began, cpu_began = time.perf_counter_ns(), time.thread_time_ns()
         workload(ops)
-        samples.append((time.perf_counter_ns() - began) / ops)
-    return statistics.median(samples)
+        wall.append((time.perf_counter_ns() - began) / ops)
+        cpu.append((time.thread_time_ns() - cpu_began) / ops)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def main():
@@ -245,7 +247,7 @@ def main():
             results[name] = idle_memory()
         elif name in WORKLOADS:
             workload, ops = WORKLOADS[name]
-            results[name] = measure(workload, ops, args.runs)
+            results[name], results[name + ".cpu"] = measure(workload, ops, args.runs)
         print(f"{name}: {results.get(name)}", file=sys.stderr, flush=True)
     json.dump(results, sys.stdout)
     print()

@@ -67,7 +67,7 @@ fn main() {
                 name,
                 ioloop: measure(RUNS, ops, ours),
                 tokio: measure(RUNS, ops, theirs),
-                tornado: args.tornado.get(name),
+                tornado: args.tornado.per_op(name),
             });
         }
     }
