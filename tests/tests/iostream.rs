@@ -341,3 +341,20 @@ fn dropping_the_last_handle_of_an_idle_stream_closes_it() {
         .unwrap();
     assert_eq!(peer.read(&mut [0u8; 8]).unwrap(), 0);
 }
+
+#[test]
+fn closing_the_loop_lets_go_of_a_busy_stream() {
+    std::thread::spawn(|| {
+        let (stream, mut peer) = stream_and_peer();
+        let read = stream.read_until("\n", None);
+        drop(stream); // only the loop holds it now, for its pending read
+        IOLoop::current().close(false);
+        // The stream was dropped with the loop's handlers: its socket is closed.
+        peer.set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        assert_eq!(peer.read(&mut [0u8; 8]).unwrap(), 0);
+        drop(read);
+    })
+    .join()
+    .unwrap();
+}

@@ -183,3 +183,25 @@ fn close_drops_queued_work_and_can_close_fds() {
     let n = std::io::Read::read(&mut b, &mut buf);
     assert_eq!(n.ok(), Some(0), "close(true) closed the registered fd");
 }
+
+#[test]
+fn a_thread_may_exit_with_work_still_waiting_on_its_current_loop() {
+    // Regression: the loop is dropped by the thread-local destructor, and what it
+    // dropped (a coroutine waiting on a queue, its waiter, a timeout) reached for the
+    // current loop again, which aborted the process.
+    std::thread::spawn(|| {
+        let io = IOLoop::current();
+        let queue: ioloop::queues::Queue<u32> = ioloop::queues::Queue::new(0);
+        #[ioloop::coroutine]
+        fn consume(queue: ioloop::queues::Queue<u32>) -> ioloop::Result<u32> {
+            let item = yield_!(queue.get(None))?;
+            Ok(item)
+        }
+        let waiting = consume(queue.clone());
+        let sleeping = ioloop::gen::sleep(std::time::Duration::from_secs(3600));
+        io.add_callback(|| {});
+        drop((waiting, sleeping));
+    })
+    .join()
+    .expect("the thread exits cleanly");
+}

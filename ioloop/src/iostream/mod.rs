@@ -60,11 +60,10 @@ struct State {
     cause: Option<Error>,
     max_buffer_size: usize,
     max_write_buffer_size: Option<usize>,
-    /// The stream itself while a read or write is pending, as Tornado's loop holds a
-    /// busy stream: a caller may keep only the future and still get its result. The
-    /// cycle is broken as soon as the stream is idle or closed.
-    keepalive: Option<IOStream>,
 }
+
+/// Where the loop holds a busy stream (see `Inner::holder`).
+type Holder = RefCell<Option<IOStream>>;
 
 struct Inner {
     io: IOLoop,
@@ -72,6 +71,11 @@ struct Inner {
     socket: RefCell<Option<mio::net::TcpStream>>,
     state: RefCell<State>,
     close_callback: Cell<Option<Box<dyn FnOnce()>>>,
+    /// The stream's fd handler owns this slot, and it holds the stream while a read or
+    /// write is pending, as Tornado's loop holds a busy stream: a caller may keep only
+    /// the future and still get its result. Owned by the handler rather than the
+    /// stream, so removing the handler (on close, or when the loop closes) lets go.
+    holder: Weak<Holder>,
 }
 
 /// A non-blocking TCP connection on the loop, read and written through futures:
@@ -134,6 +138,7 @@ impl IOStream {
     fn wrap(socket: mio::net::TcpStream, connecting: Option<Future<IOStream>>) -> Result<IOStream> {
         let io = IOLoop::current();
         let fd = socket.as_raw_fd();
+        let holder: Rc<Holder> = Rc::new(RefCell::new(None));
         let stream = IOStream {
             inner: Rc::new(Inner {
                 io: io.clone(),
@@ -149,13 +154,14 @@ impl IOStream {
                     cause: None,
                     max_buffer_size: DEFAULT_MAX_BUFFER,
                     max_write_buffer_size: None,
-                    keepalive: None,
                 }),
                 close_callback: Cell::new(None),
+                holder: Rc::downgrade(&holder),
             }),
         };
         let weak: Weak<Inner> = Rc::downgrade(&stream.inner);
         io.add_edge_handler(fd, Events::READ | Events::WRITE, move |_, events| {
+            let _owned: &Rc<Holder> = &holder;
             if let Some(inner) = weak.upgrade() {
                 IOStream { inner }.handle_events(events);
             }
@@ -341,20 +347,22 @@ impl IOStream {
         }
     }
 
-    /// Holds the stream while something waits on it and lets go once nothing does
-    /// (see `State::keepalive`). Called after every public step that may change that.
+    /// Has the loop hold the stream while something waits on it, and let go once
+    /// nothing does (see `Inner::holder`). Called after every public step that may
+    /// change that.
     fn settle_keepalive(&self) {
-        let released = {
-            let mut state = self.inner.state.borrow_mut();
-            let busy = !state.closed && (state.pending.is_some() || !state.writes.is_idle());
-            match (busy, state.keepalive.is_some()) {
-                (true, false) => {
-                    state.keepalive = Some(self.clone());
-                    None
-                }
-                (false, true) => state.keepalive.take(),
-                _ => None,
-            }
+        let Some(holder) = self.inner.holder.upgrade() else {
+            return; // the handler is gone: closed, or the loop is
+        };
+        let busy = {
+            let state = self.inner.state.borrow();
+            !state.closed && (state.pending.is_some() || !state.writes.is_idle())
+        };
+        let held = holder.borrow().is_some();
+        let released = match (busy, held) {
+            (true, false) => holder.borrow_mut().replace(self.clone()),
+            (false, true) => holder.borrow_mut().take(),
+            _ => None,
         };
         // Dropped outside the borrow: it may be the last handle.
         drop(released);
