@@ -3,13 +3,28 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::pin::Pin;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
 use crate::callback::guard;
 use crate::error::{Error, Result};
+use crate::resume::{self, Resume};
 
-type DoneCallback<T> = Box<dyn FnOnce(&Future<T>)>;
+/// A done callback: a closure, or a suspended coroutine to resume (no closure to
+/// allocate for the commonest callback of all; see [`crate::resume`]).
+enum DoneCallback<T> {
+    Call(Box<dyn FnOnce(&Future<T>)>),
+    Resume(Weak<dyn Resume>),
+}
+
+impl<T> DoneCallback<T> {
+    fn run(self, future: &Future<T>) {
+        match self {
+            DoneCallback::Call(callback) => callback(future),
+            DoneCallback::Resume(runner) => resume::wake(&runner),
+        }
+    }
+}
 
 enum State<T> {
     Pending,
@@ -324,12 +339,26 @@ impl<T: 'static> Future<T> {
             guard::<F, _>(|| callback(self));
         } else {
             // Guarded here, where the callback's type still names it for the log.
-            let mut callbacks = self.inner.callbacks.take();
-            callbacks.push(Box::new(move |f: &Future<T>| {
+            self.push_callback(DoneCallback::Call(Box::new(move |f: &Future<T>| {
                 guard::<F, _>(|| callback(f));
-            }));
-            self.inner.callbacks.set(callbacks);
+            })));
         }
+    }
+
+    /// Resumes the suspended coroutine behind `runner` (on its own loop, next turn)
+    /// once this future is done: `add_done_callback` without a closure to allocate.
+    pub(crate) fn resume_when_done(&self, runner: Weak<dyn Resume>) {
+        if self.done() {
+            resume::wake(&runner);
+        } else {
+            self.push_callback(DoneCallback::Resume(runner));
+        }
+    }
+
+    fn push_callback(&self, callback: DoneCallback<T>) {
+        let mut callbacks = self.inner.callbacks.take();
+        callbacks.push(callback);
+        self.inner.callbacks.set(callbacks);
     }
 
     /// Cancels a pending future: it fails with
@@ -386,10 +415,10 @@ impl<T: 'static> Future<T> {
         let callbacks = self.inner.callbacks.replace(Callbacks::None);
         match callbacks {
             Callbacks::None => {}
-            Callbacks::One(cb) => cb(self),
+            Callbacks::One(cb) => cb.run(self),
             Callbacks::Many(all) => {
                 for cb in all {
-                    cb(self);
+                    cb.run(self);
                 }
             }
         }

@@ -18,6 +18,7 @@ use crate::future::Future;
 use crate::handlers::Handlers;
 use crate::remote::Remote;
 use crate::resolver::Resolvers;
+use crate::resume::{Queued, Resume};
 use crate::task::Tasks;
 use crate::timeouts::{Deadline, Timeout, Timeouts};
 
@@ -34,7 +35,7 @@ thread_local! {
 }
 
 pub(crate) struct Inner {
-    callbacks: RefCell<VecDeque<Callback>>,
+    callbacks: RefCell<VecDeque<Queued>>,
     timeouts: RefCell<Timeouts>,
     /// Reused between iterations so finding the due timeouts does not allocate.
     due: RefCell<Vec<Timeout>>,
@@ -324,8 +325,19 @@ impl IOLoop {
 
     #[inline]
     pub(crate) fn push_callback(&self, callback: Callback) {
+        self.push_queued(Queued::Call(callback));
+    }
+
+    /// Queues a suspended coroutine's resume for the next iteration, with no closure
+    /// to allocate (see [`crate::resume`]).
+    pub(crate) fn push_resume(&self, runner: Weak<dyn Resume>) {
+        self.push_queued(Queued::Resume(runner));
+    }
+
+    #[inline]
+    fn push_queued(&self, queued: Queued) {
         if !self.inner.closed.get() {
-            self.inner.callbacks.borrow_mut().push_back(callback);
+            self.inner.callbacks.borrow_mut().push_back(queued);
         }
     }
 
@@ -809,7 +821,7 @@ impl IOLoop {
         for _ in 0..ncallbacks {
             let callback = inner.callbacks.borrow_mut().pop_front();
             match callback {
-                Some(callback) => self.run_timed(callback),
+                Some(queued) => self.run_timed(|| queued.run()),
                 None => break, // closed meanwhile
             }
         }

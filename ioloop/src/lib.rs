@@ -80,6 +80,7 @@ mod periodic;
 pub mod queues;
 mod remote;
 mod resolver;
+mod resume;
 mod task;
 pub mod tcpclient;
 pub mod tcpserver;

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::collections::VecDeque;
 
 use crate::callback::{self, CallbackReturn};
-use crate::ioloop::Callback;
+use crate::resume::Queued;
 
 pub(crate) type SendCallback = Box<dyn FnOnce() + Send>;
 
@@ -95,7 +95,7 @@ impl Remote {
     /// Moves every queued callback into `out`. Cheap when nothing was queued: one
     /// atomic load.
     #[inline]
-    pub(crate) fn drain_into(&self, out: &mut VecDeque<Callback>) {
+    pub(crate) fn drain_into(&self, out: &mut VecDeque<Queued>) {
         let shared = &*self.shared;
         if !shared.notified.load(Ordering::Acquire) {
             return;
@@ -104,7 +104,7 @@ impl Remote {
         // and wakes us again, so nothing is left behind.
         shared.notified.store(false, Ordering::Release);
         let batch = std::mem::take(&mut *shared.queue.lock().unwrap_or_else(|e| e.into_inner()));
-        out.extend(batch.into_iter().map(|cb| cb as Callback));
+        out.extend(batch.into_iter().map(|cb| Queued::Call(cb)));
     }
 
     /// Refuses further callbacks and returns those still queued, to be dropped by the

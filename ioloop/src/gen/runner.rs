@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::future::{CancelHook, Future, WeakFuture};
 use crate::gen::yieldable::{Yieldable, Yielded, YieldedKind};
 use crate::ioloop::{IOLoop, WeakLoop};
+use crate::resume::Resume;
 
 /// What the body tells the runner when it suspends.
 #[doc(hidden)]
@@ -32,17 +33,11 @@ pub enum Suspend {
     Moment,
 }
 
-/// Resumes a suspended coroutine; type-erased so done callbacks need not know its types.
-trait Resume {
-    fn resume(self: Rc<Self>);
-}
-
 /// The coroutine's handle on its own runner, passed to the body; `yield_!` uses it.
 #[doc(hidden)]
 pub struct Co {
     co: genawaiter::rc::Co<Suspend, ()>,
     runner: Weak<dyn Resume>,
-    io: WeakLoop,
 }
 
 struct Runner<T, F: std::future::Future> {
@@ -69,7 +64,7 @@ where
         let result = match state {
             Ok(GeneratorState::Yielded(Suspend::Wait)) => return,
             Ok(GeneratorState::Yielded(Suspend::Moment)) => {
-                resume_soon(&self.io, Rc::downgrade(&self) as Weak<dyn Resume>);
+                self.resume_soon();
                 return;
             }
             Ok(GeneratorState::Complete(result)) => result.map_err(Into::into),
@@ -84,6 +79,12 @@ where
             let _ = future.set(result);
         }
     }
+
+    fn resume_soon(self: Rc<Self>) {
+        if let Some(io) = self.io.upgrade() {
+            io.push_resume(Rc::downgrade(&self) as Weak<dyn Resume>);
+        }
+    }
 }
 
 /// The result future holds the runner as its cancel hook: that is what keeps the
@@ -94,17 +95,6 @@ impl<T, F: std::future::Future> CancelHook for Runner<T, F> {
         // handle and drops the body when it returns.
         let gen = self.gen.try_borrow_mut().ok().and_then(|mut g| g.take());
         drop(gen);
-    }
-}
-
-/// Queues a resume for the next iteration of `io`.
-fn resume_soon(io: &WeakLoop, runner: Weak<dyn Resume>) {
-    if let Some(io) = io.upgrade() {
-        io.push_callback(Box::new(move || {
-            if let Some(runner) = runner.upgrade() {
-                runner.resume();
-            }
-        }));
     }
 }
 
@@ -123,15 +113,8 @@ where
     let io = IOLoop::current().downgrade();
     let runner: Rc<Runner<T, F>> = Rc::new_cyclic(|me: &Weak<Runner<T, F>>| {
         let me: Weak<dyn Resume> = me.clone();
-        let for_body = io.clone();
         Runner {
-            gen: RefCell::new(Some(Gen::new(|co| {
-                body(Co {
-                    co,
-                    runner: me,
-                    io: for_body,
-                })
-            }))),
+            gen: RefCell::new(Some(Gen::new(|co| body(Co { co, runner: me })))),
             result: result.downgrade(),
             io,
         }
@@ -154,8 +137,7 @@ pub async fn suspend<T: 'static>(co: &Co, yielded: Yielded<T>) -> Result<T> {
     match yielded.kind {
         YieldedKind::Future(future) => {
             if !future.done() {
-                let (io, runner) = (co.io.clone(), co.runner.clone());
-                future.add_done_callback(move |_| resume_soon(&io, runner));
+                future.resume_when_done(co.runner.clone());
                 co.co.yield_(Suspend::Wait).await;
             }
             future.take_result()
