@@ -10,10 +10,12 @@ use crate::callback::guard;
 use crate::error::{Error, Result};
 use crate::resume::{self, Resume};
 
+type BoxedCallback<T> = Box<dyn FnOnce(&Future<T>)>;
+
 /// A done callback: a closure, or a suspended coroutine to resume (no closure to
 /// allocate for the commonest callback of all; see [`crate::resume`]).
 enum DoneCallback<T> {
-    Call(Box<dyn FnOnce(&Future<T>)>),
+    Call(BoxedCallback<T>),
     Resume(Weak<dyn Resume>),
 }
 
