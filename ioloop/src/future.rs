@@ -17,13 +17,24 @@ type BoxedCallback<T> = Box<dyn FnOnce(&Future<T>)>;
 enum DoneCallback<T> {
     Call(BoxedCallback<T>),
     Resume(Weak<dyn Resume>),
+    /// The library's own upkeep (removing a waiter's timer): runs like `Call`, but does
+    /// not count as someone waiting for the result (see [`Future::is_observed`]).
+    Upkeep(BoxedCallback<T>),
 }
 
 impl<T> DoneCallback<T> {
     fn run(self, future: &Future<T>) {
         match self {
-            DoneCallback::Call(callback) => callback(future),
+            DoneCallback::Call(callback) | DoneCallback::Upkeep(callback) => callback(future),
             DoneCallback::Resume(runner) => resume::wake(&runner),
+        }
+    }
+
+    fn observes(&self) -> bool {
+        match self {
+            DoneCallback::Call(_) => true,
+            DoneCallback::Resume(runner) => runner.strong_count() > 0,
+            DoneCallback::Upkeep(_) => false,
         }
     }
 }
@@ -45,6 +56,14 @@ enum Callbacks<T> {
 }
 
 impl<T> Callbacks<T> {
+    fn any_observes(&self) -> bool {
+        match self {
+            Callbacks::None => false,
+            Callbacks::One(cb) => cb.observes(),
+            Callbacks::Many(all) => all.iter().any(DoneCallback::observes),
+        }
+    }
+
     fn push(&mut self, cb: DoneCallback<T>) {
         *self = match std::mem::replace(self, Callbacks::None) {
             Callbacks::None => Callbacks::One(cb),
@@ -355,6 +374,31 @@ impl<T: 'static> Future<T> {
         } else {
             self.push_callback(DoneCallback::Resume(runner));
         }
+    }
+
+    /// [`add_done_callback`](Future::add_done_callback) for the library's upkeep: the
+    /// callback does not make the future observed.
+    pub(crate) fn add_upkeep_callback(&self, callback: impl FnOnce(&Future<T>) + 'static) {
+        if self.done() {
+            guard::<dyn FnOnce(&Future<T>), _>(|| callback(self));
+        } else {
+            self.push_callback(DoneCallback::Upkeep(Box::new(callback)));
+        }
+    }
+
+    /// Whether anyone besides the holder of `self` could still see the result: another
+    /// handle, a done callback, a coroutine suspended on it. Waiter lists skip a waiter
+    /// nobody observes, so an item is never handed to a coroutine that was cancelled or
+    /// dropped while it waited (its body, and the handle in it, are gone). Wakers do
+    /// not count: whoever polls the future holds a handle.
+    pub(crate) fn is_observed(&self) -> bool {
+        if Rc::strong_count(&self.inner) > 1 {
+            return true;
+        }
+        let callbacks = self.inner.callbacks.take();
+        let observed = callbacks.any_observes();
+        self.inner.callbacks.set(callbacks);
+        observed
     }
 
     fn push_callback(&self, callback: DoneCallback<T>) {

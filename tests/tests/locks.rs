@@ -227,3 +227,26 @@ fn primitives_work_with_await_too() {
     event.set();
     assert!(io.run_sync(move || task, None).unwrap());
 }
+
+#[ioloop::coroutine]
+fn hold_briefly(sem: Semaphore, trace: Trace, name: &'static str) -> Result<()> {
+    let _guard = yield_!(sem.acquire(None))?;
+    trace.push(name);
+    Ok(())
+}
+
+#[test]
+fn a_coroutine_dropped_while_waiting_for_a_semaphore_never_gets_its_unit() {
+    let trace = Trace::default();
+    let t = trace.clone();
+    run(move || {
+        let sem = Semaphore::new(1);
+        let held = sem.acquire(None).take_result().expect("the one unit");
+        drop(hold_briefly(sem.clone(), t.clone(), "dropped"));
+        let waiting = hold_briefly(sem.clone(), t.clone(), "waiting");
+        drop(held);
+        waiting
+    })
+    .unwrap();
+    assert_eq!(trace.take(), ["waiting"]);
+}

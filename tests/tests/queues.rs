@@ -170,3 +170,68 @@ fn producer_consumer_100k_items_through_a_queue_of_16() {
     assert_eq!(run(move || pipeline(qq)).unwrap(), ITEMS);
     assert!(q.empty());
 }
+
+#[ioloop::coroutine]
+fn take_one(q: Queue<u32>) -> Result<u32> {
+    let item = yield_!(q.get(None))?;
+    Ok(item)
+}
+
+#[test]
+fn an_item_is_not_lost_to_a_coroutine_that_was_cancelled_while_waiting() {
+    let q: Queue<u32> = Queue::new(0);
+    let (q1, q2) = (q.clone(), q.clone());
+    let got = run(move || {
+        let abandoned = take_one(q1.clone());
+        assert!(abandoned.cancel());
+        q1.put_nowait(7).unwrap();
+        take_one(q2)
+    })
+    .unwrap();
+    assert_eq!(got, 7);
+}
+
+#[test]
+fn an_item_is_not_lost_to_a_coroutine_that_was_dropped_while_waiting() {
+    let q: Queue<u32> = Queue::new(0);
+    let (q1, q2) = (q.clone(), q.clone());
+    let got = run(move || {
+        drop(take_one(q1.clone()));
+        q1.put_nowait(8).unwrap();
+        take_one(q2)
+    })
+    .unwrap();
+    assert_eq!(got, 8);
+}
+
+#[test]
+fn a_dropped_getter_with_a_timeout_is_skipped_too() {
+    let q: Queue<u32> = Queue::new(0);
+    drop(q.get(Some(Duration::from_secs(3600))));
+    let next = q.get(None);
+    q.put_nowait(9).unwrap();
+    assert_eq!(next.take_result().unwrap(), 9);
+}
+
+#[ioloop::coroutine]
+fn put_one(q: Queue<u32>, item: u32) -> Result<()> {
+    yield_!(q.put(item, None))?;
+    Ok(())
+}
+
+#[test]
+fn an_item_of_a_putter_dropped_while_waiting_for_room_is_never_enqueued() {
+    let q: Queue<u32> = Queue::new(1);
+    q.put_nowait(1).unwrap();
+    drop(put_one(q.clone(), 2)); // waits for room, then is dropped
+    let waiting = put_one(q.clone(), 3);
+    assert_eq!(q.get_nowait().unwrap(), 1);
+    assert_eq!(
+        q.get_nowait().unwrap(),
+        3,
+        "the dropped putter's 2 is skipped"
+    );
+    IOLoop::current()
+        .run_sync(move || waiting, Some(Duration::from_secs(60)))
+        .unwrap();
+}

@@ -7,7 +7,8 @@ use crate::future::Future;
 use crate::ioloop::IOLoop;
 
 /// Futures waiting their turn, first come first served. A waiter that timed out or was
-/// cancelled is done already: it is skipped, never handed anything.
+/// cancelled is done already, and one that nobody observes any more (the coroutine that
+/// waited was dropped or cancelled): both are skipped, never handed anything.
 pub(crate) struct Waiters<T>(VecDeque<Future<T>>);
 
 impl<T> Default for Waiters<T> {
@@ -33,13 +34,18 @@ impl<T: 'static> Waiters<T> {
         std::mem::take(&mut self.0)
     }
 
-    /// Drops timed-out and cancelled waiters from the front, where the next one is
-    /// looked for (Tornado's `_consume_expired`).
+    /// Drops timed-out, cancelled and abandoned waiters from the front, where the next
+    /// one is looked for (Tornado's `_consume_expired`).
     fn drop_expired(&mut self) {
-        while self.0.front().is_some_and(Future::done) {
+        while self.0.front().is_some_and(|w| !is_waiting(w)) {
             self.0.pop_front();
         }
     }
+}
+
+/// Whether `waiter` (held by a waiter list) still has someone waiting on it.
+pub(crate) fn is_waiting<T: 'static>(waiter: &Future<T>) -> bool {
+    !waiter.done() && waiter.is_observed()
 }
 
 /// Arms `timeout` for `waiter`: if it is still waiting then, `on_timeout` completes it.
@@ -51,14 +57,15 @@ pub(crate) fn expire_after<T: 'static>(
 ) {
     let Some(timeout) = timeout else { return };
     let io = IOLoop::current();
-    let target = waiter.clone();
+    // Weak, and removed by an upkeep callback: neither makes the waiter observed.
+    let target = waiter.downgrade();
     let timer = io.call_later(timeout, move || {
-        if !target.done() {
+        if let Some(target) = target.upgrade().filter(|t| !t.done()) {
             on_timeout(&target);
         }
     });
     let io = io.downgrade();
-    waiter.add_done_callback(move |_| {
+    waiter.add_upkeep_callback(move |_| {
         if let Some(io) = io.upgrade() {
             io.remove_timeout(timer);
         }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::future::Future;
-use crate::locks::waiters::{expire_after, timed_out, Waiters};
+use crate::locks::waiters::{expire_after, is_waiting, timed_out, Waiters};
 use crate::locks::Event;
 use crate::queues::store::{Fifo, Lifo, Priority, Store};
 
@@ -24,7 +24,8 @@ struct State<T, S> {
     items: S,
     getters: Waiters<T>,
     /// Items waiting for room, with the futures of their `put`s. A putter that timed
-    /// out or was cancelled is dropped with its item: it is never enqueued.
+    /// out, was cancelled or was abandoned is dropped with its item: it is never
+    /// enqueued.
     putters: VecDeque<(T, Future<()>)>,
     unfinished: usize,
 }
@@ -33,7 +34,7 @@ impl<T: 'static, S: Store<T>> State<T, S> {
     /// The first putter still waiting, removed from the list.
     fn pop_live_putter(&mut self) -> Option<(T, Future<()>)> {
         while let Some((item, putter)) = self.putters.pop_front() {
-            if !putter.done() {
+            if is_waiting(&putter) {
                 return Some((item, putter));
             }
         }
@@ -53,6 +54,10 @@ struct Inner<T, S> {
 /// (`maxsize` items; 0 means unbounded), `get` waits while it is empty, both in request
 /// order and with optional timeouts; `task_done` and `join` track the work done on the
 /// items. Clones share the same queue.
+///
+/// Nothing is lost to a waiter that went away: a `get` or `put` that timed out, was
+/// cancelled, or whose coroutine was cancelled or dropped while it waited is skipped. It
+/// is handed no item, and its own item is never enqueued.
 ///
 /// ```
 /// use ioloop::queues::Queue;
