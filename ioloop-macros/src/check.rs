@@ -23,34 +23,67 @@ pub fn parse_function(item: TokenStream) -> syn::Result<ItemFn> {
     })
 }
 
-/// The `T` of the declared `-> Result<T>` (or `Result<T, E>`), or an error saying what
-/// to write.
-pub fn output_type(function: &ItemFn) -> syn::Result<Type> {
+/// What a `-> Result<T>` function becomes: `T`, the item type of the returned future.
+pub struct Output {
+    /// `T`; when the return type is wrong, the best guess at what the user meant, so the
+    /// placeholder function still returns the `Future` its callers expect.
+    pub item: Type,
+    /// Why the declared return type is not a coroutine's.
+    pub error: Option<syn::Error>,
+}
+
+/// The `T` of the declared `-> Result<T>` (or `Result<T, E>`), with an error saying what
+/// to write when the return type is something else.
+pub fn output_type(function: &ItemFn) -> Output {
     let wrong = |span: proc_macro2::Span| {
-        syn::Error::new(
+        Some(syn::Error::new(
             span,
             "a coroutine must return `Result<T>`; it becomes a function returning \
              `ioloop::Future<T>`: write `-> Result<T>` (for example `-> Result<()>`)",
-        )
+        ))
     };
     let ReturnType::Type(_, ty) = &function.sig.output else {
-        return Err(wrong(function.sig.ident.span()));
+        return Output {
+            item: syn::parse_quote!(()),
+            error: wrong(function.sig.ident.span()),
+        };
     };
-    let Type::Path(path) = &**ty else {
-        return Err(wrong(ty.span()));
+    let last = match &**ty {
+        Type::Path(path) => path.path.segments.last(),
+        _ => None,
     };
-    let Some(last) = path.path.segments.last() else {
-        return Err(wrong(ty.span()));
-    };
-    if last.ident != "Result" {
-        return Err(wrong(ty.span()));
+    let first_argument = last.and_then(|last| match &last.arguments {
+        PathArguments::AngleBracketed(args) => match args.args.first() {
+            Some(GenericArgument::Type(item)) => Some(item.clone()),
+            _ => None,
+        },
+        _ => None,
+    });
+    match (last, first_argument) {
+        (Some(last), Some(item)) if last.ident == "Result" => Output { item, error: None },
+        _ => Output {
+            // Callers most likely expect a future of what was declared. An `impl Trait`
+            // cannot be the item of a placeholder whose body never returns, though.
+            item: if mentions_impl_trait(ty) {
+                syn::parse_quote!(())
+            } else {
+                (**ty).clone()
+            },
+            error: wrong(ty.span()),
+        },
     }
-    if let PathArguments::AngleBracketed(args) = &last.arguments {
-        if let Some(GenericArgument::Type(output)) = args.args.first() {
-            return Ok(output.clone());
+}
+
+fn mentions_impl_trait(ty: &Type) -> bool {
+    struct Finder(bool);
+    impl<'ast> Visit<'ast> for Finder {
+        fn visit_type_impl_trait(&mut self, _: &'ast syn::TypeImplTrait) {
+            self.0 = true;
         }
     }
-    Err(wrong(ty.span()))
+    let mut finder = Finder(false);
+    finder.visit_type(ty);
+    finder.0
 }
 
 /// Errors for arguments the body could not own: references without `'static`, borrowed

@@ -24,6 +24,8 @@ fn co_ident() -> Ident {
 }
 
 pub fn function(mut function: ItemFn, errors: &mut Vec<syn::Error>) -> TokenStream {
+    // `async` and `const` are reported, then dropped, so what is emitted still compiles
+    // and the error above it is the only one.
     if let Some(asyncness) = function.sig.asyncness.take() {
         errors.push(syn::Error::new_spanned(
             asyncness,
@@ -31,7 +33,7 @@ pub fn function(mut function: ItemFn, errors: &mut Vec<syn::Error>) -> TokenStre
              and wait with `yield_!(...)` instead of `.await`",
         ));
     }
-    if let Some(constness) = &function.sig.constness {
+    if let Some(constness) = function.sig.constness.take() {
         errors.push(syn::Error::new_spanned(
             constness,
             "a coroutine cannot be a `const fn`: remove `const`",
@@ -39,22 +41,20 @@ pub fn function(mut function: ItemFn, errors: &mut Vec<syn::Error>) -> TokenStre
     }
     let before = errors.len();
     check::owned_arguments(&function, errors);
-    let output = match check::output_type(&function) {
-        Ok(output) => Some(output),
-        Err(error) => {
-            errors.push(error);
-            None
-        }
-    };
-    match output {
-        Some(output) if errors.len() == before => coroutine(function, output, errors),
-        // The signature cannot be turned into a coroutine's: keep it as written with a
-        // body that type-checks, so the error above is the only one.
-        _ => stub(function),
+    let output = check::output_type(&function);
+    errors.extend(output.error);
+    if errors.len() == before {
+        coroutine(function, output.item, errors)
+    } else {
+        stub(function, output.item)
     }
 }
 
-fn stub(mut function: ItemFn) -> TokenStream {
+/// The signature cannot be turned into a coroutine's: keep it as written, but returning
+/// the `ioloop::Future<T>` its callers expect, with a body that type-checks, so the error
+/// above is the only one (a caller is not told a second time that the types differ).
+fn stub(mut function: ItemFn, output: syn::Type) -> TokenStream {
+    function.sig.output = syn::parse_quote!(-> ::ioloop::Future<#output>);
     function.block = syn::parse_quote!({ ::core::unimplemented!() });
     function
         .attrs
