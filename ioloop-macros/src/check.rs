@@ -35,17 +35,15 @@ pub struct Output {
 /// The `T` of the declared `-> Result<T>` (or `Result<T, E>`), with an error saying what
 /// to write when the return type is something else.
 pub fn output_type(function: &ItemFn) -> Output {
-    let wrong = |span: proc_macro2::Span| {
-        Some(syn::Error::new(
-            span,
-            "a coroutine must return `Result<T>`; it becomes a function returning \
-             `ioloop::Future<T>`: write `-> Result<T>` (for example `-> Result<()>`)",
-        ))
-    };
     let ReturnType::Type(_, ty) = &function.sig.output else {
+        let error = syn::Error::new_spanned(
+            &function.sig.ident,
+            "a coroutine must return `Result<T>` (it becomes a function returning \
+             `ioloop::Future<T>`): add `-> Result<()>` and end the body with `Ok(())`",
+        );
         return Output {
             item: syn::parse_quote!(()),
-            error: wrong(function.sig.ident.span()),
+            error: Some(error),
         };
     };
     let last = match &**ty {
@@ -59,20 +57,63 @@ pub fn output_type(function: &ItemFn) -> Output {
         },
         _ => None,
     });
-    match (last, first_argument) {
-        (Some(last), Some(item)) if last.ident == "Result" => Output { item, error: None },
-        _ => Output {
-            // Callers most likely expect a future of what was declared. An `impl Trait`
-            // cannot be the item of a placeholder whose body never returns, though.
-            item: if mentions_impl_trait(ty) {
-                syn::parse_quote!(())
-            } else {
-                (**ty).clone()
-            },
-            error: wrong(ty.span()),
+    let name = last.map(|last| last.ident.to_string());
+    match (name.as_deref(), first_argument) {
+        // The expansion names `T` where `impl Trait` is not allowed (a type argument),
+        // and the compiler's own error there does not say why.
+        (Some("Result" | "Future"), Some(item)) if mentions_impl_trait(&item) => Output {
+            item: syn::parse_quote!(()),
+            error: Some(syn::Error::new_spanned(&item, IMPL_TRAIT)),
         },
+        (Some("Result"), Some(item)) => Output { item, error: None },
+        // The type the macro produces, written by hand: say the macro makes it.
+        (Some("Future"), Some(item)) => {
+            let text = type_text(&item);
+            let error = syn::Error::new_spanned(
+                ty,
+                format!(
+                    "a coroutine is written returning `Result<{text}>`, and the macro makes \
+                     it return `ioloop::Future<{text}>`: write `-> Result<{text}>`"
+                ),
+            );
+            Output {
+                item,
+                error: Some(error),
+            }
+        }
+        (Some("Result"), None) => Output {
+            item: syn::parse_quote!(()),
+            error: Some(syn::Error::new_spanned(
+                ty,
+                "a coroutine must return `Result<T>`, naming what it produces: write \
+                 `-> Result<T>` (for example `-> Result<()>`)",
+            )),
+        },
+        _ if mentions_impl_trait(ty) => Output {
+            item: syn::parse_quote!(()),
+            error: Some(syn::Error::new_spanned(ty, IMPL_TRAIT)),
+        },
+        _ => {
+            let text = type_text(ty);
+            let error = syn::Error::new_spanned(
+                ty,
+                format!(
+                    "a coroutine must return `Result<T>` (it becomes a function returning \
+                     `ioloop::Future<T>`): write `-> Result<{text}>` and return `Ok(...)`"
+                ),
+            );
+            // Callers most likely expect a future of what was declared.
+            Output {
+                item: (**ty).clone(),
+                error: Some(error),
+            }
+        }
     }
 }
+
+const IMPL_TRAIT: &str = "a coroutine cannot return `impl Trait`: the macro has to name the \
+    type its body produces; write `-> Result<T>` with the concrete type, or with \
+    `Box<dyn Trait>` to keep it hidden";
 
 fn mentions_impl_trait(ty: &Type) -> bool {
     struct Finder(bool);
@@ -138,4 +179,27 @@ fn borrowed(ty: &Type) -> Option<TokenStream> {
     let mut finder = Finder(None);
     finder.visit_type(ty);
     finder.0
+}
+
+/// `ty` as a user would write it (`Vec<u8>`, not the token printer's `Vec < u8 >`), so
+/// a message can quote it as the code to write.
+fn type_text(ty: &Type) -> String {
+    let mut text = ty.to_token_stream().to_string();
+    for (spaced, tight) in [
+        (" :: ", "::"),
+        (":: ", "::"),
+        (" <", "<"),
+        ("< ", "<"),
+        (" >", ">"),
+        (" ,", ","),
+        ("& ", "&"),
+        ("( ", "("),
+        (" )", ")"),
+        ("[ ", "["),
+        (" ]", "]"),
+        (" ;", ";"),
+    ] {
+        text = text.replace(spaced, tight);
+    }
+    text
 }
