@@ -3,24 +3,52 @@
 //! to write instead.
 
 use proc_macro2::TokenStream;
-use quote::ToTokens;
-use syn::spanned::Spanned;
+use quote::{quote, ToTokens};
 use syn::visit::Visit;
-use syn::{FnArg, GenericArgument, ItemFn, PathArguments, ReturnType, Type};
+use syn::{FnArg, GenericArgument, Item, ItemFn, PathArguments, ReturnType, Type};
 
 /// Parses the item, which must be a function with a body.
 pub fn parse_function(item: TokenStream) -> syn::Result<ItemFn> {
-    syn::parse2::<ItemFn>(item.clone()).map_err(|_| {
-        let span = match syn::parse2::<syn::Item>(item.clone()) {
-            Ok(other) => other.span(),
-            Err(_) => item.span(),
-        };
-        syn::Error::new(
-            span,
-            "#[ioloop::coroutine] applies to a function with a body: write it on \
-             `fn name(args) -> Result<T> { ... }`",
-        )
-    })
+    syn::parse2::<ItemFn>(item.clone()).map_err(|_| not_a_function(item))
+}
+
+/// The error for an item that is not a function with a body, naming what it is.
+fn not_a_function(item: TokenStream) -> syn::Error {
+    if let Ok(declaration) = syn::parse2::<syn::ForeignItemFn>(item.clone()) {
+        // A trait method without a default body: the coroutine belongs on each impl.
+        return syn::Error::new_spanned(
+            &declaration.sig,
+            "#[ioloop::coroutine] needs the function's body: declare the trait method as \
+             returning `ioloop::Future<T>`, and put #[ioloop::coroutine] on the method in \
+             each `impl`, returning `Result<T>`",
+        );
+    }
+    // Underline the keyword and the name, not a whole struct or module.
+    fn head(keyword: impl ToTokens, name: impl ToTokens) -> TokenStream {
+        quote!(#keyword #name)
+    }
+    let (what, head) = match syn::parse2::<Item>(item.clone()) {
+        Ok(Item::Struct(s)) => ("a struct", head(s.struct_token, s.ident)),
+        Ok(Item::Enum(e)) => ("an enum", head(e.enum_token, e.ident)),
+        Ok(Item::Union(u)) => ("a union", head(u.union_token, u.ident)),
+        Ok(Item::Trait(t)) => ("a trait", head(t.trait_token, t.ident)),
+        Ok(Item::Impl(i)) => (
+            "an `impl` block (put it on each method)",
+            head(i.impl_token, i.self_ty),
+        ),
+        Ok(Item::Mod(m)) => ("a module", head(m.mod_token, m.ident)),
+        Ok(Item::Const(c)) => ("a constant", head(c.const_token, c.ident)),
+        Ok(Item::Static(s)) => ("a static", head(s.static_token, s.ident)),
+        Ok(Item::Type(t)) => ("a type alias", head(t.type_token, t.ident)),
+        _ => ("this item", item),
+    };
+    syn::Error::new_spanned(
+        head,
+        format!(
+            "#[ioloop::coroutine] goes on a function, not on {what}: write it on \
+             `fn name(args) -> Result<T> {{ ... }}`"
+        ),
+    )
 }
 
 /// What a `-> Result<T>` function becomes: `T`, the item type of the returned future.
