@@ -158,49 +158,114 @@ fn mentions_impl_trait(ty: &Type) -> bool {
 /// Errors for arguments the body could not own: references without `'static`, borrowed
 /// `self`, and lifetime parameters.
 pub fn owned_arguments(function: &ItemFn, errors: &mut Vec<syn::Error>) {
-    for param in function.sig.generics.lifetimes() {
-        errors.push(syn::Error::new_spanned(
-            param,
-            "a coroutine cannot have lifetime parameters: its body runs after the call \
-             returns, so arguments must be owned ('static)",
-        ));
-    }
-    const BORROWED_SELF: &str = "a coroutine cannot borrow `self`: its body runs after the \
-        call returns; take `self: Rc<Self>` (or `self` by value) instead";
-    const BORROWED_ARG: &str = "coroutine arguments must be owned ('static): the body runs \
-        after the call returns; take an owned type instead (`String` for `&str`, `Vec<T>` \
-        for `&[T]`, `Rc<T>` to share)";
+    let before = errors.len();
     for input in &function.sig.inputs {
-        let found = match input {
+        match input {
             // `&self` and `&mut self`: underline the whole receiver.
-            FnArg::Receiver(r) if r.colon_token.is_none() => r
-                .reference
-                .is_some()
-                .then(|| (r.to_token_stream(), BORROWED_SELF)),
-            FnArg::Receiver(r) => borrowed(&r.ty).map(|b| (b, BORROWED_SELF)),
-            FnArg::Typed(arg) => borrowed(&arg.ty).map(|b| (b, BORROWED_ARG)),
-        };
-        if let Some((tokens, message)) = found {
-            errors.push(syn::Error::new_spanned(tokens, message));
+            FnArg::Receiver(r) if r.colon_token.is_none() => {
+                if r.reference.is_some() {
+                    errors.push(syn::Error::new_spanned(r, borrowed_self(r)));
+                }
+            }
+            FnArg::Receiver(r) => {
+                if let Some(borrow) = borrowed(&r.ty) {
+                    errors.push(syn::Error::new_spanned(borrow, borrowed_self(r)));
+                }
+            }
+            FnArg::Typed(arg) => {
+                if let Some(borrow) = borrowed(&arg.ty) {
+                    let message = format!(
+                        "a coroutine's arguments must be owned: its body runs after the call \
+                         returns, so it cannot hold this borrow; {}",
+                        owned_alternative(&borrow)
+                    );
+                    errors.push(syn::Error::new_spanned(borrow, message));
+                }
+            }
+        }
+    }
+    // A lifetime parameter that a borrowed argument uses is the same mistake, already
+    // reported on the argument, where the fix is.
+    if errors.len() == before {
+        for param in function.sig.generics.lifetimes() {
+            errors.push(syn::Error::new_spanned(
+                param,
+                "a coroutine cannot have lifetime parameters: its body runs after the call \
+                 returns, so what it uses must be owned ('static); remove the parameter",
+            ));
         }
     }
 }
 
-/// The tokens of the first borrow in `ty` that is not `'static`, if any (the whole
-/// `&T`, so the error underlines all of it).
-fn borrowed(ty: &Type) -> Option<TokenStream> {
-    struct Finder(Option<TokenStream>);
+fn borrowed_self(receiver: &syn::Receiver) -> &'static str {
+    // syn gives `&mut self` the type `&mut Self`; `receiver.mutability` is the `mut` of
+    // a `mut self` binding, so the receiver's type tells the two apart.
+    if matches!(&*receiver.ty, Type::Reference(r) if r.mutability.is_some()) {
+        "a coroutine cannot borrow `self`: its body runs after the call returns; take `self` \
+         by value, or `self: Rc<Self>` with the state it changes in a `Cell` or `RefCell`"
+    } else {
+        "a coroutine cannot borrow `self`: its body runs after the call returns; take \
+         `self: Rc<Self>` (or `self` by value) instead"
+    }
+}
+
+/// What to write instead of `borrow`, as the end of a sentence.
+fn owned_alternative(borrow: &Borrow) -> String {
+    let reference = match borrow {
+        Borrow::Reference(reference) => reference,
+        // A lifetime inside a type, as in `Cow<'a, str>`.
+        Borrow::Lifetime(_) => {
+            return "write `'static` here, or take a type that owns its data".to_string()
+        }
+    };
+    match &*reference.elem {
+        Type::Path(path) if path.path.is_ident("str") => {
+            "take `String` (or `&'static str` for string literals) instead".to_string()
+        }
+        Type::Slice(slice) => format!("take `Vec<{}>` instead", type_text(&slice.elem)),
+        _ if reference.mutability.is_some() => format!(
+            "take `{}` by value instead (and give it back in the result if the caller \
+             needs it)",
+            type_text(&reference.elem)
+        ),
+        elem => {
+            let text = type_text(elem);
+            format!("take `{text}` by value instead, or `Rc<{text}>` to share it")
+        }
+    }
+}
+
+/// A borrow found in an argument's type.
+enum Borrow {
+    /// `&T` or `&'a T`.
+    Reference(syn::TypeReference),
+    /// A lifetime elsewhere, as in `Cow<'a, str>`.
+    Lifetime(syn::Lifetime),
+}
+
+impl ToTokens for Borrow {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        match self {
+            Borrow::Reference(reference) => reference.to_tokens(tokens),
+            Borrow::Lifetime(lifetime) => lifetime.to_tokens(tokens),
+        }
+    }
+}
+
+/// The first borrow in `ty` that is not `'static`, if any.
+fn borrowed(ty: &Type) -> Option<Borrow> {
+    struct Finder(Option<Borrow>);
     impl<'ast> Visit<'ast> for Finder {
         fn visit_type_reference(&mut self, r: &'ast syn::TypeReference) {
             let is_static = r.lifetime.as_ref().is_some_and(|l| l.ident == "static");
             if !is_static && self.0.is_none() {
-                self.0 = Some(r.to_token_stream());
+                self.0 = Some(Borrow::Reference(r.clone()));
             }
             syn::visit::visit_type_reference(self, r);
         }
         fn visit_lifetime(&mut self, l: &'ast syn::Lifetime) {
             if l.ident != "static" && self.0.is_none() {
-                self.0 = Some(l.to_token_stream());
+                self.0 = Some(Borrow::Lifetime(l.clone()));
             }
         }
     }
