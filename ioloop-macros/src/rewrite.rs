@@ -88,8 +88,13 @@ fn coroutine(mut function: ItemFn, output: syn::Type, errors: &mut Vec<syn::Erro
 
 /// Adds `'static` to every type parameter and `impl Trait` argument: the body outlives
 /// the call, so it must own what it captures. Writing the bound here gives the user a
-/// clear error at the call site rather than one inside generated code.
+/// clear error at the call site rather than one inside generated code; each bound is
+/// spanned on the parameter it constrains, which the error then names as the
+/// requirement, instead of the attribute.
 fn require_static(function: &mut ItemFn) {
+    fn static_bound(span: Span) -> syn::TypeParamBound {
+        syn::TypeParamBound::Lifetime(syn::Lifetime::new("'static", span))
+    }
     let generics = &mut function.sig.generics;
     // Bound each parameter where the user already bounds it (inline or in the `where`
     // clause), so the expansion does not split bounds across both places.
@@ -100,7 +105,7 @@ fn require_static(function: &mut ItemFn) {
                 if let syn::Type::Path(path) = &p.bounded_ty {
                     if let Some(ident) = path.path.get_ident() {
                         in_where.push(ident.clone());
-                        p.bounds.push(syn::parse_quote!('static));
+                        p.bounds.push(static_bound(ident.span()));
                     }
                 }
             }
@@ -108,13 +113,13 @@ fn require_static(function: &mut ItemFn) {
     }
     for param in generics.type_params_mut() {
         if !in_where.contains(&param.ident) {
-            param.bounds.push(syn::parse_quote!('static));
+            param.bounds.push(static_bound(param.ident.span()));
         }
     }
     for input in &mut function.sig.inputs {
         if let syn::FnArg::Typed(arg) = input {
             if let syn::Type::ImplTrait(it) = &mut *arg.ty {
-                it.bounds.push(syn::parse_quote!('static));
+                it.bounds.push(static_bound(it.impl_token.span));
             }
         }
     }
