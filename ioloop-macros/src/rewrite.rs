@@ -8,7 +8,7 @@
 //! error.
 
 use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream, TokenTree};
-use quote::{quote, quote_spanned};
+use quote::{quote, quote_spanned, ToTokens};
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
@@ -125,6 +125,17 @@ fn require_static(function: &mut ItemFn) {
     }
 }
 
+const YIELD_IN_CLOSURE: &str = "`yield_!` cannot be used inside a closure: it suspends the \
+     coroutine, and a closure runs on its own; write a `for` loop in the coroutine's body \
+     instead of an iterator adapter, or make the closure's work a coroutine and yield its \
+     future";
+const YIELD_IN_ASYNC: &str = "`yield_!` cannot be used inside an `async` block: write \
+     `.await` there, or move the code into the coroutine's own body";
+const YIELD_NOTHING: &str = "`yield_!` needs a value to wait for: to let other callbacks run \
+     for one loop turn, write `yield_!(ioloop::gen::moment())`";
+const YIELD_SEVERAL: &str = "`yield_!` waits for one value: to wait for several at once, \
+     yield a tuple `yield_!((a, b))` or a `vec![...]` of futures";
+
 #[derive(Clone, Copy, PartialEq)]
 enum Nesting {
     /// Directly in the coroutine's body: `yield_!` is allowed, `.await` is not.
@@ -155,31 +166,46 @@ impl Rewriter<'_> {
         self.depth = saved;
     }
 
-    /// The expression a `yield_!(tokens)` becomes here.
-    fn yield_expr(&mut self, tokens: TokenStream, span: Span) -> Expr {
+    /// The expression `yield_!(tokens)` becomes here; `invocation` is the whole macro
+    /// call, which errors underline, and `span` that of its parentheses.
+    fn yield_expr(&mut self, invocation: TokenStream, tokens: TokenStream, span: Span) -> Expr {
         let tokens = self.rewrite_tokens(tokens);
+        let value = match Punctuated::<Expr, Token![,]>::parse_terminated.parse2(tokens.clone()) {
+            Ok(values) if values.is_empty() => {
+                self.errors
+                    .push(syn::Error::new_spanned(&invocation, YIELD_NOTHING));
+                // What the error suggests, so the rest of the body still type-checks.
+                quote_spanned!(span=> ::ioloop::gen::moment())
+            }
+            // Several values: waiting on their tuple is what was meant, and keeps the
+            // types of the rest of the body right.
+            Ok(values) if values.len() > 1 => {
+                self.errors
+                    .push(syn::Error::new_spanned(&invocation, YIELD_SEVERAL));
+                quote_spanned!(span=> (#tokens))
+            }
+            // One value, or tokens that are not expressions, which the compiler reports.
+            _ => tokens,
+        };
         let co = &self.co;
         let expansion = match self.depth {
             Nesting::Body => {
                 // Spanned on the user's `yield_!(...)`, so type errors and lints about the
                 // value (an unused `Result`) point there.
                 quote_spanned!(span=> ({
-                    let yielded = ::ioloop::__private::yielded(#tokens);
+                    let yielded = ::ioloop::__private::yielded(#value);
                     ::ioloop::__private::suspend(&#co, yielded).await
                 }))
             }
             Nesting::Closure | Nesting::Async => {
                 let message = if self.depth == Nesting::Closure {
-                    "`yield_!` cannot be used inside a closure: it suspends the coroutine, \
-                     and a closure runs on its own; write a `for` loop in the coroutine's \
-                     body instead of an iterator adapter, or make the closure's work a \
-                     coroutine and yield its future"
+                    YIELD_IN_CLOSURE
                 } else {
-                    "`yield_!` cannot be used inside an `async` block: write `.await` there, \
-                     or move the code into the coroutine's own body"
+                    YIELD_IN_ASYNC
                 };
-                self.errors.push(syn::Error::new(span, message));
-                quote_spanned!(span=> ::ioloop::__private::misplaced_yield(#tokens))
+                self.errors
+                    .push(syn::Error::new_spanned(&invocation, message));
+                quote_spanned!(span=> ::ioloop::__private::misplaced_yield(#value))
             }
         };
         syn::parse2(expansion).expect("the yield_! expansion is an expression")
@@ -203,7 +229,8 @@ impl Rewriter<'_> {
                     match iter.next() {
                         Some(TokenTree::Group(args)) => {
                             drop_path_prefix(&mut out);
-                            let expr = self.yield_expr(args.stream(), args.span());
+                            let invocation = quote!(#ident #bang #args);
+                            let expr = self.yield_expr(invocation, args.stream(), args.span());
                             let mut group = Group::new(Delimiter::Parenthesis, quote!(#expr));
                             group.set_span(args.span());
                             out.push(TokenTree::Group(group));
@@ -280,7 +307,8 @@ impl VisitMut for Rewriter<'_> {
     fn visit_expr_mut(&mut self, expr: &mut Expr) {
         match expr {
             Expr::Macro(m) if is_yield(&m.mac) => {
-                *expr = self.yield_expr(m.mac.tokens.clone(), m.mac.delimiter.span().join());
+                let (invocation, args) = (m.mac.to_token_stream(), m.mac.tokens.clone());
+                *expr = self.yield_expr(invocation, args, m.mac.delimiter.span().join());
             }
             Expr::Macro(m) => {
                 self.check_macro_args(&m.mac);
@@ -311,7 +339,8 @@ impl VisitMut for Rewriter<'_> {
     fn visit_stmt_mut(&mut self, stmt: &mut Stmt) {
         match stmt {
             Stmt::Macro(m) if is_yield(&m.mac) => {
-                let expr = self.yield_expr(m.mac.tokens.clone(), m.mac.delimiter.span().join());
+                let (invocation, args) = (m.mac.to_token_stream(), m.mac.tokens.clone());
+                let expr = self.yield_expr(invocation, args, m.mac.delimiter.span().join());
                 *stmt = Stmt::Expr(expr, m.semi_token);
             }
             Stmt::Macro(m) => {
