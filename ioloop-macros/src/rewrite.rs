@@ -125,6 +125,11 @@ fn require_static(function: &mut ItemFn) {
     }
 }
 
+const AWAIT: &str = "`.await` cannot be used in a coroutine: write `yield_!(future)` to wait \
+     (only the coroutine's runner may suspend its body)";
+const AWAIT_IN_CLOSURE: &str = "`.await` cannot be used in a closure inside a coroutine: wait \
+     in the coroutine's own body with `yield_!(future)`, in a `for` loop instead of an \
+     iterator adapter";
 const YIELD_IN_CLOSURE: &str = "`yield_!` cannot be used inside a closure: it suspends the \
      coroutine, and a closure runs on its own; write a `for` loop in the coroutine's body \
      instead of an iterator adapter, or make the closure's work a coroutine and yield its \
@@ -255,11 +260,13 @@ impl Rewriter<'_> {
     }
 
     fn await_error(&mut self, expr: &syn::ExprAwait) -> Expr {
-        self.errors.push(syn::Error::new_spanned(
-            expr.await_token,
-            "`.await` cannot be used in a coroutine: write `yield_!(future)` to wait \
-             (only the coroutine's runner may suspend its body)",
-        ));
+        // In a closure, `yield_!` is no fix either: the wait must move to the body.
+        let message = match self.depth {
+            Nesting::Closure => AWAIT_IN_CLOSURE,
+            _ => AWAIT,
+        };
+        self.errors
+            .push(syn::Error::new_spanned(expr.await_token, message));
         let base = &expr.base;
         syn::parse_quote_spanned!(expr.await_token.span=> ::ioloop::__private::misplaced_await(#base))
     }
