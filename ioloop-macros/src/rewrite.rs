@@ -75,15 +75,86 @@ fn coroutine(mut function: ItemFn, output: syn::Type, errors: &mut Vec<syn::Erro
     let syn::ReturnType::Type(_, declared) = function.sig.output.clone() else {
         unreachable!("checked by check::output_type");
     };
+    // The conversion into `ioloop::Error` names the declared error type, so one that
+    // does not convert is reported there, once, instead of on the body and the runner's
+    // bounds. The compiler blames the trait's type argument only when the path around
+    // it covers it: so the path is spanned over the type, which keeps its own spans.
+    // Behind an alias, which hides the error type, the argument is inferred and all of
+    // it is spanned on the alias's name. A closure rather than the `from` function
+    // itself: a closure is `Fn` whatever its body, so the runner's bound on it cannot
+    // fail a second time.
+    let (error, (first, last)) = match error_type(&declared) {
+        Some(error) => (quote!(#error), ends(error)),
+        None => {
+            let name = alias_name(&declared);
+            (quote_spanned!(name=> _), (name, name))
+        }
+    };
+    let open = spanned_over(
+        quote!(<::ioloop::Error as ::core::convert::From<),
+        first,
+        last,
+    );
+    let arg = Ident::new("error", last);
+    let into_error = quote_spanned!(last=> |#arg| #open #error>>::from(#arg));
     require_static(&mut function);
     function.sig.output = syn::parse_quote!(-> ::ioloop::Future<#output>);
     let stmts = &body.stmts;
     function.block = syn::parse_quote_spanned!(function.block.span()=> {
-        ::ioloop::__private::coroutine(move |#co: ::ioloop::__private::Co| {
-            ::ioloop::__private::body::<#declared, _>(async move { #(#stmts)* })
-        })
+        ::ioloop::__private::coroutine(
+            move |#co: ::ioloop::__private::Co| {
+                ::ioloop::__private::body::<#declared, _>(async move { #(#stmts)* })
+            },
+            #into_error,
+        )
     });
     quote!(#function)
+}
+
+/// The `E` of a declared `Result<T, E>`.
+fn error_type(declared: &syn::Type) -> Option<&syn::Type> {
+    let syn::Type::Path(path) = declared else {
+        return None;
+    };
+    match &path.path.segments.last()?.arguments {
+        syn::PathArguments::AngleBracketed(args) => match args.args.iter().nth(1)? {
+            syn::GenericArgument::Type(error) => Some(error),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The span of the name in a return type like `io::Result<T>`.
+fn alias_name(declared: &syn::Type) -> Span {
+    match declared {
+        syn::Type::Path(path) => path.path.segments.last().map(|s| s.ident.span()),
+        _ => None,
+    }
+    .unwrap_or_else(|| declared.span())
+}
+
+/// The spans of the first and last tokens of `tokens`.
+fn ends(tokens: &impl ToTokens) -> (Span, Span) {
+    let mut tokens = tokens.to_token_stream().into_iter();
+    let first = tokens.next().map_or_else(Span::call_site, |tt| tt.span());
+    let last = tokens.last().map_or(first, |tt| tt.span());
+    (first, last)
+}
+
+/// `tokens` (with no groups) respanned so that, as one expression, they cover the source
+/// from `first` to `last`: the first token takes `first`, the rest `last`. (A span cannot
+/// be joined on stable; the compiler joins the expression's ends itself.)
+fn spanned_over(tokens: TokenStream, first: Span, last: Span) -> TokenStream {
+    let spans = std::iter::once(first).chain(std::iter::repeat(last));
+    tokens
+        .into_iter()
+        .zip(spans)
+        .map(|(mut tt, span)| {
+            tt.set_span(span);
+            tt
+        })
+        .collect()
 }
 
 /// Adds `'static` to every type parameter and `impl Trait` argument: the body outlives
