@@ -8,7 +8,7 @@
 //! error.
 
 use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream, TokenTree};
-use quote::{quote, quote_spanned};
+use quote::{quote, quote_spanned, ToTokens};
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
@@ -24,6 +24,8 @@ fn co_ident() -> Ident {
 }
 
 pub fn function(mut function: ItemFn, errors: &mut Vec<syn::Error>) -> TokenStream {
+    // `async` and `const` are reported, then dropped, so what is emitted still compiles
+    // and the error above it is the only one.
     if let Some(asyncness) = function.sig.asyncness.take() {
         errors.push(syn::Error::new_spanned(
             asyncness,
@@ -31,7 +33,7 @@ pub fn function(mut function: ItemFn, errors: &mut Vec<syn::Error>) -> TokenStre
              and wait with `yield_!(...)` instead of `.await`",
         ));
     }
-    if let Some(constness) = &function.sig.constness {
+    if let Some(constness) = function.sig.constness.take() {
         errors.push(syn::Error::new_spanned(
             constness,
             "a coroutine cannot be a `const fn`: remove `const`",
@@ -39,22 +41,20 @@ pub fn function(mut function: ItemFn, errors: &mut Vec<syn::Error>) -> TokenStre
     }
     let before = errors.len();
     check::owned_arguments(&function, errors);
-    let output = match check::output_type(&function) {
-        Ok(output) => Some(output),
-        Err(error) => {
-            errors.push(error);
-            None
-        }
-    };
-    match output {
-        Some(output) if errors.len() == before => coroutine(function, output, errors),
-        // The signature cannot be turned into a coroutine's: keep it as written with a
-        // body that type-checks, so the error above is the only one.
-        _ => stub(function),
+    let output = check::output_type(&function);
+    errors.extend(output.error);
+    if errors.len() == before {
+        coroutine(function, output.item, errors)
+    } else {
+        stub(function, output.item)
     }
 }
 
-fn stub(mut function: ItemFn) -> TokenStream {
+/// The signature cannot be turned into a coroutine's: keep it as written, but returning
+/// the `ioloop::Future<T>` its callers expect, with a body that type-checks, so the error
+/// above is the only one (a caller is not told a second time that the types differ).
+fn stub(mut function: ItemFn, output: syn::Type) -> TokenStream {
+    function.sig.output = syn::parse_quote!(-> ::ioloop::Future<#output>);
     function.block = syn::parse_quote!({ ::core::unimplemented!() });
     function
         .attrs
@@ -75,21 +75,97 @@ fn coroutine(mut function: ItemFn, output: syn::Type, errors: &mut Vec<syn::Erro
     let syn::ReturnType::Type(_, declared) = function.sig.output.clone() else {
         unreachable!("checked by check::output_type");
     };
+    // The conversion into `ioloop::Error` names the declared error type, so one that
+    // does not convert is reported there, once, instead of on the body and the runner's
+    // bounds. The compiler blames the trait's type argument only when the path around
+    // it covers it: so the path is spanned over the type, which keeps its own spans.
+    // Behind an alias, which hides the error type, the argument is inferred and all of
+    // it is spanned on the alias's name. A closure rather than the `from` function
+    // itself: a closure is `Fn` whatever its body, so the runner's bound on it cannot
+    // fail a second time.
+    let (error, (first, last)) = match error_type(&declared) {
+        Some(error) => (quote!(#error), ends(error)),
+        None => {
+            let name = alias_name(&declared);
+            (quote_spanned!(name=> _), (name, name))
+        }
+    };
+    let open = spanned_over(
+        quote!(<::ioloop::Error as ::core::convert::From<),
+        first,
+        last,
+    );
+    let arg = Ident::new("error", last);
+    let into_error = quote_spanned!(last=> |#arg| #open #error>>::from(#arg));
     require_static(&mut function);
     function.sig.output = syn::parse_quote!(-> ::ioloop::Future<#output>);
     let stmts = &body.stmts;
     function.block = syn::parse_quote_spanned!(function.block.span()=> {
-        ::ioloop::__private::coroutine(move |#co: ::ioloop::__private::Co| {
-            ::ioloop::__private::body::<#declared, _>(async move { #(#stmts)* })
-        })
+        ::ioloop::__private::coroutine(
+            move |#co: ::ioloop::__private::Co| {
+                ::ioloop::__private::body::<#declared, _>(async move { #(#stmts)* })
+            },
+            #into_error,
+        )
     });
     quote!(#function)
 }
 
+/// The `E` of a declared `Result<T, E>`.
+fn error_type(declared: &syn::Type) -> Option<&syn::Type> {
+    let syn::Type::Path(path) = declared else {
+        return None;
+    };
+    match &path.path.segments.last()?.arguments {
+        syn::PathArguments::AngleBracketed(args) => match args.args.iter().nth(1)? {
+            syn::GenericArgument::Type(error) => Some(error),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The span of the name in a return type like `io::Result<T>`.
+fn alias_name(declared: &syn::Type) -> Span {
+    match declared {
+        syn::Type::Path(path) => path.path.segments.last().map(|s| s.ident.span()),
+        _ => None,
+    }
+    .unwrap_or_else(|| declared.span())
+}
+
+/// The spans of the first and last tokens of `tokens`.
+fn ends(tokens: &impl ToTokens) -> (Span, Span) {
+    let mut tokens = tokens.to_token_stream().into_iter();
+    let first = tokens.next().map_or_else(Span::call_site, |tt| tt.span());
+    let last = tokens.last().map_or(first, |tt| tt.span());
+    (first, last)
+}
+
+/// `tokens` (with no groups) respanned so that, as one expression, they cover the source
+/// from `first` to `last`: the first token takes `first`, the rest `last`. (A span cannot
+/// be joined on stable; the compiler joins the expression's ends itself.)
+fn spanned_over(tokens: TokenStream, first: Span, last: Span) -> TokenStream {
+    let spans = std::iter::once(first).chain(std::iter::repeat(last));
+    tokens
+        .into_iter()
+        .zip(spans)
+        .map(|(mut tt, span)| {
+            tt.set_span(span);
+            tt
+        })
+        .collect()
+}
+
 /// Adds `'static` to every type parameter and `impl Trait` argument: the body outlives
 /// the call, so it must own what it captures. Writing the bound here gives the user a
-/// clear error at the call site rather than one inside generated code.
+/// clear error at the call site rather than one inside generated code; each bound is
+/// spanned on the parameter it constrains, which the error then names as the
+/// requirement, instead of the attribute.
 fn require_static(function: &mut ItemFn) {
+    fn static_bound(span: Span) -> syn::TypeParamBound {
+        syn::TypeParamBound::Lifetime(syn::Lifetime::new("'static", span))
+    }
     let generics = &mut function.sig.generics;
     // Bound each parameter where the user already bounds it (inline or in the `where`
     // clause), so the expansion does not split bounds across both places.
@@ -100,7 +176,7 @@ fn require_static(function: &mut ItemFn) {
                 if let syn::Type::Path(path) = &p.bounded_ty {
                     if let Some(ident) = path.path.get_ident() {
                         in_where.push(ident.clone());
-                        p.bounds.push(syn::parse_quote!('static));
+                        p.bounds.push(static_bound(ident.span()));
                     }
                 }
             }
@@ -108,17 +184,33 @@ fn require_static(function: &mut ItemFn) {
     }
     for param in generics.type_params_mut() {
         if !in_where.contains(&param.ident) {
-            param.bounds.push(syn::parse_quote!('static));
+            param.bounds.push(static_bound(param.ident.span()));
         }
     }
     for input in &mut function.sig.inputs {
         if let syn::FnArg::Typed(arg) = input {
             if let syn::Type::ImplTrait(it) = &mut *arg.ty {
-                it.bounds.push(syn::parse_quote!('static));
+                it.bounds.push(static_bound(it.impl_token.span));
             }
         }
     }
 }
+
+const AWAIT: &str = "`.await` cannot be used in a coroutine: write `yield_!(future)` to wait \
+     (only the coroutine's runner may suspend its body)";
+const AWAIT_IN_CLOSURE: &str = "`.await` cannot be used in a closure inside a coroutine: wait \
+     in the coroutine's own body with `yield_!(future)`, in a `for` loop instead of an \
+     iterator adapter";
+const YIELD_IN_CLOSURE: &str = "`yield_!` cannot be used inside a closure: it suspends the \
+     coroutine, and a closure runs on its own; write a `for` loop in the coroutine's body \
+     instead of an iterator adapter, or make the closure's work a coroutine and yield its \
+     future";
+const YIELD_IN_ASYNC: &str = "`yield_!` cannot be used inside an `async` block: write \
+     `.await` there, or move the code into the coroutine's own body";
+const YIELD_NOTHING: &str = "`yield_!` needs a value to wait for: to let other callbacks run \
+     for one loop turn, write `yield_!(ioloop::gen::moment())`";
+const YIELD_SEVERAL: &str = "`yield_!` waits for one value: to wait for several at once, \
+     yield a tuple `yield_!((a, b))` or a `vec![...]` of futures";
 
 #[derive(Clone, Copy, PartialEq)]
 enum Nesting {
@@ -150,31 +242,46 @@ impl Rewriter<'_> {
         self.depth = saved;
     }
 
-    /// The expression a `yield_!(tokens)` becomes here.
-    fn yield_expr(&mut self, tokens: TokenStream, span: Span) -> Expr {
+    /// The expression `yield_!(tokens)` becomes here; `invocation` is the whole macro
+    /// call, which errors underline, and `span` that of its parentheses.
+    fn yield_expr(&mut self, invocation: TokenStream, tokens: TokenStream, span: Span) -> Expr {
         let tokens = self.rewrite_tokens(tokens);
+        let value = match Punctuated::<Expr, Token![,]>::parse_terminated.parse2(tokens.clone()) {
+            Ok(values) if values.is_empty() => {
+                self.errors
+                    .push(syn::Error::new_spanned(&invocation, YIELD_NOTHING));
+                // What the error suggests, so the rest of the body still type-checks.
+                quote_spanned!(span=> ::ioloop::gen::moment())
+            }
+            // Several values: waiting on their tuple is what was meant, and keeps the
+            // types of the rest of the body right.
+            Ok(values) if values.len() > 1 => {
+                self.errors
+                    .push(syn::Error::new_spanned(&invocation, YIELD_SEVERAL));
+                quote_spanned!(span=> (#tokens))
+            }
+            // One value, or tokens that are not expressions, which the compiler reports.
+            _ => tokens,
+        };
         let co = &self.co;
         let expansion = match self.depth {
             Nesting::Body => {
                 // Spanned on the user's `yield_!(...)`, so type errors and lints about the
                 // value (an unused `Result`) point there.
                 quote_spanned!(span=> ({
-                    let yielded = ::ioloop::__private::yielded(#tokens);
+                    let yielded = ::ioloop::__private::yielded(#value);
                     ::ioloop::__private::suspend(&#co, yielded).await
                 }))
             }
             Nesting::Closure | Nesting::Async => {
                 let message = if self.depth == Nesting::Closure {
-                    "`yield_!` cannot be used inside a closure: it suspends the coroutine, \
-                     and a closure runs on its own; write a `for` loop in the coroutine's \
-                     body instead of an iterator adapter, or make the closure's work a \
-                     coroutine and yield its future"
+                    YIELD_IN_CLOSURE
                 } else {
-                    "`yield_!` cannot be used inside an `async` block: write `.await` there, \
-                     or move the code into the coroutine's own body"
+                    YIELD_IN_ASYNC
                 };
-                self.errors.push(syn::Error::new(span, message));
-                quote_spanned!(span=> ::ioloop::__private::misplaced_yield(#tokens))
+                self.errors
+                    .push(syn::Error::new_spanned(&invocation, message));
+                quote_spanned!(span=> ::ioloop::__private::misplaced_yield(#value))
             }
         };
         syn::parse2(expansion).expect("the yield_! expansion is an expression")
@@ -198,7 +305,8 @@ impl Rewriter<'_> {
                     match iter.next() {
                         Some(TokenTree::Group(args)) => {
                             drop_path_prefix(&mut out);
-                            let expr = self.yield_expr(args.stream(), args.span());
+                            let invocation = quote!(#ident #bang #args);
+                            let expr = self.yield_expr(invocation, args.stream(), args.span());
                             let mut group = Group::new(Delimiter::Parenthesis, quote!(#expr));
                             group.set_span(args.span());
                             out.push(TokenTree::Group(group));
@@ -223,11 +331,13 @@ impl Rewriter<'_> {
     }
 
     fn await_error(&mut self, expr: &syn::ExprAwait) -> Expr {
-        self.errors.push(syn::Error::new_spanned(
-            expr.await_token,
-            "`.await` cannot be used in a coroutine: write `yield_!(future)` to wait \
-             (only the coroutine's runner may suspend its body)",
-        ));
+        // In a closure, `yield_!` is no fix either: the wait must move to the body.
+        let message = match self.depth {
+            Nesting::Closure => AWAIT_IN_CLOSURE,
+            _ => AWAIT,
+        };
+        self.errors
+            .push(syn::Error::new_spanned(expr.await_token, message));
         let base = &expr.base;
         syn::parse_quote_spanned!(expr.await_token.span=> ::ioloop::__private::misplaced_await(#base))
     }
@@ -275,7 +385,8 @@ impl VisitMut for Rewriter<'_> {
     fn visit_expr_mut(&mut self, expr: &mut Expr) {
         match expr {
             Expr::Macro(m) if is_yield(&m.mac) => {
-                *expr = self.yield_expr(m.mac.tokens.clone(), m.mac.delimiter.span().join());
+                let (invocation, args) = (m.mac.to_token_stream(), m.mac.tokens.clone());
+                *expr = self.yield_expr(invocation, args, m.mac.delimiter.span().join());
             }
             Expr::Macro(m) => {
                 self.check_macro_args(&m.mac);
@@ -306,7 +417,8 @@ impl VisitMut for Rewriter<'_> {
     fn visit_stmt_mut(&mut self, stmt: &mut Stmt) {
         match stmt {
             Stmt::Macro(m) if is_yield(&m.mac) => {
-                let expr = self.yield_expr(m.mac.tokens.clone(), m.mac.delimiter.span().join());
+                let (invocation, args) = (m.mac.to_token_stream(), m.mac.tokens.clone());
+                let expr = self.yield_expr(invocation, args, m.mac.delimiter.span().join());
                 *stmt = Stmt::Expr(expr, m.semi_token);
             }
             Stmt::Macro(m) => {

@@ -40,18 +40,23 @@ pub struct Co {
     runner: Weak<dyn Resume>,
 }
 
-struct Runner<T, F: std::future::Future> {
+struct Runner<T, F: std::future::Future, C> {
     gen: RefCell<Option<Gen<Suspend, (), F>>>,
     result: WeakFuture<T>,
+    /// Turns the body's error into an `ioloop::Error`. The macro passes the `From`
+    /// conversion, written where the user declared the error type, so a type that does
+    /// not convert is reported there rather than on this crate's bounds. A function
+    /// item, so it takes no space.
+    into_error: C,
     /// The loop current when the coroutine started, as in Tornado: resumes go there even
     /// if what the coroutine waits on completes outside that loop's `start`.
     io: WeakLoop,
 }
 
-impl<T: 'static, E, F> Resume for Runner<T, F>
+impl<T: 'static, E, F, C> Resume for Runner<T, F, C>
 where
-    E: Into<Error>,
     F: std::future::Future<Output = std::result::Result<T, E>> + 'static,
+    C: Fn(E) -> Error + 'static,
 {
     fn resume(self: Rc<Self>) {
         let state = {
@@ -67,7 +72,7 @@ where
                 self.resume_soon();
                 return;
             }
-            Ok(GeneratorState::Complete(result)) => result.map_err(Into::into),
+            Ok(GeneratorState::Complete(result)) => result.map_err(&self.into_error),
             Err(payload) => Err(Error::from_panic(payload)),
         };
         // The body is finished: drop it (outside the borrow) before completing, so its
@@ -89,7 +94,7 @@ where
 
 /// The result future holds the runner as its cancel hook: that is what keeps the
 /// runner alive, and cancelling just lets it go, dropping the suspended body.
-impl<T, F: std::future::Future> CancelHook for Runner<T, F> {
+impl<T, F: std::future::Future, C> CancelHook for Runner<T, F, C> {
     fn cancel(self: Rc<Self>) {
         // If the body is running (it cancelled its own future), `resume` still holds a
         // handle and drops the body when it returns.
@@ -99,23 +104,24 @@ impl<T, F: std::future::Future> CancelHook for Runner<T, F> {
 }
 
 /// Starts a coroutine: builds the generator from `body`, runs it synchronously up to its
-/// first suspension, and returns the future of its result. What `#[ioloop::coroutine]`
-/// expands to.
+/// first suspension, and returns the future of its result, with the body's error turned
+/// into an `ioloop::Error` by `into_error`. What `#[ioloop::coroutine]` expands to.
 #[doc(hidden)]
-pub fn coroutine<T, E, B, F>(body: B) -> Future<T>
+pub fn coroutine<T, E, B, F, C>(body: B, into_error: C) -> Future<T>
 where
     T: 'static,
-    E: Into<Error>,
     B: FnOnce(Co) -> F,
     F: std::future::Future<Output = std::result::Result<T, E>> + 'static,
+    C: Fn(E) -> Error + 'static,
 {
     let result = Future::new();
     let io = IOLoop::current().downgrade();
-    let runner: Rc<Runner<T, F>> = Rc::new_cyclic(|me: &Weak<Runner<T, F>>| {
+    let runner: Rc<Runner<T, F, C>> = Rc::new_cyclic(|me: &Weak<Runner<T, F, C>>| {
         let me: Weak<dyn Resume> = me.clone();
         Runner {
             gen: RefCell::new(Some(Gen::new(|co| body(Co { co, runner: me })))),
             result: result.downgrade(),
+            into_error,
             io,
         }
     });

@@ -16,4 +16,9 @@ impl Client {
     }
 }
 
-fn main() {}
+fn main() {
+    // Each still returns the `Future` callers expect, so calling it is not a second error.
+    let mut client = Client;
+    let _: Future<u32> = client.put(Future::ready(1));
+    let _: Future<u32> = client.get(Future::ready(2));
+}

@@ -6,5 +6,6 @@ fn greet(name: &str) -> Result<String> {
 }
 
 fn main() {
-    let _ = greet("world");
+    // Still returns the `Future` callers expect, so calling it is not a second error.
+    let _: Future<String> = greet("world");
 }
