@@ -96,7 +96,13 @@ fn coroutine(mut function: ItemFn, output: syn::Type, errors: &mut Vec<syn::Erro
         last,
     );
     let arg = Ident::new("error", last);
-    let into_error = quote_spanned!(last=> |#arg| #open #error>>::from(#arg));
+    // Spanned on the user's code, so clippy would lint the closure there as if they had
+    // written it (redundant closure, `From` of the same type): allowed at the source.
+    let into_error = quote_spanned!(last=> {
+        #[allow(clippy::redundant_closure, clippy::useless_conversion)]
+        let into_error = |#arg| #open #error>>::from(#arg);
+        into_error
+    });
     require_static(&mut function);
     function.sig.output = syn::parse_quote!(-> ::ioloop::Future<#output>);
     let stmts = &body.stmts;
