@@ -220,18 +220,36 @@ fn put_one(q: Queue<u32>, item: u32) -> Result<()> {
 }
 
 #[test]
-fn an_item_of_a_putter_dropped_while_waiting_for_room_is_never_enqueued() {
+fn a_put_whose_coroutine_was_dropped_still_enters_when_there_is_room() {
+    // The item was handed over; skipping it would lose it (a write nobody waits for is
+    // still sent, and Tornado's fire-and-forget `put` still enqueues).
     let q: Queue<u32> = Queue::new(1);
     q.put_nowait(1).unwrap();
     drop(put_one(q.clone(), 2)); // waits for room, then is dropped
-    let waiting = put_one(q.clone(), 3);
-    assert_eq!(q.get_nowait().unwrap(), 1);
-    assert_eq!(
-        q.get_nowait().unwrap(),
-        3,
-        "the dropped putter's 2 is skipped"
-    );
+    drop(q.put(3, None)); // a bare put nobody waits for
+    let waiting = put_one(q.clone(), 4);
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        got.push(q.get_nowait().unwrap());
+    }
+    assert_eq!(got, [1, 2, 3, 4]);
     IOLoop::current()
         .run_sync(move || waiting, Some(Duration::from_secs(60)))
         .unwrap();
+}
+
+#[test]
+fn a_cancelled_put_never_enqueues_its_item() {
+    let q: Queue<u32> = Queue::new(1);
+    q.put_nowait(1).unwrap();
+    let withdrawn = q.put(2, None);
+    let kept = q.put(3, None);
+    assert!(withdrawn.cancel());
+    assert_eq!(q.get_nowait().unwrap(), 1);
+    assert!(kept.done(), "the room went to the next live putter");
+    assert_eq!(q.get_nowait().unwrap(), 3);
+    assert!(
+        q.get_nowait().is_err(),
+        "the cancelled put's 2 never entered"
+    );
 }

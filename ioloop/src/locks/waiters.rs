@@ -44,7 +44,7 @@ impl<T: 'static> Waiters<T> {
 }
 
 /// Whether `waiter` (held by a waiter list) still has someone waiting on it.
-pub(crate) fn is_waiting<T: 'static>(waiter: &Future<T>) -> bool {
+fn is_waiting<T: 'static>(waiter: &Future<T>) -> bool {
     !waiter.done() && waiter.is_observed()
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::future::Future;
-use crate::locks::waiters::{expire_after, is_waiting, timed_out, Waiters};
+use crate::locks::waiters::{expire_after, timed_out, Waiters};
 use crate::locks::Event;
 use crate::queues::store::{Fifo, Lifo, Priority, Store};
 
@@ -24,8 +24,9 @@ struct State<T, S> {
     items: S,
     getters: Waiters<T>,
     /// Items waiting for room, with the futures of their `put`s. A putter that timed
-    /// out, was cancelled or was abandoned is dropped with its item: it is never
-    /// enqueued.
+    /// out or was cancelled is dropped with its item: it is never enqueued. One whose
+    /// future was merely dropped still enters, like a write nobody waits for: the item
+    /// was handed over, and skipping it would lose it.
     putters: VecDeque<(T, Future<()>)>,
     unfinished: usize,
 }
@@ -34,7 +35,7 @@ impl<T: 'static, S: Store<T>> State<T, S> {
     /// The first putter still waiting, removed from the list.
     fn pop_live_putter(&mut self) -> Option<(T, Future<()>)> {
         while let Some((item, putter)) = self.putters.pop_front() {
-            if is_waiting(&putter) {
+            if !putter.done() {
                 return Some((item, putter));
             }
         }
@@ -55,9 +56,11 @@ struct Inner<T, S> {
 /// order and with optional timeouts; `task_done` and `join` track the work done on the
 /// items. Clones share the same queue.
 ///
-/// Nothing is lost to a waiter that went away: a `get` or `put` that timed out, was
-/// cancelled, or whose coroutine was cancelled or dropped while it waited is skipped. It
-/// is handed no item, and its own item is never enqueued.
+/// Nothing is lost to a waiter that went away: a `get` that timed out, was cancelled, or
+/// that nobody can observe any more (its coroutine was cancelled or dropped while it
+/// waited) is skipped and handed no item. A `put` that timed out or was cancelled never
+/// enqueues its item; one whose future is simply dropped still does, once there is room
+/// (Tornado's fire-and-forget `put`).
 ///
 /// ```
 /// use ioloop::queues::Queue;
@@ -208,7 +211,8 @@ impl<T: 'static, S: Store<T> + 'static> QueueOf<T, S> {
     /// Puts `item` in the queue, waiting for room while it is full. A waiting getter
     /// receives it directly. With a timeout the future fails with an
     /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) error and the item is never
-    /// enqueued.
+    /// enqueued; cancelling the future withdraws the item too. Dropping the future does
+    /// not: the item still enters when there is room.
     ///
     /// ```
     /// use ioloop::queues::Queue;
