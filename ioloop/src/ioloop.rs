@@ -836,7 +836,7 @@ impl IOLoop {
         let wait = if !inner.callbacks.borrow().is_empty() {
             Duration::ZERO
         } else {
-            let next = inner.timeouts.borrow().next_deadline();
+            let next = inner.timeouts.borrow_mut().next_deadline();
             match next {
                 Some(deadline) => deadline
                     .saturating_duration_since(self.time())
