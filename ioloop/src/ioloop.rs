@@ -23,7 +23,7 @@ use crate::task::Tasks;
 use crate::timeouts::{Deadline, Timeout, Timeouts};
 
 /// A queued callback, already wrapped with its panic guard.
-pub(crate) type Callback = Box<dyn FnOnce()>;
+pub(crate) type Callback = crate::inline_fn::InlineFn;
 
 const WAKER: Token = Token(usize::MAX);
 /// The longest single wait in the poll when nothing is scheduled (Tornado's 3600 s).
@@ -320,7 +320,7 @@ impl IOLoop {
         F: FnOnce() -> R + 'static,
         R: CallbackReturn,
     {
-        self.push_callback(Box::new(move || callback::run(callback)));
+        self.push_callback(Callback::new(move || callback::run(callback)));
     }
 
     #[inline]
@@ -386,7 +386,7 @@ impl IOLoop {
         self.inner
             .timeouts
             .borrow_mut()
-            .insert(at, Box::new(move || callback::run(callback)))
+            .insert(at, Callback::new(move || callback::run(callback)))
     }
 
     /// Runs `callback` at `when` on the loop's clock.
@@ -828,7 +828,7 @@ impl IOLoop {
         for timeout in due.drain(..) {
             let callback = inner.timeouts.borrow_mut().take_due(timeout);
             if let Some(callback) = callback {
-                self.run_timed(callback);
+                self.run_timed(|| callback.call());
             }
         }
         *inner.due.borrow_mut() = due;

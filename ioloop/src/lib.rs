@@ -72,6 +72,7 @@ pub mod executor;
 mod future;
 pub mod gen;
 mod handlers;
+mod inline_fn;
 mod ioloop;
 pub mod iostream;
 pub mod locks;

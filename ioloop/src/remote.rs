@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::collections::VecDeque;
 
 use crate::callback::{self, CallbackReturn};
+use crate::inline_fn::InlineFn;
 use crate::resume::Queued;
 
 pub(crate) type SendCallback = Box<dyn FnOnce() + Send>;
@@ -104,7 +105,7 @@ impl Remote {
         // and wakes us again, so nothing is left behind.
         shared.notified.store(false, Ordering::Release);
         let batch = std::mem::take(&mut *shared.queue.lock().unwrap_or_else(|e| e.into_inner()));
-        out.extend(batch.into_iter().map(|cb| Queued::Call(cb)));
+        out.extend(batch.into_iter().map(|cb| Queued::Call(InlineFn::new(cb))));
     }
 
     /// Refuses further callbacks and returns those still queued, to be dropped by the

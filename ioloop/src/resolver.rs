@@ -83,7 +83,7 @@ impl<T: Send + 'static> Future<T> {
         let deliver = {
             let future = future.clone();
             let slot = slot.clone();
-            Box::new(move || {
+            Callback::new(move || {
                 let result = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
                 if let Some(result) = result {
                     // A future cancelled meanwhile refuses the result: nothing to do.
@@ -146,7 +146,7 @@ impl<T: Send + 'static> Resolver<T> {
         self.remote.push(Box::new(move || {
             let deliver = IOLoop::try_current().and_then(|io| io.inner().resolvers.take(id));
             if let Some(deliver) = deliver {
-                deliver();
+                deliver.call();
             }
         }));
     }

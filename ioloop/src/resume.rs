@@ -36,7 +36,7 @@ impl Queued {
     #[inline]
     pub(crate) fn run(self) {
         match self {
-            Queued::Call(callback) => callback(),
+            Queued::Call(callback) => callback.call(),
             Queued::Resume(runner) => {
                 if let Some(runner) = runner.upgrade() {
                     runner.resume();

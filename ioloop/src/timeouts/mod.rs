@@ -210,7 +210,7 @@ mod tests {
     use super::*;
 
     fn noop() -> Callback {
-        Box::new(|| {})
+        Callback::new(|| {})
     }
 
     #[test]
