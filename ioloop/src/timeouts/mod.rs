@@ -165,6 +165,8 @@ impl Timeouts {
     /// Moves every timeout due at `now` into `due`, dropping cancelled entries on the way.
     pub(crate) fn pop_due(&mut self, now: Instant, due: &mut Vec<Timeout>) {
         let now = self.ticks(now);
+        self.queue
+            .advance_to(now, counting_dead(&self.slots, &mut self.cancelled));
         while let Some((deadline, seq, key)) = self.first_live() {
             if deadline > now {
                 break;
@@ -189,12 +191,7 @@ impl Timeouts {
 
     /// The earliest entry whose timeout was not removed; dead ones before it are dropped.
     fn first_live(&mut self) -> Option<(u64, u64, usize)> {
-        let (slots, cancelled) = (&self.slots, &mut self.cancelled);
-        let mut live = |Reverse((_, seq, key)): &Entry| {
-            let live = slots.get(*key).is_some_and(|s| s.seq == *seq);
-            *cancelled -= usize::from(!live);
-            live
-        };
+        let mut live = counting_dead(&self.slots, &mut self.cancelled);
         loop {
             let entry = self.queue.first(&mut live)?;
             if live(&entry) {
@@ -202,6 +199,19 @@ impl Timeouts {
             }
             self.queue.pop_first();
         }
+    }
+}
+
+/// Whether a queued entry's timeout is still there; the queue drops the entries this
+/// rejects, so each is taken off the count of dead entries.
+fn counting_dead<'a>(
+    slots: &'a Slab<Slot>,
+    cancelled: &'a mut usize,
+) -> impl FnMut(&Entry) -> bool + 'a {
+    |Reverse((_, seq, key))| {
+        let live = slots.get(*key).is_some_and(|s| s.seq == *seq);
+        *cancelled -= usize::from(!live);
+        live
     }
 }
 

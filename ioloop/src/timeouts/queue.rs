@@ -5,9 +5,10 @@
 //! multi-megabyte array on the timers workload (200,000 timeouts): cache misses were
 //! half its cost. Deadlines are instead grouped into buckets of 2^20 ns (about 1 ms, the
 //! resolution `epoll_wait` sleeps with anyway). Inserting into a later bucket is a push
-//! onto its `Vec`; only when the heap runs dry is the next bucket sorted into it, minus
-//! the entries cancelled meanwhile, so a timeout removed before its bucket comes up never
-//! touches the heap. The order is exactly the heap's: (deadline, insertion).
+//! onto its `Vec`; a bucket joins the heap when the clock reaches it (or the heap runs
+//! dry), minus the entries cancelled meanwhile, so a timeout removed before its bucket
+//! comes up never touches the heap. The order is exactly the heap's: (deadline,
+//! insertion).
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -28,7 +29,7 @@ fn bucket(entry: &Entry) -> u64 {
 
 /// A min-queue of [`Entry`]s. Invariant: every entry in `near` is in a bucket at or
 /// before `horizon`, every bucket in `far` is after it, so `near`'s minimum is the
-/// queue's.
+/// queue's. The horizon only moves up.
 #[derive(Default)]
 pub(super) struct DeadlineQueue {
     near: BinaryHeap<Entry>,
@@ -49,15 +50,7 @@ impl DeadlineQueue {
 
     pub(super) fn push(&mut self, entry: Entry) {
         let b = bucket(&entry);
-        // With `near` empty the horizon may move up to any bucket before `far`'s first:
-        // a lone timer goes straight to the heap instead of a bucket of its own.
-        let before_far = || {
-            self.far
-                .first_key_value()
-                .is_none_or(|(&first, _)| b < first)
-        };
-        if b <= self.horizon || (self.near.is_empty() && before_far()) {
-            self.horizon = self.horizon.max(b);
+        if b <= self.horizon {
             self.near.push(entry);
         } else {
             let spare = &mut self.spare;
@@ -66,6 +59,24 @@ impl DeadlineQueue {
                 .or_insert_with(|| spare.pop().unwrap_or_default())
                 .push(entry);
             self.far_len += 1;
+        }
+    }
+
+    /// Moves the horizon up to `now` (ticks): the buckets up to it join the heap, minus
+    /// their entries for which `keep` is false, and entries pushed from now on for a
+    /// deadline up to `now`'s bucket go straight to the heap. Driven by the clock, so the
+    /// heap holds about a bucket's worth, however far ahead timeouts are scheduled.
+    pub(super) fn advance_to(&mut self, now: u64, mut keep: impl FnMut(&Entry) -> bool) {
+        let b = now >> BUCKET_SHIFT;
+        if b <= self.horizon {
+            return;
+        }
+        self.horizon = b;
+        while let Some(first) = self.far.first_entry().filter(|f| *f.key() <= b) {
+            let mut entries = first.remove();
+            self.far_len -= entries.len();
+            self.near.extend(entries.drain(..).filter(&mut keep));
+            self.recycle(entries);
         }
     }
 
@@ -172,6 +183,22 @@ mod tests {
     }
 
     #[test]
+    fn advancing_to_now_sorts_in_only_the_buckets_up_to_it() {
+        let mut q = DeadlineQueue::default();
+        let width = 1 << BUCKET_SHIFT;
+        for (seq, bucket) in [4, 1, 2, 3, 2, 5].into_iter().enumerate() {
+            q.push(entry(bucket * width, seq as u64));
+        }
+        q.advance_to(2 * width + 7, |e| e.0 .1 != 4); // drops one of bucket 2's
+        assert_eq!(q.near.len(), 2, "buckets 1 and 2, less the dropped entry");
+        assert_eq!(q.len(), 5);
+        q.push(entry(2 * width + 1, 6)); // up to the horizon: straight to the heap
+        assert_eq!(q.near.len(), 3);
+        let order: Vec<u64> = drain(&mut q).into_iter().map(|(_, seq)| seq).collect();
+        assert_eq!(order, [1, 2, 6, 3, 0, 5]);
+    }
+
+    #[test]
     fn dropped_entries_never_come_out_and_are_not_counted() {
         let mut q = DeadlineQueue::default();
         let width = 1 << BUCKET_SHIFT;
@@ -187,7 +214,8 @@ mod tests {
             q.pop_first();
             out.push(seq);
         }
-        // The first bucket was in the heap before `multiple_of_four` applied: 2 stays.
+        // Bucket 0 is at the initial horizon, so its entries went straight to the heap,
+        // where `multiple_of_four` does not apply: 2 stays.
         assert!(out.starts_with(&[0, 2, 4, 8]), "{out:?}");
         assert!(out.iter().all(|s| s % 2 == 0));
         assert!(q.is_empty());
