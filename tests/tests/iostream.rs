@@ -103,6 +103,33 @@ fn a_peer_sending_one_byte_at_a_time() {
     drop(writer.join());
 }
 
+/// Reads 200 messages of 64 bytes: the first 100 are checked and dropped at once (so
+/// the stream's buffer, no longer shared, may start over at its front), the rest kept.
+#[ioloop::coroutine]
+fn drop_then_keep_messages(stream: IOStream, peer: TcpStream) -> Result<Vec<Vec<u8>>> {
+    let mut peer = peer;
+    let mut kept = Vec::new();
+    for i in 0..200u8 {
+        peer.write_all(&[i; 64]).unwrap();
+        let message = yield_!(stream.read_bytes(64, false))?;
+        if i < 100 {
+            assert_eq!(&message[..], &[i; 64][..], "message {i}");
+        } else {
+            kept.push(message);
+        }
+    }
+    Ok(kept.into_iter().map(|b| b.to_vec()).collect())
+}
+
+#[test]
+fn data_handed_out_is_never_overwritten_by_later_reads() {
+    let (stream, peer) = stream_and_peer();
+    let kept = run(move || drop_then_keep_messages(stream, peer)).unwrap();
+    for (i, message) in (100..).zip(&kept) {
+        assert_eq!(message, &vec![i as u8; 64], "message {i}");
+    }
+}
+
 #[test]
 fn a_second_concurrent_read_is_an_error() {
     let (stream, _peer) = stream_and_peer();
