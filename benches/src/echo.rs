@@ -12,7 +12,7 @@ fn sibling(name: &str) -> PathBuf {
 }
 
 /// Starts a server and returns it with the port it announced (`port N`).
-fn start(mut command: Command) -> Option<(Child, u16)> {
+fn start(command: &mut Command) -> Option<(Child, u16)> {
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -25,10 +25,32 @@ fn start(mut command: Command) -> Option<(Child, u16)> {
     Some((child, port))
 }
 
+/// Keeps the process `command` starts on CPU `cpu`, when the machine has more than one:
+/// server and client then each have a core to themselves, whichever server it is,
+/// instead of the scheduler stacking or migrating them at random (on two cores that
+/// swung single runs by 30 %).
+fn pin(command: &mut Command, cpu: usize) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) > cpu {
+        // SAFETY: only sched_setaffinity runs between fork and exec, which is
+        // async-signal-safe.
+        unsafe {
+            command.pre_exec(move || {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(cpu, &mut set);
+                // Best effort: a machine that refuses still runs the benchmark.
+                libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+                Ok(())
+            });
+        }
+    }
+    command
+}
+
 /// Round trips per second against a server, or `None` if it could not be measured.
-fn measure(command: Command, seconds: u64) -> Option<f64> {
-    let (mut server, port) = start(command)?;
-    let out = Command::new(sibling("echo_client"))
+fn measure(mut command: Command, seconds: u64) -> Option<f64> {
+    let (mut server, port) = start(pin(&mut command, 0))?;
+    let out = pin(&mut Command::new(sibling("echo_client")), 1)
         .args([
             "--port",
             &port.to_string(),
@@ -61,10 +83,9 @@ pub fn report() {
         c.arg(side);
         c
     };
-    // Client and server share two cores with everything else: alternate the sides and
-    // keep each one's median of three runs.
+    // The machine is shared: alternate the sides and keep each one's median of five runs.
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    for _ in 0..3 {
+    for _ in 0..5 {
         ours.extend(measure(server("ioloop"), seconds));
         theirs.extend(measure(server("tokio"), seconds));
     }
