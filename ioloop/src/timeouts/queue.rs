@@ -164,6 +164,47 @@ mod tests {
     }
 
     #[test]
+    fn matches_a_sorted_set_under_random_pushes_advances_and_pops() {
+        use std::collections::BTreeSet;
+        let width = 1u64 << BUCKET_SHIFT;
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let (mut q, mut model) = (DeadlineQueue::default(), BTreeSet::new());
+        let mut now = 0u64;
+        for seq in 0..20_000u64 {
+            match next(10) {
+                // Within the current bucket, a few hundred buckets ahead, a thousand.
+                0..=5 => {
+                    let ahead = [width, 300 * width, 1_000 * width][next(3) as usize];
+                    let ticks = now + next(ahead);
+                    q.push(entry(ticks, seq));
+                    model.insert((ticks, seq));
+                }
+                6 | 7 => {
+                    now += next(40 * width);
+                    q.advance_to(now, |_| true);
+                }
+                _ => {
+                    let got = q.first(|_| true).map(|Reverse((t, s, _))| (t, s));
+                    assert_eq!(got, model.first().copied());
+                    if got.is_some() {
+                        q.pop_first();
+                        model.pop_first();
+                    }
+                }
+            }
+            assert_eq!(q.len(), model.len());
+        }
+        let rest: Vec<_> = model.into_iter().collect();
+        assert_eq!(drain(&mut q), rest);
+    }
+
+    #[test]
     fn an_earlier_entry_pushed_after_a_bucket_was_opened_still_comes_first() {
         let mut q = DeadlineQueue::default();
         let width = 1 << BUCKET_SHIFT;
