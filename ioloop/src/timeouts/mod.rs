@@ -176,10 +176,10 @@ impl Timeouts {
             due.push(Timeout { key, seq });
         }
         if self.cancelled > COMPACT_AFTER && self.cancelled > self.queue.len() / 2 {
-            let slots = &self.slots;
+            // Brings the count of dead entries to zero.
             self.queue
-                .retain(|Reverse((_, seq, key))| slots.get(*key).is_some_and(|s| s.seq == *seq));
-            self.cancelled = 0;
+                .retain(counting_dead(&self.slots, &mut self.cancelled));
+            debug_assert_eq!(self.cancelled, 0);
         }
     }
 

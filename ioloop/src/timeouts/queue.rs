@@ -71,22 +71,18 @@ impl DeadlineQueue {
         if b <= self.horizon {
             return;
         }
-        self.horizon = b;
-        while let Some(first) = self.far.first_entry().filter(|f| *f.key() <= b) {
-            let mut entries = first.remove();
-            self.far_len -= entries.len();
+        while let Some(mut entries) = self.take_bucket(b) {
             self.near.extend(entries.drain(..).filter(&mut keep));
             self.recycle(entries);
         }
+        self.horizon = b;
     }
 
     /// The earliest entry, sorting the next bucket into the heap if it ran dry. Entries
     /// of that bucket for which `keep` is false are dropped unsorted.
     pub(super) fn first(&mut self, mut keep: impl FnMut(&Entry) -> bool) -> Option<Entry> {
         while self.near.is_empty() {
-            let (b, mut entries) = self.far.pop_first()?;
-            self.far_len -= entries.len();
-            self.horizon = b;
+            let mut entries = self.take_bucket(u64::MAX)?;
             entries.retain(&mut keep);
             let emptied = std::mem::replace(&mut self.near, BinaryHeap::from(entries));
             self.recycle(emptied.into_vec());
@@ -116,6 +112,16 @@ impl DeadlineQueue {
         for buffer in emptied {
             self.recycle(buffer);
         }
+    }
+
+    /// Removes the earliest later bucket if it is at most `limit`, moving the horizon up
+    /// to it.
+    fn take_bucket(&mut self, limit: u64) -> Option<Vec<Entry>> {
+        let first = self.far.first_entry().filter(|f| *f.key() <= limit)?;
+        self.horizon = *first.key();
+        let entries = first.remove();
+        self.far_len -= entries.len();
+        Some(entries)
     }
 
     fn recycle(&mut self, mut buffer: Vec<Entry>) {
