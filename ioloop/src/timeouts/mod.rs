@@ -2,7 +2,6 @@
 
 mod queue;
 
-use std::cmp::Reverse;
 use std::time::{Duration, Instant};
 
 use slab::Slab;
@@ -74,7 +73,11 @@ use queue::{DeadlineQueue, Entry};
 const BIAS: u64 = 1 << 63;
 
 fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+    // Not `as_nanos`: its u128 arithmetic is a measurable part of scheduling a timeout.
+    d.as_secs()
+        .checked_mul(1_000_000_000)
+        .and_then(|n| n.checked_add(u64::from(d.subsec_nanos())))
+        .unwrap_or(u64::MAX)
 }
 
 struct Slot {
@@ -138,7 +141,7 @@ impl Timeouts {
             queued: true,
             callback,
         });
-        self.queue.push(Reverse((self.ticks(deadline), seq, key)));
+        self.queue.push((self.ticks(deadline), seq, key));
         Timeout { key, seq }
     }
 
@@ -190,12 +193,12 @@ impl Timeouts {
     }
 
     /// The earliest entry whose timeout was not removed; dead ones before it are dropped.
-    fn first_live(&mut self) -> Option<(u64, u64, usize)> {
+    fn first_live(&mut self) -> Option<Entry> {
         let mut live = counting_dead(&self.slots, &mut self.cancelled);
         loop {
             let entry = self.queue.first(&mut live)?;
             if live(&entry) {
-                return Some(entry.0);
+                return Some(entry);
             }
             self.queue.pop_first();
         }
@@ -208,7 +211,7 @@ fn counting_dead<'a>(
     slots: &'a Slab<Slot>,
     cancelled: &'a mut usize,
 ) -> impl FnMut(&Entry) -> bool + 'a {
-    |Reverse((_, seq, key))| {
+    |(_, seq, key)| {
         let live = slots.get(*key).is_some_and(|s| s.seq == *seq);
         *cancelled -= usize::from(!live);
         live
