@@ -1,10 +1,10 @@
 //! The loop's timeouts: ordered by (deadline, insertion), with cheap cancellation.
 
+mod far;
 mod queue;
+mod slots;
 
 use std::time::{Duration, Instant};
-
-use slab::Slab;
 
 use crate::ioloop::Callback;
 
@@ -67,6 +67,7 @@ impl From<Duration> for Deadline {
 }
 
 use queue::{DeadlineQueue, Entry};
+use slots::Slots;
 
 /// Ticks are nanoseconds around the heap's creation, biased so deadlines before it
 /// (a `call_at` in the past) still sort by time.
@@ -81,10 +82,21 @@ fn nanos(d: Duration) -> u64 {
 }
 
 struct Slot {
-    seq: u64,
-    /// Still queued (not yet moved to a due list), so a removal leaves a dead entry.
-    queued: bool,
+    /// The timeout's sequence number, shifted up one bit; the low bit is set while it
+    /// is still queued (not yet moved to a due list), so a removal leaves a dead entry.
+    /// (One word rather than two: the slots are most of the memory a timeout takes.)
+    tag: u64,
     callback: Callback,
+}
+
+impl Slot {
+    fn seq(&self) -> u64 {
+        self.tag >> 1
+    }
+
+    fn queued(&self) -> bool {
+        self.tag & 1 == 1
+    }
 }
 
 /// Cancelled entries stay queued until they come up; compact once they pass this count
@@ -95,7 +107,7 @@ pub(crate) struct Timeouts {
     /// The instant of tick `BIAS`.
     base: Instant,
     queue: DeadlineQueue,
-    slots: Slab<Slot>,
+    slots: Slots<Slot>,
     next_seq: u64,
     cancelled: usize,
 }
@@ -105,7 +117,7 @@ impl Default for Timeouts {
         Timeouts {
             base: Instant::now(),
             queue: DeadlineQueue::default(),
-            slots: Slab::new(),
+            slots: Slots::default(),
             next_seq: 0,
             cancelled: 0,
         }
@@ -137,8 +149,7 @@ impl Timeouts {
         let seq = self.next_seq;
         self.next_seq += 1;
         let key = self.slots.insert(Slot {
-            seq,
-            queued: true,
+            tag: seq << 1 | 1,
             callback,
         });
         self.queue.push((self.ticks(deadline), seq, key));
@@ -147,11 +158,11 @@ impl Timeouts {
 
     pub(crate) fn remove(&mut self, timeout: Timeout) -> Option<Callback> {
         match self.slots.get(timeout.key) {
-            Some(slot) if slot.seq == timeout.seq => {
-                if slot.queued {
+            Some(slot) if slot.seq() == timeout.seq => {
+                if slot.queued() {
                     self.cancelled += 1;
                 }
-                Some(self.slots.remove(timeout.key).callback)
+                Some(self.slots.remove(timeout.key)?.callback)
             }
             _ => None,
         }
@@ -160,7 +171,9 @@ impl Timeouts {
     /// Takes the callback of a due timeout out, unless it was cancelled after it became due.
     pub(crate) fn take_due(&mut self, timeout: Timeout) -> Option<Callback> {
         match self.slots.get(timeout.key) {
-            Some(slot) if slot.seq == timeout.seq => Some(self.slots.remove(timeout.key).callback),
+            Some(slot) if slot.seq() == timeout.seq => {
+                Some(self.slots.remove(timeout.key)?.callback)
+            }
             _ => None,
         }
     }
@@ -175,7 +188,9 @@ impl Timeouts {
                 break;
             }
             self.queue.pop_first();
-            self.slots[key].queued = false;
+            if let Some(slot) = self.slots.get_mut(key) {
+                slot.tag &= !1;
+            }
             due.push(Timeout { key, seq });
         }
         if self.cancelled > COMPACT_AFTER && self.cancelled > self.queue.len() / 2 {
@@ -208,11 +223,11 @@ impl Timeouts {
 /// Whether a queued entry's timeout is still there; the queue drops the entries this
 /// rejects, so each is taken off the count of dead entries.
 fn counting_dead<'a>(
-    slots: &'a Slab<Slot>,
+    slots: &'a Slots<Slot>,
     cancelled: &'a mut usize,
 ) -> impl FnMut(&Entry) -> bool + 'a {
     |(_, seq, key)| {
-        let live = slots.get(*key).is_some_and(|s| s.seq == *seq);
+        let live = slots.get(*key).is_some_and(|s| s.seq() == *seq);
         *cancelled -= usize::from(!live);
         live
     }

@@ -1,5 +1,5 @@
 //! The order timeouts come due in: a sorted run for the nearest millisecond or so,
-//! and unsorted buckets for everything later.
+//! and unsorted buckets ([`FarBuckets`]) for everything later.
 //!
 //! One binary heap over every pending timeout made each pop walk ~17 levels of a
 //! multi-megabyte array on the timers workload (200,000 timeouts): cache misses were
@@ -13,7 +13,9 @@
 //! beside the run. The order is exactly a heap's: (deadline, insertion).
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BinaryHeap;
+
+use super::far::FarBuckets;
 
 /// A pending timeout: (deadline in ticks, insertion order, slot). Plain integers rather
 /// than an `Instant`: 24 bytes and integer compares.
@@ -22,16 +24,13 @@ pub(super) type Entry = (u64, u64, usize);
 /// log2 of a bucket's width in ticks (nanoseconds).
 const BUCKET_SHIFT: u32 = 20;
 
-/// Bucket buffers kept for reuse, so steady traffic does not allocate one per bucket.
-const SPARE_BUCKETS: usize = 8;
-
 fn bucket(entry: &Entry) -> u64 {
     entry.0 >> BUCKET_SHIFT
 }
 
 /// A min-queue of [`Entry`]s. Invariant: every entry in `run` and `late` is in a bucket
-/// at or before `horizon`, every bucket in `far` is after it, so the smaller of the
-/// run's and the heap's first entries is the queue's. The horizon only moves up.
+/// at or before `horizon`, and `far` starts right after it, so the smaller of the run's
+/// and the heap's first entries is the queue's. The horizon only moves up.
 #[derive(Default)]
 pub(super) struct DeadlineQueue {
     /// Entries of the buckets up to the horizon, ascending from `next`.
@@ -40,14 +39,12 @@ pub(super) struct DeadlineQueue {
     /// Entries pushed for a bucket up to the horizon after it was sorted.
     late: BinaryHeap<Reverse<Entry>>,
     horizon: u64,
-    far: BTreeMap<u64, Vec<Entry>>,
-    far_len: usize,
-    spare: Vec<Vec<Entry>>,
+    far: FarBuckets,
 }
 
 impl DeadlineQueue {
     pub(super) fn len(&self) -> usize {
-        self.run.len() - self.next + self.late.len() + self.far_len
+        self.run.len() - self.next + self.late.len() + self.far.len()
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -59,12 +56,7 @@ impl DeadlineQueue {
         if b <= self.horizon {
             self.late.push(Reverse(entry));
         } else {
-            let spare = &mut self.spare;
-            self.far
-                .entry(b)
-                .or_insert_with(|| spare.pop().unwrap_or_default())
-                .push(entry);
-            self.far_len += 1;
+            self.far.push(b, entry);
         }
     }
 
@@ -79,6 +71,7 @@ impl DeadlineQueue {
         }
         while self.sort_in_bucket(b, &mut keep) {}
         self.horizon = b;
+        self.far.skip_to(b + 1);
     }
 
     /// The earliest entry, sorting in the next bucket if nothing nearer is left. Entries
@@ -113,38 +106,23 @@ impl DeadlineQueue {
         self.drop_consumed();
         self.run.retain(&mut keep);
         self.late.retain(|Reverse(entry)| keep(entry));
-        let (mut far_len, mut emptied) = (0, Vec::new());
-        self.far.retain(|_, entries| {
-            entries.retain(&mut keep);
-            far_len += entries.len();
-            if entries.is_empty() {
-                emptied.push(std::mem::take(entries));
-                return false;
-            }
-            true
-        });
-        self.far_len = far_len;
-        for buffer in emptied {
-            self.recycle(buffer);
-        }
+        self.far.retain(keep);
     }
 
     /// Sorts the earliest later bucket onto the end of the run, if it is at most
     /// `limit`, moving the horizon up to it. Every entry already in the run is in an
     /// earlier bucket, so the run stays sorted.
     fn sort_in_bucket(&mut self, limit: u64, keep: &mut impl FnMut(&Entry) -> bool) -> bool {
-        let Some(first) = self.far.first_entry().filter(|f| *f.key() <= limit) else {
+        let Some((b, mut entries)) = self.far.take_first(limit) else {
             return false;
         };
-        self.horizon = *first.key();
-        let mut entries = first.remove();
-        self.far_len -= entries.len();
+        self.horizon = b;
         self.drop_consumed();
         let start = self.run.len();
         self.run.extend(entries.drain(..).filter(|e| keep(e)));
         // Deadline and insertion order are unique together; the slot need not be compared.
         self.run[start..].sort_unstable_by_key(|&(ticks, seq, _)| (ticks, seq));
-        self.recycle(entries);
+        self.far.recycle(entries);
         true
     }
 
@@ -152,13 +130,6 @@ impl DeadlineQueue {
     fn drop_consumed(&mut self) {
         self.run.drain(..self.next);
         self.next = 0;
-    }
-
-    fn recycle(&mut self, mut buffer: Vec<Entry>) {
-        if buffer.capacity() > 0 && self.spare.len() < SPARE_BUCKETS {
-            buffer.clear();
-            self.spare.push(buffer);
-        }
     }
 }
 #[cfg(test)]
@@ -216,9 +187,9 @@ mod tests {
         for seq in 0..40_000u64 {
             let keep = |e: &Entry| !dead.contains(&e.1);
             match next(20) {
-                // Within the current bucket, a few hundred buckets ahead, a thousand.
+                // Within the current bucket, a few hundred buckets ahead, past the ring.
                 0..=9 => {
-                    let ahead = [width, 300 * width, 1_000 * width][next(3) as usize];
+                    let ahead = [width, 300 * width, 5_000 * width][next(3) as usize];
                     let ticks = now + next(ahead);
                     q.push(entry(ticks, seq));
                     model.insert((ticks, seq));
@@ -231,7 +202,7 @@ mod tests {
                     }
                 }
                 13..=15 => {
-                    now += next(40 * width);
+                    now += next(100 * width);
                     q.advance_to(now, keep);
                 }
                 16 if next(10) == 0 => {

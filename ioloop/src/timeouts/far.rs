@@ -1,0 +1,198 @@
+//! The buckets of timeouts not yet sorted, in bucket order: a ring indexed by distance
+//! for the next second or so, a sorted map for anything later.
+//!
+//! Most timeouts land within a second, and finding their bucket is the hot part of
+//! scheduling one: in a map it was a tree search (about a fifth of the instructions of
+//! the timers workload); in the ring it is an index.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use super::queue::Entry;
+
+/// How many buckets the ring spans ahead of its start (~1.07 s of 2^20 ns buckets).
+const WINDOW: u64 = 1024;
+
+/// Bucket buffers kept for reuse, so steady traffic does not allocate one per bucket.
+const SPARE_BUCKETS: usize = 8;
+
+/// Buckets numbered from `start` on. Invariant: `ring[i]` is bucket `start + i`, and
+/// every bucket in `beyond` is at or after `start + WINDOW`.
+#[derive(Default)]
+pub(super) struct FarBuckets {
+    ring: VecDeque<Vec<Entry>>,
+    start: u64,
+    /// No bucket in the ring before this index holds entries, so looking for the first
+    /// one never walks the same empty buckets twice.
+    empty_before: usize,
+    beyond: BTreeMap<u64, Vec<Entry>>,
+    len: usize,
+    spare: Vec<Vec<Entry>>,
+}
+
+impl FarBuckets {
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Adds `entry` to bucket `b`, which is at or after the start.
+    pub(super) fn push(&mut self, b: u64, entry: Entry) {
+        debug_assert!(b >= self.start);
+        let distance = b - self.start;
+        let bucket = if distance < WINDOW {
+            let i = distance as usize;
+            if i >= self.ring.len() {
+                self.ring.resize_with(i + 1, Vec::new);
+            }
+            self.empty_before = self.empty_before.min(i);
+            &mut self.ring[i]
+        } else {
+            self.beyond.entry(b).or_default()
+        };
+        if bucket.capacity() == 0 {
+            *bucket = self.spare.pop().unwrap_or_default();
+        }
+        bucket.push(entry);
+        self.len += 1;
+    }
+
+    /// Takes out the earliest bucket holding entries, with its number, if that is at
+    /// most `limit`; the start moves past it.
+    pub(super) fn take_first(&mut self, limit: u64) -> Option<(u64, Vec<Entry>)> {
+        let (b, entries) = match self.first_in_ring() {
+            Some(i) => {
+                let b = self.start + i as u64;
+                if b > limit {
+                    return None;
+                }
+                (b, std::mem::take(&mut self.ring[i]))
+            }
+            // The ring is empty: the earliest bucket is the map's.
+            None => {
+                let first = self.beyond.first_entry().filter(|f| *f.key() <= limit)?;
+                (*first.key(), first.remove())
+            }
+        };
+        self.len -= entries.len();
+        self.skip_to(b + 1);
+        Some((b, entries))
+    }
+
+    /// Moves the start up to `start`; every bucket before it must be empty or taken.
+    pub(super) fn skip_to(&mut self, start: u64) {
+        if start <= self.start {
+            return;
+        }
+        let passed = (start - self.start).min(self.ring.len() as u64) as usize;
+        for _ in 0..passed {
+            let bucket = self.ring.pop_front().unwrap_or_default();
+            debug_assert!(bucket.is_empty());
+            self.recycle(bucket);
+        }
+        self.empty_before = self.empty_before.saturating_sub(passed);
+        self.start = start;
+        // Later buckets the window now reaches move into the ring.
+        while let Some(first) = self.beyond.first_entry() {
+            let distance = *first.key() - start;
+            if distance >= WINDOW {
+                break;
+            }
+            let i = distance as usize;
+            if i >= self.ring.len() {
+                self.ring.resize_with(i + 1, Vec::new);
+            }
+            debug_assert!(self.ring[i].is_empty());
+            self.ring[i] = first.remove();
+            self.empty_before = self.empty_before.min(i);
+        }
+    }
+
+    /// Keeps only the entries for which `keep` is true.
+    pub(super) fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) {
+        let mut len = 0;
+        for bucket in &mut self.ring {
+            bucket.retain(&mut keep);
+            len += bucket.len();
+        }
+        let mut emptied = Vec::new();
+        self.beyond.retain(|_, bucket| {
+            bucket.retain(&mut keep);
+            len += bucket.len();
+            if bucket.is_empty() {
+                emptied.push(std::mem::take(bucket));
+                return false;
+            }
+            true
+        });
+        self.len = len;
+        for bucket in emptied {
+            self.recycle(bucket);
+        }
+    }
+
+    /// Keeps a drained bucket's buffer for a later bucket.
+    pub(super) fn recycle(&mut self, mut buffer: Vec<Entry>) {
+        if buffer.capacity() > 0 && self.spare.len() < SPARE_BUCKETS {
+            buffer.clear();
+            self.spare.push(buffer);
+        }
+    }
+
+    fn first_in_ring(&mut self) -> Option<usize> {
+        while self.ring.get(self.empty_before)?.is_empty() {
+            self.empty_before += 1;
+        }
+        Some(self.empty_before)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_come_out_in_order_from_the_ring_and_beyond_it() {
+        let mut far = FarBuckets::default();
+        for (seq, b) in [5, 3 * WINDOW, 2, WINDOW + 7, 5, 0].into_iter().enumerate() {
+            far.push(b, (b, seq as u64, seq));
+        }
+        assert_eq!(far.len(), 6);
+        let mut order = Vec::new();
+        while let Some((b, entries)) = far.take_first(u64::MAX) {
+            order.push((b, entries.iter().map(|e| e.1).collect::<Vec<_>>()));
+        }
+        assert_eq!(
+            order,
+            [
+                (0, vec![5]),
+                (2, vec![2]),
+                (5, vec![0, 4]),
+                (WINDOW + 7, vec![3]),
+                (3 * WINDOW, vec![1])
+            ]
+        );
+        assert_eq!(far.len(), 0);
+    }
+
+    #[test]
+    fn a_bucket_past_the_limit_stays() {
+        let mut far = FarBuckets::default();
+        far.push(10, (10, 0, 0));
+        assert!(far.take_first(9).is_none());
+        far.skip_to(4);
+        far.push(6, (6, 1, 1));
+        assert_eq!(far.take_first(9).map(|(b, _)| b), Some(6));
+        assert_eq!(far.take_first(9).map(|(b, _)| b), None);
+        assert_eq!(far.take_first(10).map(|(b, _)| b), Some(10));
+    }
+
+    #[test]
+    fn skipping_ahead_pulls_later_buckets_into_the_ring() {
+        let mut far = FarBuckets::default();
+        far.push(2 * WINDOW, (0, 0, 0));
+        far.skip_to(WINDOW + 1);
+        assert!(far.beyond.is_empty(), "within the window now");
+        far.push(2 * WINDOW, (0, 1, 1)); // the same bucket, through the ring
+        let (b, entries) = far.take_first(u64::MAX).unwrap();
+        assert_eq!((b, entries.len()), (2 * WINDOW, 2));
+    }
+}
