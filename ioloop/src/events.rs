@@ -44,6 +44,10 @@ impl Events {
     /// assert!(ioloop::Events::ERROR.contains(ioloop::Events::ERROR));
     /// ```
     pub const ERROR: Events = Events(0x18);
+    /// The peer closed its side (`EPOLLRDHUP`): a read that comes up short has not
+    /// necessarily drained the socket, an end of file may still wait behind the data.
+    /// Only the loop's own handlers ask for it.
+    pub(crate) const PEER_CLOSED: Events = Events(0x40);
 
     /// Whether every flag of `other` is set in `self`.
     ///
@@ -90,6 +94,9 @@ impl Events {
         if event.is_readable() || event.is_read_closed() {
             e |= Events::READ;
         }
+        if event.is_read_closed() {
+            e |= Events::PEER_CLOSED;
+        }
         if event.is_writable() || event.is_write_closed() {
             e |= Events::WRITE;
         }
@@ -104,6 +111,9 @@ impl Events {
         let mut e = Events::NONE;
         if revents & (libc::POLLIN | libc::POLLPRI | libc::POLLRDHUP) != 0 {
             e |= Events::READ;
+        }
+        if revents & (libc::POLLRDHUP | libc::POLLHUP) != 0 {
+            e |= Events::PEER_CLOSED;
         }
         if revents & libc::POLLOUT != 0 {
             e |= Events::WRITE;

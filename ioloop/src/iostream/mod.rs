@@ -51,10 +51,13 @@ struct State {
     connecting: Option<Future<IOStream>>,
     closed: bool,
     /// Whether the socket may have bytes: set by a readable edge, cleared when a read
-    /// would block. Saves a `read` that is sure to fail each time a read starts. A short
-    /// read does not clear it: a FIN taken in during that very read raises no new edge
-    /// (seen on Linux 6.18; the races in tests/tests/iostream.rs catch it).
+    /// would block or comes up short. Saves a `read` that is sure to fail each time a
+    /// read starts: one syscall in three of an echo round trip.
     readable: bool,
+    /// The peer closed its side (an edge said so). From then on only an end of file
+    /// counts as drained: a FIN queued behind the bytes raises no new edge (seen on
+    /// Linux 6.18; the races in tests/tests/iostream.rs catch it).
+    peer_closed: bool,
     /// Why the stream closed: the real error (reset, refused, limit), or `None` for an
     /// orderly end of file or `close()`.
     cause: Option<Error>,
@@ -151,6 +154,7 @@ impl IOStream {
                     connecting,
                     closed: false,
                     readable: true,
+                    peer_closed: false,
                     cause: None,
                     max_buffer_size: DEFAULT_MAX_BUFFER,
                     max_write_buffer_size: None,
@@ -160,7 +164,8 @@ impl IOStream {
             }),
         };
         let weak: Weak<Inner> = Rc::downgrade(&stream.inner);
-        io.add_edge_handler(fd, Events::READ | Events::WRITE, move |_, events| {
+        let interest = Events::READ | Events::WRITE | Events::PEER_CLOSED;
+        io.add_edge_handler(fd, interest, move |_, events| {
             let _owned: &Rc<Holder> = &holder;
             if let Some(inner) = weak.upgrade() {
                 IOStream { inner }.handle_events(events);
@@ -472,7 +477,7 @@ impl IOStream {
             }
             _ => None,
         };
-        let result = match direct {
+        let (result, asked) = match direct {
             Some((ptr, filled, room)) => {
                 // SAFETY: `ptr + filled .. + room` lies inside the pending read's buffer,
                 // which the state owns and nothing else touches during the call.
@@ -480,7 +485,7 @@ impl IOStream {
                 if let (Ok(n), Some(Pending::Into { filled, .. })) = (&n, &mut state.pending) {
                     *filled += n;
                 }
-                n
+                (n, room)
             }
             None => {
                 if state.buffer.len() >= state.max_buffer_size {
@@ -505,18 +510,26 @@ impl IOStream {
                     state.buffer.reserve(READ_CHUNK);
                 }
                 let spare = state.buffer.spare_capacity_mut();
-                let n = raw_read(self.inner.fd, spare.as_mut_ptr().cast(), spare.len());
+                let room = spare.len();
+                let n = raw_read(self.inner.fd, spare.as_mut_ptr().cast(), room);
                 if let Ok(n) = n {
                     let len = state.buffer.len() + n;
                     // SAFETY: the kernel initialised `n` bytes of the spare capacity.
                     unsafe { state.buffer.set_len(len) };
                 }
-                n
+                (n, room)
             }
         };
         match result {
             Ok(0) => Err(None),
-            Ok(_) => Ok(true),
+            Ok(n) => {
+                // A read that came up short emptied the socket: more will raise an
+                // edge (as tokio reasons too), unless the peer has closed.
+                if n < asked && !state.peer_closed {
+                    state.readable = false;
+                }
+                Ok(true)
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 state.readable = false;
                 Ok(false)
@@ -602,7 +615,10 @@ impl IOStream {
                 self.flush();
             }
             if events.intersects(Events::READ | Events::ERROR) {
-                self.inner.state.borrow_mut().readable = true;
+                let mut state = self.inner.state.borrow_mut();
+                state.readable = true;
+                state.peer_closed |= events.contains(Events::PEER_CLOSED);
+                drop(state);
                 if self.inner.state.borrow().pending.is_some() {
                     self.advance_read();
                 } else {
