@@ -132,6 +132,7 @@ impl DeadlineQueue {
         self.next = 0;
     }
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
