@@ -20,6 +20,10 @@ enum DoneCallback<T> {
     /// The library's own upkeep (removing a waiter's timer): runs like `Call`, but does
     /// not count as someone waiting for the result (see [`Future::is_observed`]).
     Upkeep(BoxedCallback<T>),
+    /// A task `.await`ing the future through [`std::future::Future::poll`]. Kept with
+    /// the done callbacks rather than in a list of its own: most futures are never
+    /// polled, and a second list made every future 24 bytes bigger.
+    Wake(Waker),
 }
 
 impl<T> DoneCallback<T> {
@@ -27,6 +31,7 @@ impl<T> DoneCallback<T> {
         match self {
             DoneCallback::Call(callback) | DoneCallback::Upkeep(callback) => callback(future),
             DoneCallback::Resume(runner) => resume::wake(&runner),
+            DoneCallback::Wake(waker) => waker.wake(),
         }
     }
 
@@ -34,7 +39,8 @@ impl<T> DoneCallback<T> {
         match self {
             DoneCallback::Call(_) => true,
             DoneCallback::Resume(runner) => runner.strong_count() > 0,
-            DoneCallback::Upkeep(_) => false,
+            // Whoever polls the future holds a handle of its own.
+            DoneCallback::Upkeep(_) | DoneCallback::Wake(_) => false,
         }
     }
 }
@@ -64,6 +70,19 @@ impl<T> Callbacks<T> {
         }
     }
 
+    /// Whether polling with `waker` already registered it (a task polled again).
+    fn wakes(&self, waker: &Waker) -> bool {
+        let registered = |cb: &DoneCallback<T>| match cb {
+            DoneCallback::Wake(w) => w.will_wake(waker),
+            _ => false,
+        };
+        match self {
+            Callbacks::None => false,
+            Callbacks::One(cb) => registered(cb),
+            Callbacks::Many(all) => all.iter().any(registered),
+        }
+    }
+
     fn push(&mut self, cb: DoneCallback<T>) {
         *self = match std::mem::replace(self, Callbacks::None) {
             Callbacks::None => Callbacks::One(cb),
@@ -88,7 +107,6 @@ pub(crate) trait CancelHook {
 struct Inner<T> {
     state: RefCell<State<T>>,
     callbacks: Cell<Callbacks<T>>,
-    wakers: Cell<Vec<Waker>>,
     cancel_hook: Cell<Option<Rc<dyn CancelHook>>>,
     cancelled: Cell<bool>,
     /// Someone looked at the outcome, so a failure need not be logged on drop.
@@ -157,7 +175,6 @@ impl<T: 'static> Future<T> {
             inner: Rc::new(Inner {
                 state: RefCell::new(State::Pending),
                 callbacks: Cell::new(Callbacks::None),
-                wakers: Cell::new(Vec::new()),
                 cancel_hook: Cell::new(None),
                 cancelled: Cell::new(false),
                 retrieved: Cell::new(false),
@@ -468,9 +485,6 @@ impl<T: 'static> Future<T> {
                 }
             }
         }
-        for waker in self.inner.wakers.take() {
-            waker.wake();
-        }
     }
 }
 
@@ -521,11 +535,11 @@ impl<T: 'static> std::future::Future for Future<T> {
         if self.done() {
             return Poll::Ready(self.take_result());
         }
-        let mut wakers = self.inner.wakers.take();
-        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            wakers.push(cx.waker().clone());
+        let mut callbacks = self.inner.callbacks.take();
+        if !callbacks.wakes(cx.waker()) {
+            callbacks.push(DoneCallback::Wake(cx.waker().clone()));
         }
-        self.inner.wakers.set(wakers);
+        self.inner.callbacks.set(callbacks);
         Poll::Pending
     }
 }
@@ -551,5 +565,37 @@ impl<T> Drop for Inner<T> {
         if let State::Done(Err(e)) = &*self.state.borrow() {
             log::error!("Future exception was never retrieved: {e:#}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::Wake;
+
+    struct CountWakes(AtomicUsize);
+
+    impl Wake for CountWakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_task_polling_twice_is_woken_once_and_does_not_count_as_observing() {
+        let counter = Arc::new(CountWakes(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        let mut cx = Context::from_waker(&waker);
+        let f = Future::<u8>::new();
+        let mut polled = f.clone();
+        assert!(std::future::Future::poll(Pin::new(&mut polled), &mut cx).is_pending());
+        assert!(std::future::Future::poll(Pin::new(&mut polled), &mut cx).is_pending());
+        drop(polled);
+        assert!(!f.is_observed(), "the poller dropped its handle");
+        f.add_done_callback(|_| {});
+        f.set_result(4).unwrap();
+        assert_eq!(counter.0.load(Ordering::Relaxed), 1);
     }
 }
