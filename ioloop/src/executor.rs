@@ -7,6 +7,7 @@
 use std::cell::OnceCell;
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
@@ -109,7 +110,9 @@ impl ThreadPoolExecutor {
 
     /// Runs `job` on a worker thread and returns the future of its result, completed on
     /// the current loop's thread ([`IOLoop::current`]). After
-    /// [`shutdown`](ThreadPoolExecutor::shutdown) the future fails at once.
+    /// [`shutdown`](ThreadPoolExecutor::shutdown) the future fails at once. Cancelling
+    /// the future before a worker has picked the job up means it never runs (as with
+    /// Python's `concurrent.futures`); a job already running runs to its end.
     ///
     /// ```
     /// use ioloop::executor::ThreadPoolExecutor;
@@ -135,6 +138,10 @@ impl ThreadPoolExecutor {
         F: FnOnce() -> T + Send + 'static,
     {
         let (future, resolver) = Future::with_resolver_on(io);
+        // Set on the loop thread when the future is cancelled, read by the worker.
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let flag = cancelled.clone();
+        future.add_upkeep_callback(move |f| flag.store(f.cancelled(), Ordering::Relaxed));
         let mut queue = self.shared.lock();
         if queue.shutdown {
             drop(queue);
@@ -143,6 +150,9 @@ impl ThreadPoolExecutor {
             return future;
         }
         queue.jobs.push_back(Box::new(move || {
+            if cancelled.load(Ordering::Relaxed) {
+                return;
+            }
             let result = catch_unwind(AssertUnwindSafe(job)).map_err(Error::from_panic);
             resolver.set(result);
         }));

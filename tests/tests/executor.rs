@@ -111,6 +111,24 @@ fn shutdown_finishes_queued_jobs_and_refuses_new_ones() {
 }
 
 #[test]
+fn a_job_whose_future_was_cancelled_before_it_started_never_runs() {
+    let io = IOLoop::current(); // the loop `submit` completes futures on
+    let pool = ThreadPoolExecutor::new(1).unwrap();
+    let ran = Arc::new(AtomicUsize::new(0));
+    // The only worker is held by the first job until the second is cancelled.
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let first = pool.submit(move || held.recv().is_ok());
+    let r = ran.clone();
+    let second = pool.submit(move || r.fetch_add(1, Ordering::SeqCst));
+    assert!(second.cancel());
+    release.send(()).unwrap();
+    assert!(io.run_sync(move || first, None).unwrap());
+    pool.shutdown(true);
+    assert_eq!(ran.load(Ordering::SeqCst), 0, "the cancelled job ran");
+    assert!(second.cancelled());
+}
+
+#[test]
 fn zero_workers_is_an_error() {
     let err = ThreadPoolExecutor::new(0).unwrap_err();
     assert!(err.to_string().contains("at least one worker"), "{err}");
