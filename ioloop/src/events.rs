@@ -91,11 +91,11 @@ impl Events {
     /// "write closed" together; that maps to `ERROR`, as epoll's `EPOLLHUP` does.
     pub(crate) fn from_mio(event: &mio::event::Event) -> Events {
         let mut e = Events::NONE;
-        if event.is_readable() || event.is_read_closed() {
+        if event.is_readable() {
             e |= Events::READ;
         }
         if event.is_read_closed() {
-            e |= Events::PEER_CLOSED;
+            e |= Events::READ | Events::PEER_CLOSED;
         }
         if event.is_writable() || event.is_write_closed() {
             e |= Events::WRITE;

@@ -62,25 +62,21 @@ enum Callbacks<T> {
 }
 
 impl<T> Callbacks<T> {
-    fn any_observes(&self) -> bool {
+    fn any(&self, mut test: impl FnMut(&DoneCallback<T>) -> bool) -> bool {
         match self {
             Callbacks::None => false,
-            Callbacks::One(cb) => cb.observes(),
-            Callbacks::Many(all) => all.iter().any(DoneCallback::observes),
+            Callbacks::One(cb) => test(cb),
+            Callbacks::Many(all) => all.iter().any(test),
         }
+    }
+
+    fn any_observes(&self) -> bool {
+        self.any(DoneCallback::observes)
     }
 
     /// Whether polling with `waker` already registered it (a task polled again).
     fn wakes(&self, waker: &Waker) -> bool {
-        let registered = |cb: &DoneCallback<T>| match cb {
-            DoneCallback::Wake(w) => w.will_wake(waker),
-            _ => false,
-        };
-        match self {
-            Callbacks::None => false,
-            Callbacks::One(cb) => registered(cb),
-            Callbacks::Many(all) => all.iter().any(registered),
-        }
+        self.any(|cb| matches!(cb, DoneCallback::Wake(w) if w.will_wake(waker)))
     }
 
     fn push(&mut self, cb: DoneCallback<T>) {

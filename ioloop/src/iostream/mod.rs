@@ -615,11 +615,13 @@ impl IOStream {
                 self.flush();
             }
             if events.intersects(Events::READ | Events::ERROR) {
-                let mut state = self.inner.state.borrow_mut();
-                state.readable = true;
-                state.peer_closed |= events.contains(Events::PEER_CLOSED);
-                drop(state);
-                if self.inner.state.borrow().pending.is_some() {
+                let pending = {
+                    let mut state = self.inner.state.borrow_mut();
+                    state.readable = true;
+                    state.peer_closed |= events.contains(Events::PEER_CLOSED);
+                    state.pending.is_some()
+                };
+                if pending {
                     self.advance_read();
                 } else {
                     self.read_ahead();

@@ -39,12 +39,7 @@ impl FarBuckets {
         debug_assert!(b >= self.start);
         let distance = b - self.start;
         let bucket = if distance < WINDOW {
-            let i = distance as usize;
-            if i >= self.ring.len() {
-                self.ring.resize_with(i + 1, Vec::new);
-            }
-            self.empty_before = self.empty_before.min(i);
-            &mut self.ring[i]
+            ring_bucket(&mut self.ring, &mut self.empty_before, distance as usize)
         } else {
             self.beyond.entry(b).or_default()
         };
@@ -96,13 +91,10 @@ impl FarBuckets {
             if distance >= WINDOW {
                 break;
             }
-            let i = distance as usize;
-            if i >= self.ring.len() {
-                self.ring.resize_with(i + 1, Vec::new);
-            }
-            debug_assert!(self.ring[i].is_empty());
-            self.ring[i] = first.remove();
-            self.empty_before = self.empty_before.min(i);
+            let entries = first.remove();
+            let bucket = ring_bucket(&mut self.ring, &mut self.empty_before, distance as usize);
+            debug_assert!(bucket.is_empty());
+            *bucket = entries;
         }
     }
 
@@ -143,6 +135,20 @@ impl FarBuckets {
         }
         Some(self.empty_before)
     }
+}
+
+/// The ring's bucket `i` (growing the ring to reach it), about to hold entries. (Takes
+/// the two fields rather than `&mut FarBuckets`, so the spare buffers stay free to use.)
+fn ring_bucket<'a>(
+    ring: &'a mut VecDeque<Vec<Entry>>,
+    empty_before: &mut usize,
+    i: usize,
+) -> &'a mut Vec<Entry> {
+    if i >= ring.len() {
+        ring.resize_with(i + 1, Vec::new);
+    }
+    *empty_before = (*empty_before).min(i);
+    &mut ring[i]
 }
 
 #[cfg(test)]

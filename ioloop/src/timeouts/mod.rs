@@ -157,25 +157,25 @@ impl Timeouts {
     }
 
     pub(crate) fn remove(&mut self, timeout: Timeout) -> Option<Callback> {
-        match self.slots.get(timeout.key) {
-            Some(slot) if slot.seq() == timeout.seq => {
-                if slot.queued() {
-                    self.cancelled += 1;
-                }
-                Some(self.slots.remove(timeout.key)?.callback)
-            }
-            _ => None,
+        let slot = self.take(timeout)?;
+        if slot.queued() {
+            self.cancelled += 1;
         }
+        Some(slot.callback)
     }
 
     /// Takes the callback of a due timeout out, unless it was cancelled after it became due.
     pub(crate) fn take_due(&mut self, timeout: Timeout) -> Option<Callback> {
-        match self.slots.get(timeout.key) {
-            Some(slot) if slot.seq() == timeout.seq => {
-                Some(self.slots.remove(timeout.key)?.callback)
-            }
-            _ => None,
+        self.take(timeout).map(|slot| slot.callback)
+    }
+
+    /// Takes `timeout`'s slot out, unless the handle is stale (its timeout ran or was
+    /// removed, and the key may hold another one now).
+    fn take(&mut self, timeout: Timeout) -> Option<Slot> {
+        if self.slots.get(timeout.key)?.seq() != timeout.seq {
+            return None;
         }
+        self.slots.remove(timeout.key)
     }
 
     /// Moves every timeout due at `now` into `due`, dropping cancelled entries on the way.

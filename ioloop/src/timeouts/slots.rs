@@ -74,14 +74,16 @@ impl<T> Slots<T> {
     pub(super) fn remove(&mut self, key: usize) -> Option<T> {
         let next_free = self.next_free;
         let slot = self.slot_mut(key)?;
-        if let Slot::Vacant(_) = slot {
-            return None;
+        match std::mem::replace(slot, Slot::Vacant(next_free)) {
+            Slot::Occupied(value) => {
+                self.next_free = key;
+                Some(value)
+            }
+            vacant => {
+                *slot = vacant; // was free already: leave the free list as it was
+                None
+            }
         }
-        let Slot::Occupied(value) = std::mem::replace(slot, Slot::Vacant(next_free)) else {
-            return None;
-        };
-        self.next_free = key;
-        Some(value)
     }
 
     fn slot_mut(&mut self, key: usize) -> Option<&mut Slot<T>> {
