@@ -9,6 +9,7 @@ use std::task::{Context, Poll, Waker};
 use crate::callback::guard;
 use crate::error::{Error, Result};
 use crate::resume::{self, Resume};
+use crate::trampoline::{self, Deferred};
 
 type BoxedCallback<T> = Box<dyn FnOnce(&Future<T>)>;
 
@@ -79,6 +80,14 @@ impl<T> Callbacks<T> {
         self.any(|cb| matches!(cb, DoneCallback::Wake(w) if w.will_wake(waker)))
     }
 
+    fn into_vec(self) -> Vec<DoneCallback<T>> {
+        match self {
+            Callbacks::None => Vec::new(),
+            Callbacks::One(cb) => vec![cb],
+            Callbacks::Many(all) => all,
+        }
+    }
+
     fn push(&mut self, cb: DoneCallback<T>) {
         *self = match std::mem::replace(self, Callbacks::None) {
             Callbacks::None => Callbacks::One(cb),
@@ -121,6 +130,12 @@ struct Inner<T> {
 /// were added, as soon as the result is set; a callback added to a future that is already
 /// done runs at once. Unlike Tornado, setting a result twice is an error the caller sees,
 /// and [`cancel`](Future::cancel) works.
+///
+/// Nesting is bounded, so no chain of futures completing each other can overflow the
+/// stack: a completion more than 32 levels deep inside other futures' done callbacks
+/// runs its callbacks when the callback that completed it returns, in the same depth-first
+/// order Tornado's nesting would give (the one visible difference: that deep, the code
+/// after `set_result` runs before the callbacks it triggered).
 ///
 /// A future that failed and whose error nobody looked at logs the error when its last
 /// handle is dropped, so errors do not vanish silently.
@@ -369,13 +384,14 @@ impl<T: 'static> Future<T> {
     where
         F: FnOnce(&Future<T>) + 'static,
     {
+        // Guarded here, where the callback's type still names it for the log.
+        let guarded = move |f: &Future<T>| {
+            guard::<F, _>(|| callback(f));
+        };
         if self.done() {
-            guard::<F, _>(|| callback(self));
+            self.run_now(guarded, DoneCallback::Call);
         } else {
-            // Guarded here, where the callback's type still names it for the log.
-            self.push_callback(DoneCallback::Call(Box::new(move |f: &Future<T>| {
-                guard::<F, _>(|| callback(f));
-            })));
+            self.push_callback(DoneCallback::Call(Box::new(guarded)));
         }
     }
 
@@ -393,7 +409,10 @@ impl<T: 'static> Future<T> {
     /// callback does not make the future observed.
     pub(crate) fn add_upkeep_callback(&self, callback: impl FnOnce(&Future<T>) + 'static) {
         if self.done() {
-            guard::<dyn FnOnce(&Future<T>), _>(|| callback(self));
+            let guarded = move |f: &Future<T>| {
+                guard::<dyn FnOnce(&Future<T>), _>(|| callback(f));
+            };
+            self.run_now(guarded, DoneCallback::Upkeep);
         } else {
             self.push_callback(DoneCallback::Upkeep(Box::new(callback)));
         }
@@ -470,16 +489,70 @@ impl<T: 'static> Future<T> {
         Rc::ptr_eq(&self.inner, &other.inner)
     }
 
+    /// Runs the done callbacks, nested as Tornado does, unless that would nest too deep
+    /// (see [`crate::trampoline`]).
     fn run_callbacks(&self) {
         let callbacks = self.inner.callbacks.replace(Callbacks::None);
+        if matches!(callbacks, Callbacks::None) {
+            return;
+        }
+        let Some(level) = trampoline::enter() else {
+            self.defer(callbacks.into_vec());
+            return;
+        };
         match callbacks {
             Callbacks::None => {}
-            Callbacks::One(cb) => cb.run(self),
+            Callbacks::One(cb) => {
+                cb.run(self);
+                level.after_each();
+            }
             Callbacks::Many(all) => {
                 for cb in all {
                     cb.run(self);
+                    level.after_each();
                 }
             }
+        }
+    }
+
+    /// Runs a callback added to a future that is already done: at once, or deferred
+    /// like a completion when nested too deep.
+    fn run_now(
+        &self,
+        callback: impl FnOnce(&Future<T>) + 'static,
+        boxed: fn(BoxedCallback<T>) -> DoneCallback<T>,
+    ) {
+        match trampoline::enter() {
+            Some(level) => {
+                callback(self);
+                level.after_each();
+            }
+            None => self.defer(vec![boxed(Box::new(callback))]),
+        }
+    }
+
+    fn defer(&self, callbacks: Vec<DoneCallback<T>>) {
+        trampoline::defer(Box::new(Later {
+            future: self.clone(),
+            callbacks: callbacks.into_iter(),
+        }));
+    }
+}
+
+/// A future's done callbacks whose running was deferred (see [`crate::trampoline`]).
+struct Later<T> {
+    future: Future<T>,
+    callbacks: std::vec::IntoIter<DoneCallback<T>>,
+}
+
+impl<T: 'static> Deferred for Later<T> {
+    fn run_next(&mut self) -> bool {
+        match self.callbacks.next() {
+            Some(cb) => {
+                cb.run(&self.future);
+                true
+            }
+            None => false,
         }
     }
 }

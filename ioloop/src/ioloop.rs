@@ -642,7 +642,8 @@ impl IOLoop {
             }
         }
         let _restore = Restore(self, previous);
-        while self.run_once() {}
+        // The loop's callbacks are outermost frames, whatever `start` was called from.
+        crate::trampoline::outermost(|| while self.run_once() {});
         Ok(())
     }
 

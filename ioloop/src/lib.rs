@@ -86,6 +86,7 @@ mod task;
 pub mod tcpclient;
 pub mod tcpserver;
 mod timeouts;
+mod trampoline;
 
 pub use crate::callback::CallbackReturn;
 pub use crate::error::{Error, ErrorKind, Result};
