@@ -3,7 +3,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::RawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
@@ -15,7 +15,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::events::Events;
 use crate::executor::DefaultExecutor;
 use crate::future::Future;
-use crate::handlers::Handlers;
+use crate::handlers::{HandlerKey, Handlers, Owner, Trigger};
 use crate::remote::Remote;
 use crate::resolver::Resolvers;
 use crate::resume::{Queued, Resume};
@@ -491,20 +491,27 @@ impl IOLoop {
     /// (`READ | WRITE`; `ERROR` is always reported). Level-triggered, as in Tornado: a
     /// handler that leaves data unread is called again in the next iteration.
     ///
+    /// `fd` is lent (`&socket`, or a bare [`RawFd`]) or given (an
+    /// [`OwnedFd`](std::os::fd::OwnedFd)); see [`HandlerFd`](crate::HandlerFd) for who
+    /// closes it. Passing a socket by value is a compile error: the loop would close it
+    /// when the call returned. A common pattern is to move the socket into the handler,
+    /// which then owns it: removing the handler, or closing the loop, drops it.
+    ///
     /// An fd that already has a handler, or that the poller refuses (closed, invalid, a
-    /// regular file), is an error.
+    /// regular file), is an error. A number left registered by an fd that was closed
+    /// without [`remove_handler`](IOLoop::remove_handler) does not block a new fd that
+    /// reuses it: the dead handler is dropped.
     ///
     /// ```
     /// use ioloop::{Events, IOLoop};
     /// use std::io::Write;
-    /// use std::os::fd::AsRawFd;
     /// use std::os::unix::net::UnixStream;
     ///
     /// let io = IOLoop::new();
     /// let (mut a, b) = UnixStream::pair().unwrap();
     /// a.write_all(b"ping").unwrap();
     /// let stop = io.clone();
-    /// io.add_handler(b.as_raw_fd(), Events::READ, move |fd, events| {
+    /// io.add_handler(&b, Events::READ, move |fd, events| {
     ///     assert!(events.contains(Events::READ));
     ///     stop.remove_handler(fd);
     ///     stop.stop();
@@ -512,31 +519,47 @@ impl IOLoop {
     /// .unwrap();
     /// io.start().unwrap();
     /// ```
-    pub fn add_handler<F, R>(&self, fd: impl AsRawFd, events: Events, mut handler: F) -> Result<()>
+    pub fn add_handler<F, R>(
+        &self,
+        fd: impl crate::HandlerFd,
+        events: Events,
+        mut handler: F,
+    ) -> Result<()>
     where
         F: FnMut(RawFd, Events) -> R + 'static,
         R: CallbackReturn,
     {
         let name = std::any::type_name::<F>();
+        let (fd, owned) = fd.into_parts();
+        let owner = match owned {
+            Some(owned) => Owner::Loop(owned),
+            None => Owner::Borrowed,
+        };
         self.register(
-            fd.as_raw_fd(),
+            fd,
             events,
             Box::new(move |fd, events| handler(fd, events).settle(name, || {})),
             name,
-            true,
+            Trigger::Level,
+            owner,
         )
+        .map(drop)
     }
 
-    /// Registers an edge-triggered handler: called once when the fd *becomes* ready, so
-    /// it must read or write until `WouldBlock`. For the library's own streams, which do
-    /// that anyway and so save the level re-check.
-    pub(crate) fn add_edge_handler(
+    /// Registers a handler for one of the library's own objects (a stream, a server),
+    /// which owns `fd`. It is reached by the returned key, never by fd number, and
+    /// `close(true)` runs `on_close`, which closes the object through its owner.
+    pub(crate) fn add_owned_handler(
         &self,
         fd: RawFd,
         events: Events,
+        trigger: Trigger,
+        name: &'static str,
         handler: impl FnMut(RawFd, Events) + 'static,
-    ) -> Result<()> {
-        self.register(fd, events, Box::new(handler), "IOStream", false)
+        on_close: impl FnOnce() + 'static,
+    ) -> Result<HandlerKey> {
+        let owner = Owner::Library(Some(Box::new(on_close)));
+        self.register(fd, events, Box::new(handler), name, trigger, owner)
     }
 
     fn register(
@@ -545,14 +568,28 @@ impl IOLoop {
         events: Events,
         handler: crate::handlers::Handler,
         name: &'static str,
-        level: bool,
-    ) -> Result<()> {
+        trigger: Trigger,
+        owner: Owner,
+    ) -> Result<HandlerKey> {
         self.check_open()?;
         let poll = self.inner.poll.borrow();
-        self.inner
-            .handlers
-            .borrow_mut()
-            .add(poll.registry(), fd, events, handler, name, level)
+        let added = self.inner.handlers.borrow_mut().add(
+            poll.registry(),
+            fd,
+            events,
+            handler,
+            name,
+            trigger,
+            owner,
+        );
+        drop(poll);
+        let (key, stale) = added?;
+        if stale.is_some() {
+            log::debug!("fd {fd} was closed without remove_handler; its old handler is dropped");
+        }
+        // Dropped outside the borrows: the handler's captures may call back in.
+        drop(stale);
+        Ok(key)
     }
 
     /// Changes the events a registered fd is watched for.
@@ -562,40 +599,58 @@ impl IOLoop {
     /// use std::os::fd::AsRawFd;
     /// let io = IOLoop::new();
     /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
-    /// io.add_handler(a.as_raw_fd(), Events::READ, |_, _| {}).unwrap();
+    /// io.add_handler(&a, Events::READ, |_, _| {}).unwrap();
     /// io.update_handler(a.as_raw_fd(), Events::READ | Events::WRITE).unwrap();
     /// assert!(io.update_handler(12345, Events::READ).is_err()); // not registered
     /// ```
-    pub fn update_handler(&self, fd: impl AsRawFd, events: Events) -> Result<()> {
+    pub fn update_handler(&self, fd: RawFd, events: Events) -> Result<()> {
         self.check_open()?;
         let poll = self.inner.poll.borrow();
         self.inner
             .handlers
             .borrow_mut()
-            .update(poll.registry(), fd.as_raw_fd(), events)
+            .update(poll.registry(), fd, events)
     }
 
-    /// Stops watching `fd`. A handler removed while the loop dispatches is not called
-    /// in that dispatch. Removing an fd that has no handler does nothing.
+    /// Stops watching `fd`, and hands back the fd if it was given to the loop as an
+    /// [`OwnedFd`](std::os::fd::OwnedFd) (dropping it closes it). A handler removed while
+    /// the loop dispatches is not called in that dispatch. Removing an fd that has no
+    /// handler does nothing; nor does removing the fd of a stream or server, which only
+    /// its owner can do (by closing or stopping it).
     ///
     /// ```
     /// use ioloop::{Events, IOLoop};
     /// use std::os::fd::AsRawFd;
     /// let io = IOLoop::new();
     /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
-    /// io.add_handler(a.as_raw_fd(), Events::READ, |_, _| {}).unwrap();
+    /// io.add_handler(&a, Events::READ, |_, _| {}).unwrap();
     /// io.remove_handler(a.as_raw_fd());
     /// io.remove_handler(a.as_raw_fd()); // no-op
     /// ```
-    pub fn remove_handler(&self, fd: impl AsRawFd) {
+    pub fn remove_handler(&self, fd: RawFd) -> Option<std::os::fd::OwnedFd> {
         let poll = self.inner.poll.borrow();
-        let handler = self
+        let removed = self.inner.handlers.borrow_mut().remove(poll.registry(), fd);
+        drop(poll);
+        let removed = removed?;
+        // The handler is dropped outside the borrows: its captures may call back in.
+        drop(removed.handler);
+        match removed.owner {
+            Owner::Loop(owned) => Some(owned),
+            Owner::Borrowed | Owner::Library(_) => None,
+        }
+    }
+
+    /// [`remove_handler`](IOLoop::remove_handler) for a library object's registration; a
+    /// no-op once it is gone (removed, or the loop closed or dropped).
+    pub(crate) fn remove_owned_handler(&self, key: HandlerKey) {
+        let poll = self.inner.poll.borrow();
+        let removed = self
             .inner
             .handlers
             .borrow_mut()
-            .remove(poll.registry(), fd.as_raw_fd());
+            .remove_key(poll.registry(), key);
         drop(poll);
-        drop(handler);
+        drop(removed);
     }
 
     fn check_open(&self) -> Result<()> {
@@ -755,8 +810,16 @@ impl IOLoop {
     }
 
     /// Closes the loop: queued callbacks, timeouts and handlers are dropped, callbacks
-    /// added later (from any thread) are dropped silently, and `start` errors. With
-    /// `all_fds`, every fd that still has a handler is closed too.
+    /// added later (from any thread) are dropped silently, and `start` errors.
+    ///
+    /// With `all_fds`, what the loop holds is closed through its owner, as Tornado closes
+    /// the registered objects: every [`IOStream`](crate::iostream::IOStream) and
+    /// [`TCPServer`](crate::tcpserver::TCPServer) still registered closes (a pending read
+    /// fails), and fds given to the loop as [`OwnedFd`](std::os::fd::OwnedFd) close (they
+    /// close with `all_fds = false` too: nothing else holds them). An fd lent to
+    /// [`add_handler`](IOLoop::add_handler) is never closed by the loop: it belongs to
+    /// someone else, and its number may already be another connection's. Handlers are
+    /// dropped either way, so whatever a handler owns (a listener moved into it) closes.
     ///
     /// Closing also breaks the reference cycles that callbacks holding the loop create,
     /// so it is how a loop's memory is given back.
@@ -775,16 +838,24 @@ impl IOLoop {
         let remote_queue = self.inner.remote.close();
         let callbacks = self.inner.callbacks.take();
         let timeouts = self.inner.timeouts.take();
-        let handlers = self.inner.handlers.borrow_mut().drain();
-        {
+        let handlers = {
             let poll = self.inner.poll.borrow();
-            for (fd, _) in &handlers {
-                let _ = poll.registry().deregister(&mut mio::unix::SourceFd(fd));
-                if all_fds {
-                    // SAFETY: the caller asked us to close the fds it registered; we do not
-                    // touch them afterwards.
-                    unsafe { libc::close(*fd) };
+            self.inner.handlers.borrow_mut().drain(poll.registry())
+        };
+        // Closing with `all_fds` closes what the loop was given through its owner: a
+        // stream or server closes itself, an fd given as `OwnedFd` is dropped with its
+        // handler. A lent fd is never closed by number: it is someone else's, and the
+        // number may already belong to another connection.
+        let mut closers = Vec::new();
+        let mut released = Vec::with_capacity(handlers.len());
+        for removed in handlers {
+            match removed.owner {
+                // The handler lives until its object has closed: it may be what keeps a
+                // busy stream alive, and that stream's pending reads must fail, not vanish.
+                Owner::Library(Some(on_close)) if all_fds => {
+                    closers.push((on_close, removed.handler))
                 }
+                owner => released.push((removed.handler, owner)),
             }
         }
         let tasks = self.inner.tasks.clear();
@@ -794,10 +865,14 @@ impl IOLoop {
             remote_queue,
             callbacks,
             timeouts,
-            handlers,
+            released,
             tasks,
             resolvers,
         ));
+        for (on_close, handler) in closers {
+            guard_named("closing a stream or server with the loop", on_close);
+            drop(handler);
+        }
         let current = CURRENT.with(|c| {
             let mut c = c.borrow_mut();
             if c.as_ref().is_some_and(|io| io.ptr_eq(self)) {

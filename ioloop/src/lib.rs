@@ -56,6 +56,25 @@
 //! accept and open connections. [`locks`] (Event, Condition, Semaphore, Lock) and
 //! [`queues`] (Queue, LifoQueue, PriorityQueue) coordinate coroutines.
 //!
+//! ## Who owns an fd
+//! An fd has one owner, and nothing else closes, reads or writes it:
+//!
+//! * An [`IOStream`](iostream::IOStream) owns its socket and a
+//!   [`TCPServer`](tcpserver::TCPServer) its listeners; each registers with the loop
+//!   under a key only it holds. `remove_handler` by fd number cannot take their
+//!   registration, and they close when their last handle goes (a busy stream is held by
+//!   the loop until its read or write completes).
+//! * [`IOLoop::add_handler`] takes a lent fd (`&socket`, or a bare `RawFd`), which stays
+//!   the caller's to close after `remove_handler`, or an `OwnedFd` given to the loop,
+//!   which `remove_handler` hands back and `close` closes. A socket passed by value does
+//!   not compile: the loop would have closed it when the call returned. The usual
+//!   pattern moves the socket into the handler closure, which then owns it.
+//! * [`IOLoop::close`]`(true)` closes what the loop holds through its owner: streams and
+//!   servers close themselves (a pending read fails), given fds close. It never closes a
+//!   lent fd by number, since that number may already belong to another connection.
+//! * An fd closed while registered (without `remove_handler`) does not block its number:
+//!   the next `add_handler` for it drops the dead registration.
+//!
 //! ## Threads
 //! The loop and its futures live on one thread. Other threads add callbacks through a
 //! [`Remote`] ([`IOLoop::remote`]) and complete futures through a [`Resolver`]
@@ -92,6 +111,7 @@ pub use crate::callback::CallbackReturn;
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::events::Events;
 pub use crate::future::{chain_future, Future};
+pub use crate::handlers::HandlerFd;
 pub use crate::ioloop::IOLoop;
 pub use crate::periodic::PeriodicCallback;
 pub use crate::remote::Remote;

@@ -161,11 +161,15 @@ fn add_callback_after_close_is_dropped_silently() {
 
 #[test]
 fn close_drops_queued_work_and_can_close_fds() {
-    use std::os::fd::IntoRawFd;
     let io = IOLoop::new();
     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
-    let fd = a.into_raw_fd();
-    io.add_handler(fd, ioloop::Events::READ, |_, _| {}).unwrap();
+    // Given to the loop (not lent), so the loop's to close.
+    io.add_handler(
+        std::os::fd::OwnedFd::from(a),
+        ioloop::Events::READ,
+        |_, _| {},
+    )
+    .unwrap();
     let dropped = std::rc::Rc::new(());
     let d = dropped.clone();
     io.add_callback(move || drop(d));

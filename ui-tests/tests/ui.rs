@@ -32,3 +32,8 @@ fn task_misuse() {
 fn supported_forms() {
     trybuild::TestCases::new().pass("tests/ui/pass/*.rs");
 }
+
+#[test]
+fn fd_handler_misuse() {
+    trybuild::TestCases::new().compile_fail("tests/ui/handlers/*.rs");
+}

@@ -22,6 +22,7 @@ use regex::bytes::Regex;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::Events;
 use crate::future::Future;
+use crate::handlers::{HandlerKey, Trigger};
 use crate::ioloop::IOLoop;
 use read::{Request, Verdict};
 use write::WriteQueue;
@@ -79,6 +80,8 @@ struct Inner {
     /// the future and still get its result. Owned by the handler rather than the
     /// stream, so removing the handler (on close, or when the loop closes) lets go.
     holder: Weak<Holder>,
+    /// The loop's registration of the socket, removed by key (never by fd number).
+    key: Cell<Option<HandlerKey>>,
 }
 
 /// A non-blocking TCP connection on the loop, read and written through futures:
@@ -161,16 +164,30 @@ impl IOStream {
                 }),
                 close_callback: Cell::new(None),
                 holder: Rc::downgrade(&holder),
+                key: Cell::new(None),
             }),
         };
         let weak: Weak<Inner> = Rc::downgrade(&stream.inner);
         let interest = Events::READ | Events::WRITE | Events::PEER_CLOSED;
-        io.add_edge_handler(fd, interest, move |_, events| {
-            let _owned: &Rc<Holder> = &holder;
-            if let Some(inner) = weak.upgrade() {
-                IOStream { inner }.handle_events(events);
-            }
-        })?;
+        let closing = weak.clone();
+        let key = io.add_owned_handler(
+            fd,
+            interest,
+            Trigger::Edge,
+            "IOStream",
+            move |_, events| {
+                let _owned: &Rc<Holder> = &holder;
+                if let Some(inner) = weak.upgrade() {
+                    IOStream { inner }.handle_events(events);
+                }
+            },
+            move || {
+                if let Some(inner) = closing.upgrade() {
+                    IOStream { inner }.close();
+                }
+            },
+        )?;
+        stream.inner.key.set(Some(key));
         Ok(stream)
     }
 
@@ -708,7 +725,9 @@ impl IOStream {
             state.cause = cause;
             state.writes.abandon()
         };
-        self.inner.io.remove_handler(self.inner.fd);
+        if let Some(key) = self.inner.key.take() {
+            self.inner.io.remove_owned_handler(key);
+        }
         let socket = self.inner.socket.borrow_mut().take();
         drop(socket);
         let error = closed_error(&self.inner.state.borrow().cause);
@@ -913,8 +932,8 @@ fn raw_read(fd: RawFd, ptr: *mut u8, len: usize) -> io::Result<usize> {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if self.socket.get_mut().is_some() {
-            self.io.remove_handler(self.fd);
+        if let Some(key) = self.key.take() {
+            self.io.remove_owned_handler(key);
         }
     }
 }
