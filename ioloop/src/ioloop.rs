@@ -698,7 +698,8 @@ impl IOLoop {
         }
         let _restore = Restore(self, previous);
         // The loop's callbacks are outermost frames, whatever `start` was called from.
-        crate::trampoline::outermost(|| while self.run_once() {});
+        let _outermost = crate::trampoline::outermost();
+        while self.run_once() {}
         Ok(())
     }
 

@@ -80,19 +80,22 @@ pub(crate) fn defer(work: Box<dyn Deferred>) {
     DEFERRED.with(|d| d.borrow_mut().push(work));
 }
 
-/// Runs `body` as an outermost frame, whatever the nesting around it: the loop runs its
-/// callbacks this way, so a loop started from deep inside a done callback (a nested
-/// `run_sync` on another loop) still completes its own futures instead of deferring them
-/// to a trampoline frame that is blocked in that very call.
-pub(crate) fn outermost<R>(body: impl FnOnce() -> R) -> R {
-    struct Restore(usize);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            DEPTH.set(self.0);
-        }
+/// Makes the caller an outermost frame, whatever the nesting around it, until the
+/// returned guard drops: the loop runs its callbacks this way, so a loop started from
+/// deep inside a done callback (a nested `run_sync` on another loop) still completes its
+/// own futures instead of deferring them to a trampoline frame that is blocked in that
+/// very call.
+pub(crate) fn outermost() -> Outermost {
+    Outermost(DEPTH.replace(0))
+}
+
+/// See [`outermost`]; restores the nesting depth it found.
+pub(crate) struct Outermost(usize);
+
+impl Drop for Outermost {
+    fn drop(&mut self) {
+        DEPTH.set(self.0);
     }
-    let _restore = Restore(DEPTH.replace(0));
-    body()
 }
 
 /// Runs the deferred work above `mark`, one callback at a time, depth first.
