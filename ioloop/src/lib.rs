@@ -151,7 +151,9 @@ macro_rules! yield_ {
 ///
 /// `task!(func, a, b)` calls `func(a, b, callback)`; `task!(obj.method, a)` calls
 /// `obj.method(a, callback)`. The callback is a [`gen::Callback<T>`](gen::Callback);
-/// if it is dropped without being called, the future fails instead of hanging.
+/// if it is dropped without being called, the future fails instead of hanging. A panic in
+/// the function fails the future with an [`ErrorKind::Panic`] error, which a coroutine
+/// sees at its `yield_!`, as Tornado raises an exception in `gen.Task`'s function there.
 ///
 /// ```
 /// use ioloop::gen::Callback;
@@ -172,11 +174,11 @@ macro_rules! yield_ {
 /// ```
 #[macro_export]
 macro_rules! task {
-    ($recv:ident $(. $method:ident)+ $(, $arg:expr)* $(,)?) => {{
-        let (future, callback) = $crate::gen::callback_pair();
-        $recv $(. $method)+ ($($arg,)* callback);
-        future
-    }};
+    ($recv:ident $(. $method:ident)+ $(, $arg:expr)* $(,)?) => {
+        $crate::gen::call_with_callback(|callback| {
+            $recv $(. $method)+ ($($arg,)* callback);
+        })
+    };
     ($func:expr $(, $arg:expr)* $(,)?) => {
         $crate::gen::call_task($func, ($($arg,)*))
     };

@@ -30,7 +30,7 @@ mod wait_iterator;
 mod yieldable;
 
 pub use multi::{multi, multi_quiet, Multi};
-pub use task::{call_task, callback_pair, Callback, TaskFn};
+pub use task::{call_task, call_with_callback, callback_pair, Callback, TaskFn};
 pub use time::{sleep, with_timeout, with_timeout_cancel};
 pub use wait_iterator::WaitIterator;
 pub use yieldable::{maybe_future, moment, native, Moment, Native, Yieldable, Yielded};

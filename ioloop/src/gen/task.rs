@@ -1,5 +1,9 @@
 //! The support behind [`task!`](crate::task!): wrapping callback-style APIs.
 
+use std::cell::Cell;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+
 use crate::error::{Error, ErrorKind};
 use crate::future::Future;
 
@@ -22,10 +26,16 @@ pub type Callback<T> = Box<dyn FnOnce(T)>;
 /// Fails the future if the callback is dropped uncalled.
 struct Pending<T: 'static> {
     future: Option<Future<T>>,
+    /// Set while `call_with_callback` runs the task's function: a panic unwinding out of
+    /// it drops the callback, and the future must fail with that panic instead.
+    calling: Rc<Cell<bool>>,
 }
 
 impl<T: 'static> Drop for Pending<T> {
     fn drop(&mut self) {
+        if self.calling.get() && std::thread::panicking() {
+            return;
+        }
         if let Some(future) = self.future.take() {
             let _ = future.set_exception(Error::new(
                 ErrorKind::Cancelled,
@@ -43,16 +53,23 @@ impl<T: 'static> Drop for Pending<T> {
 /// assert_eq!(future.result().unwrap(), "done");
 /// ```
 pub fn callback_pair<T: 'static>() -> (Future<T>, Callback<T>) {
+    let (future, callback, _) = watched_pair();
+    (future, callback)
+}
+
+fn watched_pair<T: 'static>() -> (Future<T>, Callback<T>, Rc<Cell<bool>>) {
     let future = Future::new();
+    let calling = Rc::new(Cell::new(false));
     let mut pending = Pending {
         future: Some(future.clone()),
+        calling: calling.clone(),
     };
     let callback: Callback<T> = Box::new(move |value| {
         if let Some(future) = pending.future.take() {
             let _ = future.set_result(value);
         }
     });
-    (future, callback)
+    (future, callback, calling)
 }
 
 /// A function `task!` can call: it takes the given arguments and then a callback.
@@ -103,7 +120,32 @@ where
     Func: TaskFn<Args, T>,
     T: 'static,
 {
-    let (future, callback) = callback_pair();
-    func.call_with(args, callback);
+    call_with_callback(move |callback| func.call_with(args, callback))
+}
+
+/// Calls `call` with a fresh callback and returns the future that callback resolves;
+/// what both forms of `task!` expand to. A panic in `call` fails the future with it (an
+/// [`ErrorKind::Panic`] error, raised at the coroutine's `yield_!`), as Tornado's
+/// `gen.Task` fails its future with an exception in the function; once the callback has
+/// given a result, the panic is not the future's and goes on up to the caller, as the
+/// exception does in Tornado.
+///
+/// ```
+/// let f = ioloop::gen::call_with_callback(|callback: ioloop::gen::Callback<u8>| {
+///     panic!("the API failed")
+/// });
+/// assert_eq!(f.result().unwrap_err().kind(), ioloop::ErrorKind::Panic);
+/// ```
+pub fn call_with_callback<T: 'static>(call: impl FnOnce(Callback<T>)) -> Future<T> {
+    let (future, callback, calling) = watched_pair();
+    calling.set(true);
+    let outcome = catch_unwind(AssertUnwindSafe(move || call(callback)));
+    calling.set(false);
+    if let Err(payload) = outcome {
+        if future.done() {
+            resume_unwind(payload);
+        }
+        let _ = future.set_exception(Error::from_panic(payload));
+    }
     future
 }
