@@ -94,15 +94,20 @@ impl<K: Clone + 'static, T: 'static> WaitIterator<K, T> {
         WaitIterator { state }
     }
 
-    /// Whether every result has been handed out.
+    /// Whether every result has been handed out. As in Tornado, once it says so there is
+    /// no current key any more ([`current_key`](WaitIterator::current_key) is `None`).
     ///
     /// ```
     /// let w = ioloop::gen::WaitIterator::<usize, u8>::new(Vec::new());
     /// assert!(w.done());
     /// ```
     pub fn done(&self) -> bool {
-        let state = self.state.borrow();
-        state.finished.is_empty() && state.keys.iter().all(Option::is_none)
+        let mut state = self.state.borrow_mut();
+        let done = state.finished.is_empty() && state.keys.iter().all(Option::is_none);
+        if done {
+            state.current = None;
+        }
+        done
     }
 
     /// A future of the next child to complete: its key and its result (a failure of the
@@ -135,7 +140,8 @@ impl<K: Clone + 'static, T: 'static> WaitIterator<K, T> {
         }
     }
 
-    /// The key (index) of the result handed out last.
+    /// The key (index) of the result handed out last: Tornado's `current_index`. `None`
+    /// before the first and once [`done`](WaitIterator::done) has returned `true`.
     ///
     /// ```
     /// let w = ioloop::gen::WaitIterator::new(vec![ioloop::Future::ready(1)]);
