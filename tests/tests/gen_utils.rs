@@ -139,9 +139,18 @@ fn wait_iterator_hands_out_results_in_completion_order_with_their_index() {
 
 #[ioloop::coroutine]
 fn keyed_completion() -> Result<Vec<&'static str>> {
+    // "fast" completes first and "slow" only in a later turn: the order is logical,
+    // not two timers a slow machine could make due in the same iteration.
+    let (fast, slow) = (Future::new(), Future::new());
+    let io = IOLoop::current();
+    let (first, second) = (fast.clone(), slow.clone());
+    io.add_callback(move || {
+        first.set_result(()).unwrap();
+        IOLoop::current().add_callback(move || second.set_result(()).unwrap());
+    });
     let mut map = HashMap::new();
-    map.insert("slow", later(10, ()));
-    map.insert("fast", later(1, ()));
+    map.insert("slow", slow);
+    map.insert("fast", fast);
     let mut waiter = WaitIterator::with_keys(map);
     let mut keys = Vec::new();
     while !waiter.done() {
