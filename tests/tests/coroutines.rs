@@ -133,7 +133,8 @@ fn moment_costs_exactly_one_turn() {
     let stop = io.clone();
     io.call_later(Duration::from_secs(60), move || stop.stop()); // only if lost
     io.start().unwrap();
-    // c0 runs in turn 1 (after "turn 1"), c1 in turn 2, c2 in turn 3.
+    io.close(false); // the fallback timer holds the loop: free it
+                     // c0 runs in turn 1 (after "turn 1"), c1 in turn 2, c2 in turn 3.
     let events = trace.take();
     let pos = |e: &str| {
         events
@@ -256,6 +257,7 @@ fn a_coroutine_started_from_a_callback_runs_to_completion() {
     let stop = io.clone();
     io.call_later(Duration::from_secs(60), move || stop.stop());
     io.start().unwrap();
+    io.close(false); // the fallback timer holds the loop: free it
     assert!(finished.get());
 }
 

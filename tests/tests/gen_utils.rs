@@ -113,13 +113,29 @@ fn sleep_completes_after_its_duration() {
     assert!(io.time() - began >= Duration::from_millis(5));
 }
 
+/// Completes each future with its value, one per loop turn, in the order given: a
+/// logical order no slow machine can bunch up, as timers of a few ms can be.
+fn in_turns(mut order: Vec<(Future<u32>, u32)>) {
+    if order.is_empty() {
+        return;
+    }
+    let (future, value) = order.remove(0);
+    IOLoop::current().add_callback(move || {
+        future.set_result(value).unwrap();
+        in_turns(order);
+    });
+}
+
 #[ioloop::coroutine]
 fn completion_order() -> Result<Vec<(usize, u32)>> {
+    let futures: Vec<Future<u32>> = (0..4).map(|_| Future::new()).collect();
+    let [f0, f1, _, f3] = [0, 1, 2, 3].map(|i| futures[i].clone());
+    in_turns(vec![(f1, 1), (f3, 3), (f0, 0)]);
     let mut waiter = WaitIterator::new(vec![
-        later(20, 0),
-        later(1, 1),
+        futures[0].clone(),
+        futures[1].clone(),
         Future::failed(Error::msg("two")),
-        later(8, 3),
+        futures[3].clone(),
     ]);
     let mut seen = Vec::new();
     while !waiter.done() {
