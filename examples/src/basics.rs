@@ -38,7 +38,7 @@ pub fn run() -> Result<()> {
 
     let ticks = Rc::new(Cell::new(0));
     let t = ticks.clone();
-    let periodic = PeriodicCallback::new(move || t.set(t.get() + 1), Duration::from_millis(5));
+    let periodic = PeriodicCallback::new(move || t.set(t.get() + 1), Duration::from_millis(5))?;
     periodic.start();
 
     // An fd handler: the loop calls it when the socket has data.

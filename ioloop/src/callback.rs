@@ -5,7 +5,7 @@ use std::any::type_name;
 use std::fmt::Display;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::error::panic_message;
+use crate::error::take_panic_message;
 use crate::future::Future;
 use crate::ioloop::IOLoop;
 
@@ -28,7 +28,7 @@ pub(crate) fn guard_named<B: FnOnce()>(name: &str, body: B) -> bool {
         Err(payload) => {
             log::error!(
                 "Exception in callback {name}: panicked: {}",
-                panic_message(&*payload)
+                take_panic_message(payload)
             );
             false
         }

@@ -181,7 +181,7 @@ impl Error {
     /// assert_eq!(e.to_string(), "panic: boom");
     /// ```
     pub fn from_panic(payload: Box<dyn std::any::Any + Send>) -> Error {
-        Error::new(ErrorKind::Panic, panic_message(&*payload))
+        Error::new(ErrorKind::Panic, take_panic_message(payload))
     }
 
     /// The kind of failure.
@@ -260,7 +260,31 @@ impl Error {
 }
 
 /// The text of a panic payload (`&str` or `String`), or a placeholder.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+/// The message of a caught panic, the payload dropped under a guard of its own: a
+/// payload whose destructor panics too must not unwind out of the code that caught it.
+/// Every `catch_unwind` in the crate disposes of its payload here.
+pub(crate) fn take_panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    let message = panic_message(&*payload);
+    drop_panic_payload(payload);
+    message
+}
+
+/// How many payloads-of-payloads to drop before giving up on a destructor that panics
+/// every time.
+const NESTED_PAYLOADS: usize = 8;
+
+fn drop_panic_payload(mut payload: Box<dyn std::any::Any + Send>) {
+    for _ in 0..NESTED_PAYLOADS {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload))) {
+            Ok(()) => return,
+            Err(nested) => payload = nested,
+        }
+    }
+    // Leaked rather than dropped: dropping it would only panic again.
+    std::mem::forget(payload);
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = payload.downcast_ref::<String>() {

@@ -20,7 +20,7 @@ use crate::remote::Remote;
 use crate::resolver::Resolvers;
 use crate::resume::{Queued, Resume};
 use crate::task::Tasks;
-use crate::timeouts::{Deadline, Timeout, Timeouts};
+use crate::timeouts::{shrunk_capacity, Deadline, Timeout, Timeouts};
 
 /// A queued callback, already wrapped with its panic guard.
 pub(crate) type Callback = crate::inline_fn::InlineFn;
@@ -379,10 +379,7 @@ impl IOLoop {
         if self.inner.closed.get() {
             return Timeout::NONE;
         }
-        let at = match deadline.into() {
-            Deadline::At(at) => at,
-            Deadline::After(delay) => self.time() + delay,
-        };
+        let at = deadline.into().at(|| self.time());
         self.inner
             .timeouts
             .borrow_mut()
@@ -440,6 +437,38 @@ impl IOLoop {
         let callback = self.inner.timeouts.borrow_mut().remove(timeout);
         // Dropped here, outside the borrow: its destructor may schedule more work.
         drop(callback);
+    }
+
+    /// How many timeouts are scheduled, neither run nor removed yet. For tests and
+    /// diagnostics; not part of the stable API.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let io = ioloop::IOLoop::new();
+    /// let t = io.call_later(Duration::from_secs(60), || {});
+    /// assert_eq!(io.timeout_count(), 1);
+    /// io.remove_timeout(t);
+    /// assert_eq!(io.timeout_count(), 0);
+    /// ```
+    #[doc(hidden)]
+    pub fn timeout_count(&self) -> usize {
+        self.inner.timeouts.borrow().len()
+    }
+
+    /// The bytes the loop's callback queue and timeouts take, spare capacity included.
+    /// For tests and diagnostics; not part of the stable API.
+    ///
+    /// ```
+    /// let io = ioloop::IOLoop::new();
+    /// io.close(false);
+    /// assert_eq!(io.held_capacity(), 0);
+    /// ```
+    #[doc(hidden)]
+    pub fn held_capacity(&self) -> usize {
+        let inner = &*self.inner;
+        inner.callbacks.borrow().capacity() * size_of::<Queued>()
+            + inner.due.borrow().capacity() * size_of::<Timeout>()
+            + inner.timeouts.borrow().capacity_bytes()
     }
 
     /// Calls `callback` with `future` on the loop once the future is done (in the
@@ -839,6 +868,7 @@ impl IOLoop {
         let remote_queue = self.inner.remote.close();
         let callbacks = self.inner.callbacks.take();
         let timeouts = self.inner.timeouts.take();
+        let due = self.inner.due.take();
         let handlers = {
             let poll = self.inner.poll.borrow();
             self.inner.handlers.borrow_mut().drain(poll.registry())
@@ -866,6 +896,7 @@ impl IOLoop {
             remote_queue,
             callbacks,
             timeouts,
+            due,
             released,
             tasks,
             resolvers,
@@ -908,7 +939,9 @@ impl IOLoop {
                 self.run_timed(|| callback.call());
             }
         }
-        *inner.due.borrow_mut() = due;
+        if !inner.closed.get() {
+            self.give_back_spike(due);
+        }
 
         let wait = if !inner.callbacks.borrow().is_empty() {
             Duration::ZERO
@@ -926,6 +959,23 @@ impl IOLoop {
         }
         self.poll_io(wait);
         true
+    }
+
+    /// Puts the `due` buffer back, and gives back what a spike of callbacks or timeouts
+    /// grew and no longer uses (a million callbacks queued once must not hold tens of
+    /// MiB for the loop's lifetime).
+    fn give_back_spike(&self, mut due: Vec<Timeout>) {
+        let inner = &*self.inner;
+        if let Some(capacity) = shrunk_capacity(due.len(), due.capacity()) {
+            due.shrink_to(capacity);
+        }
+        *inner.due.borrow_mut() = due;
+        let mut callbacks = inner.callbacks.borrow_mut();
+        if let Some(capacity) = shrunk_capacity(callbacks.len(), callbacks.capacity()) {
+            callbacks.shrink_to(capacity);
+        }
+        drop(callbacks);
+        inner.timeouts.borrow_mut().trim();
     }
 
     #[inline]

@@ -10,15 +10,17 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::callback::CallbackReturn;
-use crate::error::panic_message;
-use crate::ioloop::IOLoop;
-use crate::timeouts::Timeout;
+use crate::error::{take_panic_message, Error, Result};
+use crate::ioloop::{IOLoop, WeakLoop};
+use crate::timeouts::{saturating_after, Timeout};
 
 /// Calls the user's callback; the argument runs once the work it started is finished.
 type Body = Box<dyn FnMut(Box<dyn FnOnce()>)>;
 
 struct Inner {
-    io: IOLoop,
+    /// Weak: the loop's timeout holds this schedule, so a strong handle would be a
+    /// cycle keeping a loop nobody closed (and its fds and threads) alive forever.
+    io: WeakLoop,
     period: Duration,
     jitter: Cell<f64>,
     body: RefCell<Body>,
@@ -58,11 +60,12 @@ struct Inner {
 ///     if c.get() == 3 {
 ///         stopper.stop();
 ///     }
-/// }, Duration::from_millis(1));
+/// }, Duration::from_millis(1))?;
 /// pc.start();
-/// io.start().unwrap();
+/// io.start()?;
 /// pc.stop();
 /// assert_eq!(count.get(), 3);
+/// # Ok::<(), ioloop::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct PeriodicCallback {
@@ -73,15 +76,17 @@ impl PeriodicCallback {
     /// A periodic callback on the current loop ([`IOLoop::current`]); it does not run
     /// until [`start`](PeriodicCallback::start).
     ///
-    /// # Panics
-    /// If `period` is zero: a zero period would spin the loop.
+    /// A zero `period` is an error (it would spin the loop), as Tornado's `ValueError`.
+    /// A period too long to ever come (`Duration::MAX`) is fine: it never runs.
     ///
     /// ```
     /// use std::time::Duration;
-    /// let pc = ioloop::PeriodicCallback::new(|| {}, Duration::from_secs(1));
+    /// let pc = ioloop::PeriodicCallback::new(|| {}, Duration::from_secs(1))?;
     /// assert!(!pc.is_running());
+    /// assert!(ioloop::PeriodicCallback::new(|| {}, Duration::ZERO).is_err());
+    /// # Ok::<(), ioloop::Error>(())
     /// ```
-    pub fn new<F, R>(callback: F, period: Duration) -> PeriodicCallback
+    pub fn new<F, R>(callback: F, period: Duration) -> Result<PeriodicCallback>
     where
         F: FnMut() -> R + 'static,
         R: CallbackReturn,
@@ -89,24 +94,32 @@ impl PeriodicCallback {
         PeriodicCallback::with_loop(&IOLoop::current(), callback, period)
     }
 
-    /// A periodic callback on `io`.
+    /// A periodic callback on `io`; a zero `period` is an error, as for
+    /// [`new`](PeriodicCallback::new). It holds the loop weakly: once the loop is
+    /// dropped, the schedule is over.
     ///
     /// ```
     /// use std::time::Duration;
     /// let io = ioloop::IOLoop::new();
-    /// let pc = ioloop::PeriodicCallback::with_loop(&io, || {}, Duration::from_secs(1));
+    /// let pc = ioloop::PeriodicCallback::with_loop(&io, || {}, Duration::from_secs(1))?;
     /// pc.start();
     /// assert!(pc.is_running());
+    /// # Ok::<(), ioloop::Error>(())
     /// ```
-    pub fn with_loop<F, R>(io: &IOLoop, mut callback: F, period: Duration) -> PeriodicCallback
+    pub fn with_loop<F, R>(
+        io: &IOLoop,
+        mut callback: F,
+        period: Duration,
+    ) -> Result<PeriodicCallback>
     where
         F: FnMut() -> R + 'static,
         R: CallbackReturn,
     {
-        assert!(
-            !period.is_zero(),
-            "PeriodicCallback period must be positive"
-        );
+        if period.is_zero() {
+            return Err(Error::msg(
+                "a PeriodicCallback period must be positive, not zero",
+            ));
+        }
         let name = type_name::<F>();
         let body: Body =
             Box::new(
@@ -115,7 +128,7 @@ impl PeriodicCallback {
                     Err(payload) => {
                         log::error!(
                             "Exception in callback {name}: panicked: {}",
-                            panic_message(&*payload)
+                            take_panic_message(payload)
                         );
                         then()
                     }
@@ -123,9 +136,9 @@ impl PeriodicCallback {
             );
         // std's per-process random hash keys seed the jitter without a `rand` crate.
         let seed = RandomState::new().build_hasher().finish();
-        PeriodicCallback {
+        Ok(PeriodicCallback {
             inner: Rc::new(Inner {
-                io: io.clone(),
+                io: io.downgrade(),
                 period,
                 jitter: Cell::new(0.0),
                 body: RefCell::new(body),
@@ -135,7 +148,7 @@ impl PeriodicCallback {
                 timeout: Cell::new(None),
                 rng: Cell::new(seed | 1),
             }),
-        }
+        })
     }
 
     /// Spreads each period by a random factor in `1 ± jitter / 2` (Tornado's `jitter`);
@@ -143,29 +156,35 @@ impl PeriodicCallback {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let pc = ioloop::PeriodicCallback::new(|| {}, Duration::from_secs(10));
+    /// let pc = ioloop::PeriodicCallback::new(|| {}, Duration::from_secs(10))?;
     /// pc.set_jitter(0.1); // each period between 9.5 s and 10.5 s
+    /// # Ok::<(), ioloop::Error>(())
     /// ```
     pub fn set_jitter(&self, jitter: f64) {
         let jitter = if jitter.is_nan() { 0.0 } else { jitter };
         self.inner.jitter.set(jitter.clamp(0.0, 1.0));
     }
 
-    /// Starts the schedule: the first run is one period from now. Does nothing if running.
+    /// Starts the schedule: the first run is one period from now. Does nothing if
+    /// running, or if the loop is gone.
     ///
     /// ```
     /// use std::time::Duration;
-    /// let pc = ioloop::PeriodicCallback::new(|| {}, Duration::from_secs(1));
+    /// let pc = ioloop::PeriodicCallback::new(|| {}, Duration::from_secs(1))?;
     /// pc.start();
     /// assert!(pc.is_running());
+    /// # Ok::<(), ioloop::Error>(())
     /// ```
     pub fn start(&self) {
         let inner = &self.inner;
+        let Some(io) = inner.io.upgrade() else {
+            return;
+        };
         if inner.running.replace(true) {
             return;
         }
         inner.generation.set(inner.generation.get() + 1);
-        inner.next_run.set(inner.io.time());
+        inner.next_run.set(io.time());
         schedule_next(inner.clone(), inner.generation.get());
     }
 
@@ -173,15 +192,16 @@ impl PeriodicCallback {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let pc = ioloop::PeriodicCallback::new(|| {}, Duration::from_secs(1));
+    /// let pc = ioloop::PeriodicCallback::new(|| {}, Duration::from_secs(1))?;
     /// pc.start();
     /// pc.stop();
     /// assert!(!pc.is_running());
+    /// # Ok::<(), ioloop::Error>(())
     /// ```
     pub fn stop(&self) {
         self.inner.running.set(false);
-        if let Some(timeout) = self.inner.timeout.take() {
-            self.inner.io.remove_timeout(timeout);
+        if let (Some(timeout), Some(io)) = (self.inner.timeout.take(), self.inner.io.upgrade()) {
+            io.remove_timeout(timeout);
         }
     }
 
@@ -189,8 +209,9 @@ impl PeriodicCallback {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let pc = ioloop::PeriodicCallback::new(|| {}, Duration::from_secs(1));
+    /// let pc = ioloop::PeriodicCallback::new(|| {}, Duration::from_secs(1))?;
     /// assert!(!pc.is_running());
+    /// # Ok::<(), ioloop::Error>(())
     /// ```
     pub fn is_running(&self) -> bool {
         self.inner.running.get()
@@ -223,28 +244,31 @@ fn run(inner: Rc<Inner>, generation: u64) {
 }
 
 /// Moves `next_run` to the first grid point after now and schedules the run there.
+/// Saturating throughout: a period as long as `Duration::MAX` means "never", not a panic.
 fn schedule_next(inner: Rc<Inner>, generation: u64) {
     if !inner.running.get() || inner.generation.get() != generation {
         return;
     }
+    let Some(io) = inner.io.upgrade() else {
+        return;
+    };
     let mut period = inner.period.as_secs_f64();
     let jitter = inner.jitter.get();
     if jitter > 0.0 {
         period *= 1.0 + jitter * (next_unit(&inner) - 0.5);
     }
-    let period = Duration::from_secs_f64(period);
-    let now = inner.io.time();
+    let now = io.time();
     let next = inner.next_run.get();
-    let next = if next <= now {
-        let missed = ((now - next).as_secs_f64() / period.as_secs_f64()).floor();
-        next + period.mul_f64(missed + 1.0)
+    let steps = if next <= now {
+        ((now - next).as_secs_f64() / period).floor() + 1.0
     } else {
         // The clock has not reached the last grid point (it moved backwards):
         // advance anyway so the same point is not used twice.
-        next + period
+        1.0
     };
+    let advance = Duration::try_from_secs_f64(period * steps).unwrap_or(Duration::MAX);
+    let next = saturating_after(next, advance);
     inner.next_run.set(next);
-    let io = inner.io.clone();
     let for_run = inner.clone();
     let timeout = io.add_timeout(next, move || run(for_run, generation));
     inner.timeout.set(Some(timeout));
@@ -268,7 +292,7 @@ mod tests {
         let frozen = Instant::now();
         let io = IOLoop::with_clock(move || frozen).unwrap();
         let period = Duration::from_millis(100);
-        let pc = PeriodicCallback::with_loop(&io, || {}, period);
+        let pc = PeriodicCallback::with_loop(&io, || {}, period).unwrap();
         pc.set_jitter(0.5);
         pc.start();
         let mut gaps = Vec::new();
@@ -295,7 +319,7 @@ mod tests {
         let frozen = Instant::now();
         let io = IOLoop::with_clock(move || frozen).unwrap();
         let period = Duration::from_millis(10);
-        let pc = PeriodicCallback::with_loop(&io, || {}, period);
+        let pc = PeriodicCallback::with_loop(&io, || {}, period).unwrap();
         pc.start();
         assert_eq!(pc.inner.next_run.get(), frozen + period);
         pc.stop();

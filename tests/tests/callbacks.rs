@@ -26,18 +26,20 @@ fn a_callback_added_during_an_iteration_runs_in_the_next_one() {
     let trace = Trace::default();
     // "a" schedules "c" while "b" is already queued: "c" must come after "b", and only
     // after a timeout that became due in the first iteration (so in a later iteration).
+    // "c" stops the loop: no timer that a slow first iteration could outrun.
     let (t, inner_io) = (trace.clone(), io.clone());
     io.add_callback(move || {
         t.push("a");
-        let t2 = t.clone();
-        inner_io.add_callback(move || t2.push("c"));
+        let (t2, stop) = (t.clone(), inner_io.clone());
+        inner_io.add_callback(move || {
+            t2.push("c");
+            stop.stop();
+        });
     });
     let t = trace.clone();
     io.add_callback(move || t.push("b"));
     let t = trace.clone();
     io.call_at(io.time(), move || t.push("timeout"));
-    let stop = io.clone();
-    io.call_later(Duration::from_millis(5), move || stop.stop());
     io.start().unwrap();
     assert_eq!(trace.take(), ["a", "b", "timeout", "c"]);
 }
@@ -125,4 +127,105 @@ fn blocking_callbacks_are_reported_over_the_threshold() {
             .any(|l| l.starts_with("WARN IOLoop blocked for")),
         "{logs:?}"
     );
+}
+
+/// A panic payload whose destructor panics too.
+struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        panic!("the payload's destructor exploded");
+    }
+}
+
+fn throw_bomb() {
+    std::panic::panic_any(Bomb);
+}
+
+#[test]
+fn a_panic_whose_payload_panics_when_dropped_is_contained_in_callbacks_and_timeouts() {
+    let io = IOLoop::new();
+    let trace = Trace::default();
+    let ((), logs) = tests::capture_logs(|| {
+        io.add_callback(throw_bomb);
+        io.call_at(io.time(), throw_bomb);
+        let (t, stop) = (trace.clone(), io.clone());
+        io.add_callback(move || {
+            t.push("after");
+            stop.stop();
+        });
+        io.start().unwrap();
+    });
+    assert_eq!(trace.take(), ["after"]);
+    assert!(
+        logs.iter()
+            .filter(|l| l.contains("Exception in callback"))
+            .count()
+            >= 2,
+        "{logs:?}"
+    );
+}
+
+#[test]
+fn a_panic_whose_payload_panics_when_dropped_fails_the_future_of_its_coroutine_task_or_job() {
+    #[ioloop::coroutine]
+    fn exploding() -> ioloop::Result<()> {
+        throw_bomb();
+        Ok(())
+    }
+    let io = IOLoop::new();
+    let err = io.run_sync(exploding, None).unwrap_err();
+    assert!(err.is_panic(), "{err}");
+    let err = io
+        .run_sync(
+            || -> ioloop::Future<()> {
+                throw_bomb();
+                unreachable!()
+            },
+            None,
+        )
+        .unwrap_err();
+    assert!(err.is_panic(), "{err}");
+    let spawner = io.clone();
+    let err = io
+        .run_sync(
+            move || {
+                spawner.spawn(async {
+                    throw_bomb();
+                    Ok(())
+                })
+            },
+            None,
+        )
+        .unwrap_err();
+    assert!(err.is_panic(), "{err}");
+    let runner = io.clone();
+    let err = io
+        .run_sync(move || runner.run_in_executor(None, throw_bomb), None)
+        .unwrap_err();
+    assert!(err.is_panic(), "{err}");
+    io.close(false);
+}
+
+#[test]
+fn a_panic_whose_payload_panics_when_dropped_does_not_stop_a_periodic_callback() {
+    let io = IOLoop::new();
+    let runs = std::rc::Rc::new(std::cell::Cell::new(0));
+    let (r, stop) = (runs.clone(), io.clone());
+    let pc = ioloop::PeriodicCallback::with_loop(
+        &io,
+        move || {
+            r.set(r.get() + 1);
+            if r.get() == 3 {
+                stop.stop();
+            }
+            throw_bomb();
+        },
+        Duration::from_millis(1),
+    )
+    .unwrap();
+    pc.start();
+    let ((), _logs) = tests::capture_logs(|| io.start().unwrap());
+    pc.stop();
+    assert_eq!(runs.get(), 3);
 }

@@ -122,13 +122,19 @@ fn moment_costs_exactly_one_turn() {
     }
     let (io2, t) = (io.clone(), trace.clone());
     io.add_callback(move || tick(io2, t, 1));
-    let t = trace.clone();
-    // Returned from the callback, so the loop holds the coroutine until it is done.
-    io.add_callback(move || count_with_moments("c", t));
+    let (t, stop) = (trace.clone(), io.clone());
+    // Returned from the callback, so the loop holds the coroutine until it is done;
+    // the loop stops once it is (a timer could fire first on a slow machine).
+    io.add_callback(move || {
+        let counting = count_with_moments("c", t);
+        counting.add_done_callback(move |_| stop.stop());
+        counting
+    });
     let stop = io.clone();
-    io.call_later(Duration::from_millis(20), move || stop.stop());
+    io.call_later(Duration::from_secs(60), move || stop.stop()); // only if lost
     io.start().unwrap();
-    // c0 runs in turn 1 (after "turn 1"), c1 in turn 2, c2 in turn 3.
+    io.close(false); // the fallback timer holds the loop: free it
+                     // c0 runs in turn 1 (after "turn 1"), c1 in turn 2, c2 in turn 3.
     let events = trace.take();
     let pos = |e: &str| {
         events
@@ -242,12 +248,16 @@ fn a_coroutine_started_from_a_callback_runs_to_completion() {
     fn fire_and_forget(done: Rc<Cell<bool>>) -> Result<()> {
         yield_!(ioloop::gen::sleep(Duration::from_millis(1)))?;
         done.set(true);
+        IOLoop::current().stop();
         Ok(())
     }
     io.spawn_callback(move || fire_and_forget(f));
+    // Only if the coroutine was lost: generous by orders of magnitude, so a slow
+    // machine still sees it finish first.
     let stop = io.clone();
-    io.call_later(Duration::from_millis(30), move || stop.stop());
+    io.call_later(Duration::from_secs(60), move || stop.stop());
     io.start().unwrap();
+    io.close(false); // the fallback timer holds the loop: free it
     assert!(finished.get());
 }
 

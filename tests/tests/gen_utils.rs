@@ -113,13 +113,29 @@ fn sleep_completes_after_its_duration() {
     assert!(io.time() - began >= Duration::from_millis(5));
 }
 
+/// Completes each future with its value, one per loop turn, in the order given: a
+/// logical order no slow machine can bunch up, as timers of a few ms can be.
+fn in_turns(mut order: Vec<(Future<u32>, u32)>) {
+    if order.is_empty() {
+        return;
+    }
+    let (future, value) = order.remove(0);
+    IOLoop::current().add_callback(move || {
+        future.set_result(value).unwrap();
+        in_turns(order);
+    });
+}
+
 #[ioloop::coroutine]
 fn completion_order() -> Result<Vec<(usize, u32)>> {
+    let futures: Vec<Future<u32>> = (0..4).map(|_| Future::new()).collect();
+    let [f0, f1, _, f3] = [0, 1, 2, 3].map(|i| futures[i].clone());
+    in_turns(vec![(f1, 1), (f3, 3), (f0, 0)]);
     let mut waiter = WaitIterator::new(vec![
-        later(20, 0),
-        later(1, 1),
+        futures[0].clone(),
+        futures[1].clone(),
         Future::failed(Error::msg("two")),
-        later(8, 3),
+        futures[3].clone(),
     ]);
     let mut seen = Vec::new();
     while !waiter.done() {
@@ -139,9 +155,18 @@ fn wait_iterator_hands_out_results_in_completion_order_with_their_index() {
 
 #[ioloop::coroutine]
 fn keyed_completion() -> Result<Vec<&'static str>> {
+    // "fast" completes first and "slow" only in a later turn: the order is logical,
+    // not two timers a slow machine could make due in the same iteration.
+    let (fast, slow) = (Future::new(), Future::new());
+    let io = IOLoop::current();
+    let (first, second) = (fast.clone(), slow.clone());
+    io.add_callback(move || {
+        first.set_result(()).unwrap();
+        IOLoop::current().add_callback(move || second.set_result(()).unwrap());
+    });
     let mut map = HashMap::new();
-    map.insert("slow", later(10, ()));
-    map.insert("fast", later(1, ()));
+    map.insert("slow", slow);
+    map.insert("fast", fast);
     let mut waiter = WaitIterator::with_keys(map);
     let mut keys = Vec::new();
     while !waiter.done() {

@@ -46,7 +46,8 @@ fn a_handler_that_leaves_data_unread_is_called_again() {
             }
         },
         Duration::from_millis(5),
-    );
+    )
+    .unwrap();
     check.start();
     io.start().unwrap();
     assert_eq!(&*got.borrow(), b"0123456789");
@@ -67,7 +68,8 @@ fn a_handler_that_leaves_data_unread_is_called_again() {
             }
         },
         Duration::from_millis(1),
-    );
+    )
+    .unwrap();
     poll.start();
     io.start().unwrap();
     assert_eq!(got.borrow().last(), Some(&b'x'));

@@ -24,5 +24,8 @@ fn the_current_key_is_the_last_handed_out_until_the_iterator_is_done() {
     io.call_later(Duration::ZERO, move || first.set_result(1));
     let (seen, after) = io.run_sync(move || iterate(futures), None).unwrap();
     assert_eq!(seen, vec![(1, Some(1)), (0, Some(0))]);
-    assert_eq!(after, None, "Tornado clears current_index once done() says so");
+    assert_eq!(
+        after, None,
+        "Tornado clears current_index once done() says so"
+    );
 }

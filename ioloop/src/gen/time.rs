@@ -18,11 +18,23 @@ use crate::timeouts::Deadline;
 /// }
 /// assert_eq!(IOLoop::new().run_sync(nap, None).unwrap(), "rested");
 /// ```
+///
+/// Cancelling the sleep removes its timeout at once: a cancelled hour-long sleep holds
+/// nothing for that hour. A `Duration` too long to represent (`Duration::MAX`) sleeps
+/// forever.
 pub fn sleep(duration: impl Into<Deadline>) -> Future<()> {
     let future = Future::new();
     let done = future.clone();
-    IOLoop::current().add_timeout(duration, move || {
+    let io = IOLoop::current();
+    let timer = io.add_timeout(duration, move || {
         let _ = done.set_result(());
+    });
+    let io = io.downgrade();
+    // An upkeep callback: it does not count as observing the sleep's outcome.
+    future.add_upkeep_callback(move |_| {
+        if let Some(io) = io.upgrade() {
+            io.remove_timeout(timer);
+        }
     });
     future
 }

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use super::queue::Entry;
+use super::KEEP;
 
 /// How many buckets the ring spans ahead of its start (~1.07 s of 2^20 ns buckets).
 const WINDOW: u64 = 1024;
@@ -32,6 +33,18 @@ pub(super) struct FarBuckets {
 impl FarBuckets {
     pub(super) fn len(&self) -> usize {
         self.len
+    }
+
+    /// The bytes the buckets take, spare buffers and capacity included.
+    pub(super) fn capacity_bytes(&self) -> usize {
+        let buffers = self
+            .ring
+            .iter()
+            .chain(self.beyond.values())
+            .chain(&self.spare);
+        let entries: usize = buffers.map(Vec::capacity).sum();
+        let headers = self.ring.capacity() + self.spare.capacity() + self.beyond.len();
+        entries * size_of::<Entry>() + headers * size_of::<Vec<Entry>>()
     }
 
     /// Adds `entry` to bucket `b`, which is at or after the start.
@@ -121,9 +134,10 @@ impl FarBuckets {
         }
     }
 
-    /// Keeps a drained bucket's buffer for a later bucket.
+    /// Keeps a drained bucket's buffer for a later bucket, unless a spike made it large.
     pub(super) fn recycle(&mut self, mut buffer: Vec<Entry>) {
-        if buffer.capacity() > 0 && self.spare.len() < SPARE_BUCKETS {
+        let capacity = buffer.capacity();
+        if capacity > 0 && capacity <= KEEP && self.spare.len() < SPARE_BUCKETS {
             buffer.clear();
             self.spare.push(buffer);
         }

@@ -54,6 +54,46 @@ pub enum Deadline {
     After(Duration),
 }
 
+/// The longest delay a timeout is given, about 136 years: "never" in practice, and
+/// within both `Instant`'s range and the queue's ticks (2^63 ns, about 292 years).
+const NEVER: Duration = Duration::from_secs(1 << 32);
+
+/// `now + delay`, saturating: a delay too long to represent (`Duration::MAX`) is a
+/// moment later than anything worth waiting for, not a panic. The one place the crate
+/// adds a caller's `Duration` to an `Instant`.
+pub(crate) fn saturating_after(now: Instant, delay: Duration) -> Instant {
+    let mut delay = delay.min(NEVER);
+    loop {
+        // Halving ends at zero, which always fits.
+        match now.checked_add(delay) {
+            Some(at) => return at,
+            None => delay /= 2,
+        }
+    }
+}
+
+/// Buffers the loop keeps however idle it is: below this many entries, holding on is
+/// cheaper than giving back and growing again.
+pub(crate) const KEEP: usize = 1024;
+
+/// The capacity a buffer of `len` entries in `capacity` should shrink to, if a spike
+/// left it mostly empty: at most a quarter used, and more than [`KEEP`]. Halving the
+/// spare room only once it is that empty keeps shrinking amortised O(1) per entry.
+/// The loop's one rule for giving capacity back.
+pub(crate) fn shrunk_capacity(len: usize, capacity: usize) -> Option<usize> {
+    (capacity > KEEP && len <= capacity / 4).then(|| (len * 2).max(KEEP))
+}
+
+impl Deadline {
+    /// The moment this deadline names, `now` being the loop's time.
+    pub(crate) fn at(self, now: impl FnOnce() -> Instant) -> Instant {
+        match self {
+            Deadline::At(at) => at,
+            Deadline::After(delay) => saturating_after(now(), delay),
+        }
+    }
+}
+
 impl From<Instant> for Deadline {
     fn from(at: Instant) -> Deadline {
         Deadline::At(at)
@@ -133,16 +173,32 @@ impl Timeouts {
     }
 
     fn instant(&self, ticks: u64) -> Instant {
-        let moved = if ticks >= BIAS {
-            self.base.checked_add(Duration::from_nanos(ticks - BIAS))
+        if ticks >= BIAS {
+            saturating_after(self.base, Duration::from_nanos(ticks - BIAS))
         } else {
-            self.base.checked_sub(Duration::from_nanos(BIAS - ticks))
-        };
-        moved.unwrap_or(self.base)
+            let before = self.base.checked_sub(Duration::from_nanos(BIAS - ticks));
+            before.unwrap_or(self.base) // in the past either way: due at once
+        }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
         self.queue.is_empty()
+    }
+
+    /// Timeouts scheduled and neither run nor removed.
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Gives back the capacity a spike of timeouts left unused.
+    pub(crate) fn trim(&mut self) {
+        self.slots.trim();
+        self.queue.trim();
+    }
+
+    /// The bytes the timeouts' storage takes, spare capacity included.
+    pub(crate) fn capacity_bytes(&self) -> usize {
+        self.slots.capacity_bytes() + self.queue.capacity_bytes()
     }
 
     pub(crate) fn insert(&mut self, deadline: Instant, callback: Callback) -> Timeout {

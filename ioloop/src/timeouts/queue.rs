@@ -16,6 +16,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use super::far::FarBuckets;
+use super::shrunk_capacity;
 
 /// A pending timeout: (deadline in ticks, insertion order, slot). Plain integers rather
 /// than an `Instant`: 24 bytes and integer compares.
@@ -49,6 +50,12 @@ impl DeadlineQueue {
 
     pub(super) fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The bytes the queue's buffers take, spare capacity included.
+    pub(super) fn capacity_bytes(&self) -> usize {
+        (self.run.capacity() + self.late.capacity()) * size_of::<Entry>()
+            + self.far.capacity_bytes()
     }
 
     pub(super) fn push(&mut self, entry: Entry) {
@@ -98,6 +105,17 @@ impl DeadlineQueue {
             self.next += 1;
         } else {
             self.late.pop();
+        }
+    }
+
+    /// Gives back the capacity a spike left unused in the run and the heap.
+    pub(super) fn trim(&mut self) {
+        if let Some(capacity) = shrunk_capacity(self.run.len() - self.next, self.run.capacity()) {
+            self.drop_consumed();
+            self.run.shrink_to(capacity);
+        }
+        if let Some(capacity) = shrunk_capacity(self.late.len(), self.late.capacity()) {
+            self.late.shrink_to(capacity);
         }
     }
 

@@ -1,0 +1,251 @@
+//! A loop gives back what it holds: a loop dropped without `close()` (its thread exited
+//! with it current) releases its fds, threads and memory; the capacity a spike of
+//! callbacks or timeouts grew is given back once the spike is gone, and by `close()`;
+//! a cancelled sleep leaves no timeout behind.
+//!
+//! The tests here measure the whole process (its fds, threads and allocated bytes), so
+//! they take turns through one lock rather than running side by side.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use ioloop::{Future, IOLoop, PeriodicCallback};
+
+/// The system allocator, counting the bytes currently allocated by the process.
+struct Counting;
+
+static ALLOCATED: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the counter is an
+// atomic that allocates nothing.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATED.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: the caller's contract for `alloc` is passed on as is.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        ALLOCATED.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: `ptr` came from `System` with this layout (every allocation here does).
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATED.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        // SAFETY: as for `dealloc`, and `new_size` is the caller's, passed on.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocated() -> isize {
+    ALLOCATED.load(Ordering::Relaxed)
+}
+
+/// One test at a time: each measures the whole process.
+fn exclusive() -> MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn count_entries(dir: &str) -> usize {
+    std::fs::read_dir(dir).unwrap().count()
+}
+
+fn fds() -> usize {
+    count_entries("/proc/self/fd")
+}
+
+/// The threads of this test's making: its probes and the loops' executors. (Counted by
+/// name: the test harness starts threads of its own for the other tests.)
+fn threads() -> usize {
+    let ours = |name: &str| name.starts_with(PROBE) || name.starts_with("ioloop-");
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|name| ours(name))
+        .count()
+}
+
+const PROBE: &str = "leak-probe";
+
+fn probe_thread() {
+    std::thread::Builder::new()
+        .name(PROBE.into())
+        .spawn(live_and_exit_without_close)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+/// Polls `done` for up to 10 s (generous by orders of magnitude: the release itself is
+/// immediate; only threads winding down take scheduling time); whether it came true.
+fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        if Instant::now() > give_up {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+/// A thread's life with a loop it never closes: current loop, a periodic callback
+/// running, a job through the default executor, a pending sleep.
+fn live_and_exit_without_close() {
+    let io = IOLoop::current();
+    let pc = PeriodicCallback::new(|| {}, Duration::from_millis(1)).unwrap();
+    pc.start();
+    let pending = ioloop::gen::sleep(Duration::from_secs(3600));
+    let runner = io.clone();
+    let sum = io
+        .run_sync(
+            move || runner.run_in_executor(None, || (1..=10u64).sum::<u64>()),
+            None,
+        )
+        .unwrap();
+    assert_eq!(sum, 55);
+    drop((pc, pending));
+}
+
+#[test]
+fn a_thread_that_exits_with_its_loop_current_gives_back_its_fds_threads_and_memory() {
+    let _turn = exclusive();
+    // One round first, so what is made once per process (std's thread bookkeeping,
+    // the log's state) is in the baseline.
+    let fds0 = fds();
+    probe_thread();
+    let warm = eventually(|| fds() <= fds0 && threads() == 0);
+    let (fds1, threads1) = (fds(), threads());
+    let bytes0 = allocated();
+    const ROUNDS: usize = 20;
+    for _ in 0..ROUNDS {
+        probe_thread();
+    }
+    let settled = eventually(|| fds() <= fds0 && threads() == 0);
+    let leaked = allocated() - bytes0;
+    assert!(
+        warm && settled,
+        "after one thread: {fds1} fds (baseline {fds0}), {threads1} threads left; \
+         after {} more: {} fds, {} threads left, {leaked} bytes still allocated",
+        ROUNDS,
+        fds(),
+        threads()
+    );
+    // A loop with its executor is tens of KiB; a few KiB of slack for the harness.
+    assert!(
+        leaked < 64 * 1024,
+        "{leaked} bytes still allocated after {ROUNDS} threads"
+    );
+}
+
+const SPIKE: usize = 1_000_000;
+
+/// What the loop's queues hold with nothing scheduled, on a fresh loop.
+fn idle_capacity() -> usize {
+    let io = IOLoop::new();
+    io.run_sync(|| Future::ready(()), None).unwrap();
+    io.held_capacity()
+}
+
+#[test]
+fn a_spike_of_a_million_callbacks_gives_its_capacity_back() {
+    let _turn = exclusive();
+    let io = IOLoop::new();
+    for _ in 0..SPIKE {
+        io.add_callback(|| {});
+    }
+    let during = io.held_capacity();
+    assert!(during >= SPIKE, "the spike is held: {during} bytes");
+    // The spike runs, then the loop turns a few more times idle.
+    let bytes0 = allocated();
+    io.run_sync(|| ioloop::gen::sleep(Duration::ZERO), None)
+        .unwrap();
+    let after = io.held_capacity();
+    assert!(
+        after <= idle_capacity() + 256 * 1024,
+        "after the spike the queues hold {after} bytes (during: {during})"
+    );
+    assert!(allocated() < bytes0 - (during as isize) / 2);
+    io.close(false);
+}
+
+#[test]
+fn a_spike_of_a_million_due_timeouts_gives_its_capacity_back() {
+    let _turn = exclusive();
+    let io = IOLoop::new();
+    let at = io.time();
+    // One that outlives the spike, scheduled before it and after it.
+    let early = io.call_later(Duration::from_secs(3600), || {});
+    for _ in 0..SPIKE {
+        io.call_at(at, || {});
+    }
+    let late = io.call_later(Duration::from_secs(3600), || {});
+    let during = io.held_capacity();
+    assert!(during >= SPIKE, "the spike is held: {during} bytes");
+    io.run_sync(|| ioloop::gen::sleep(Duration::ZERO), None)
+        .unwrap();
+    assert_eq!(io.timeout_count(), 2);
+    let after = io.held_capacity();
+    assert!(
+        after <= idle_capacity() + 256 * 1024,
+        "after the spike the timeouts hold {after} bytes (during: {during})"
+    );
+    io.remove_timeout(early);
+    io.remove_timeout(late);
+    assert_eq!(io.timeout_count(), 0);
+    io.close(false);
+}
+
+#[test]
+fn close_frees_the_capacity_of_a_spike() {
+    let _turn = exclusive();
+    let base = allocated();
+    let io = IOLoop::new();
+    let at = io.time();
+    // The first of a million due timeouts closes the loop mid-spike.
+    let closer = io.clone();
+    io.call_at(at, move || closer.close(false));
+    for _ in 1..SPIKE {
+        io.call_at(at, || {});
+    }
+    let peak = allocated() - base;
+    io.start().unwrap();
+    assert!(io.is_closed());
+    assert_eq!(io.held_capacity(), 0, "a closed loop holds no queue");
+    assert_eq!(io.timeout_count(), 0);
+    let left = allocated() - base;
+    assert!(left < 64 * 1024, "{left} of {peak} bytes still allocated");
+}
+
+#[test]
+fn cancelling_a_sleep_removes_its_timeout() {
+    let _turn = exclusive();
+    let io = IOLoop::new();
+    io.make_current();
+    let sleeps: Vec<Future<()>> = (0..20_000)
+        .map(|_| ioloop::gen::sleep(Duration::from_secs(3600)))
+        .collect();
+    assert_eq!(io.timeout_count(), 20_000);
+    let bytes0 = allocated();
+    for sleep in &sleeps {
+        assert!(sleep.cancel());
+    }
+    drop(sleeps);
+    assert_eq!(
+        io.timeout_count(),
+        0,
+        "every cancelled sleep's timeout is gone"
+    );
+    assert!(allocated() < bytes0 - 20_000 * 100);
+    io.close(false);
+}
