@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
-use crate::callback::{self, CallbackReturn};
+use crate::callback::{guard_named, CallbackReturn};
 use crate::error::Result;
 use crate::events::Events;
 use crate::ioloop::IOLoop;
@@ -29,7 +29,9 @@ struct Inner {
 /// A TCP server: Tornado's `TCPServer`. Each accepted connection is passed, as an
 /// [`IOStream`] with the peer's address, to the handler given to
 /// [`new`](TCPServer::new), which may return `()`, a `Result`, or a future (a
-/// coroutine's); failures are logged and never stop the server.
+/// coroutine's); failures are logged and never stop the server. A failure (a panic, an
+/// `Err`, a failed future) is logged once, with the peer:
+/// `Exception in callback TCPServer connection handler for 127.0.0.1:40000: ...`.
 ///
 /// ```
 /// use ioloop::iostream::IOStream;
@@ -80,10 +82,11 @@ impl TCPServer {
         F: Fn(IOStream, SocketAddr) -> R + 'static,
         R: CallbackReturn,
     {
-        let handle_stream = Rc::new(handle_stream);
         let handler: Handler = Rc::new(move |stream, addr| {
-            let h = handle_stream.clone();
-            callback::run(move || h(stream, addr));
+            let name = ConnectionHandler(addr);
+            guard_named(&name.to_string(), || {
+                handle_stream(stream, addr).settle(name, || {})
+            });
         });
         TCPServer {
             inner: Rc::new(Inner {
@@ -214,6 +217,15 @@ fn accept_some(listener: &TcpListener, handler: &Handler) {
                 return;
             }
         }
+    }
+}
+
+/// A connection's handler, as the log names it: the peer, not the closure's type.
+struct ConnectionHandler(SocketAddr);
+
+impl fmt::Display for ConnectionHandler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TCPServer connection handler for {}", self.0)
     }
 }
 
