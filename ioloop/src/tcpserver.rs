@@ -1,6 +1,6 @@
 //! [`TCPServer`]: accepts connections and hands each to a handler as an [`IOStream`].
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
@@ -10,7 +10,7 @@ use std::rc::Rc;
 use crate::callback::{guard_named, CallbackReturn};
 use crate::error::Result;
 use crate::events::Events;
-use crate::ioloop::IOLoop;
+use crate::ioloop::{IOLoop, WeakLoop};
 use crate::iostream::IOStream;
 use crate::netutil::bind_sockets;
 
@@ -20,10 +20,23 @@ const ACCEPTS_PER_EVENT: usize = 128;
 type Handler = Rc<dyn Fn(IOStream, SocketAddr)>;
 
 struct Inner {
-    io: IOLoop,
+    /// Weak: the loop holds the accept handlers, and a server kept by something the loop
+    /// holds (a timeout that stops it, say) must not keep the loop alive.
+    io: WeakLoop,
     handler: Handler,
-    listening: RefCell<Vec<TcpListener>>,
+    listening: RefCell<Vec<Rc<Listener>>>,
     bound: RefCell<Vec<TcpListener>>,
+}
+
+/// One listening socket, shared by the server and its accept handler; the socket is
+/// closed when both have let go (the handler goes on `stop`, or with the loop).
+struct Listener {
+    socket: TcpListener,
+    io: WeakLoop,
+    handler: Handler,
+    /// Set by `stop`: an accept handler in progress (its connection handler stopped the
+    /// server) accepts no more.
+    stopped: Cell<bool>,
 }
 
 /// A TCP server: Tornado's `TCPServer`. Each accepted connection is passed, as an
@@ -32,6 +45,9 @@ struct Inner {
 /// coroutine's); failures are logged and never stop the server. A failure (a panic, an
 /// `Err`, a failed future) is logged once, with the peer:
 /// `Exception in callback TCPServer connection handler for 127.0.0.1:40000: ...`.
+///
+/// The server holds its loop weakly, and its listening sockets are closed by
+/// [`stop`](TCPServer::stop) or when the last handle to the server is dropped.
 ///
 /// ```
 /// use ioloop::iostream::IOStream;
@@ -90,7 +106,7 @@ impl TCPServer {
         });
         TCPServer {
             inner: Rc::new(Inner {
-                io: IOLoop::current(),
+                io: IOLoop::current().downgrade(),
                 handler,
                 listening: RefCell::new(Vec::new()),
                 bound: RefCell::new(Vec::new()),
@@ -153,14 +169,15 @@ impl TCPServer {
     /// # Ok::<(), ioloop::Error>(())
     /// ```
     pub fn add_sockets(&self, sockets: Vec<TcpListener>) -> Result<()> {
-        for listener in sockets {
-            listener.set_nonblocking(true)?;
-            let fd = listener.as_raw_fd();
-            let accepting = listener.try_clone()?;
-            let handler = self.inner.handler.clone();
-            self.inner.io.add_handler(fd, Events::READ, move |_, _| {
-                accept_some(&accepting, &handler)
-            })?;
+        for socket in sockets {
+            socket.set_nonblocking(true)?;
+            let listener = Rc::new(Listener {
+                socket,
+                io: self.inner.io.clone(),
+                handler: self.inner.handler.clone(),
+                stopped: Cell::new(false),
+            });
+            listener.watch()?;
             self.inner.listening.borrow_mut().push(listener);
         }
         Ok(())
@@ -179,11 +196,12 @@ impl TCPServer {
             .listening
             .borrow()
             .iter()
-            .filter_map(|l| l.local_addr().ok())
+            .filter_map(|l| l.socket.local_addr().ok())
             .collect()
     }
 
-    /// Stops accepting and closes the listening sockets; open connections go on.
+    /// Stops accepting and closes the listening sockets; open connections go on. Dropping
+    /// the last handle to a server stops it too.
     ///
     /// ```
     /// let server = ioloop::tcpserver::TCPServer::new(|stream, _| stream.close());
@@ -193,28 +211,65 @@ impl TCPServer {
     /// # Ok::<(), ioloop::Error>(())
     /// ```
     pub fn stop(&self) {
-        let sockets = std::mem::take(&mut *self.inner.listening.borrow_mut());
-        for listener in &sockets {
-            self.inner.io.remove_handler(listener.as_raw_fd());
+        self.inner.stop();
+    }
+}
+
+impl Inner {
+    fn stop(&self) {
+        let listeners = std::mem::take(&mut *self.listening.borrow_mut());
+        for listener in &listeners {
+            listener.stop();
         }
     }
 }
 
-/// Accepts until the backlog is empty (or a fair share is done; the level-triggered
-/// handler comes back for the rest).
-fn accept_some(listener: &TcpListener, handler: &Handler) {
-    for _ in 0..ACCEPTS_PER_EVENT {
-        match listener.accept() {
-            Ok((socket, addr)) => match IOStream::new(socket) {
-                Ok(stream) => handler(stream, addr),
-                Err(e) => log::error!("TCPServer: cannot set up a connection from {addr}: {e}"),
-            },
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            // Out of fds, or the peer left before accept: log and try again next turn.
-            Err(e) => {
-                log::error!("TCPServer: accept failed: {e}");
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Listener {
+    /// Registers the accept handler, which holds the listener until it is removed.
+    fn watch(self: &Rc<Self>) -> Result<()> {
+        let Some(io) = self.io.upgrade() else {
+            return Err(crate::Error::invalid_state("the IOLoop is gone"));
+        };
+        let listener = self.clone();
+        io.add_handler(self.socket.as_raw_fd(), Events::READ, move |_, _| {
+            listener.accept_some()
+        })
+    }
+
+    fn stop(&self) {
+        self.stopped.set(true);
+        if let Some(io) = self.io.upgrade() {
+            io.remove_handler(self.socket.as_raw_fd());
+        }
+    }
+
+    /// Accepts until the backlog is empty (or a fair share is done; the level-triggered
+    /// handler comes back for the rest).
+    fn accept_some(&self) {
+        for _ in 0..ACCEPTS_PER_EVENT {
+            if self.stopped.get() {
                 return;
+            }
+            match self.socket.accept() {
+                Ok((socket, addr)) => match IOStream::new(socket) {
+                    Ok(stream) => (self.handler)(stream, addr),
+                    Err(e) => {
+                        log::error!("TCPServer: cannot set up a connection from {addr}: {e}")
+                    }
+                },
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Out of fds, or the peer left before accept: log and try again next turn.
+                Err(e) => {
+                    log::error!("TCPServer: accept failed: {e}");
+                    return;
+                }
             }
         }
     }
