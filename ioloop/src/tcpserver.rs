@@ -5,7 +5,8 @@ use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
+use std::time::Duration;
 
 use crate::callback::{guard_named, CallbackReturn};
 use crate::error::Result;
@@ -13,9 +14,12 @@ use crate::events::Events;
 use crate::ioloop::{IOLoop, WeakLoop};
 use crate::iostream::IOStream;
 use crate::netutil::bind_sockets;
+use crate::timeouts::Timeout;
 
 /// Connections accepted per readiness event before the loop gets a turn (fairness).
 const ACCEPTS_PER_EVENT: usize = 128;
+/// How long a listener stops accepting when the process is out of fds or memory.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 type Handler = Rc<dyn Fn(IOStream, SocketAddr)>;
 
@@ -37,6 +41,10 @@ struct Listener {
     /// Set by `stop`: an accept handler in progress (its connection handler stopped the
     /// server) accepts no more.
     stopped: Cell<bool>,
+    /// Out of fds or memory since the last accept that did not fail that way.
+    starved: Cell<bool>,
+    /// The timeout that resumes accepting after a pause.
+    resume: Cell<Option<Timeout>>,
 }
 
 /// A TCP server: Tornado's `TCPServer`. Each accepted connection is passed, as an
@@ -45,6 +53,13 @@ struct Listener {
 /// coroutine's); failures are logged and never stop the server. A failure (a panic, an
 /// `Err`, a failed future) is logged once, with the peer:
 /// `Exception in callback TCPServer connection handler for 127.0.0.1:40000: ...`.
+///
+/// When `accept` fails because the process is out of file descriptors or memory, the
+/// server stops accepting on that socket for 100 ms (on the loop's
+/// [`time`](IOLoop::time)), then tries again, until an accept succeeds: the waiting
+/// clients stay in the kernel's backlog meanwhile. It logs an error when such an episode
+/// begins and an info line when accepting resumes, not once per attempt. A connection that
+/// fails before it is accepted (a peer that reset) is skipped.
 ///
 /// The server holds its loop weakly, and its listening sockets are closed by
 /// [`stop`](TCPServer::stop) or when the last handle to the server is dropped.
@@ -176,6 +191,8 @@ impl TCPServer {
                 io: self.inner.io.clone(),
                 handler: self.inner.handler.clone(),
                 stopped: Cell::new(false),
+                starved: Cell::new(false),
+                resume: Cell::new(None),
             });
             listener.watch()?;
             self.inner.listening.borrow_mut().push(listener);
@@ -246,33 +263,119 @@ impl Listener {
         self.stopped.set(true);
         if let Some(io) = self.io.upgrade() {
             io.remove_handler(self.socket.as_raw_fd());
+            if let Some(timeout) = self.resume.take() {
+                io.remove_timeout(timeout);
+            }
         }
     }
 
     /// Accepts until the backlog is empty (or a fair share is done; the level-triggered
     /// handler comes back for the rest).
-    fn accept_some(&self) {
+    fn accept_some(self: &Rc<Self>) {
         for _ in 0..ACCEPTS_PER_EVENT {
             if self.stopped.get() {
                 return;
             }
             match self.socket.accept() {
-                Ok((socket, addr)) => match IOStream::new(socket) {
-                    Ok(stream) => (self.handler)(stream, addr),
-                    Err(e) => {
-                        log::error!("TCPServer: cannot set up a connection from {addr}: {e}")
+                Ok((socket, addr)) => {
+                    self.fed();
+                    match IOStream::new(socket) {
+                        Ok(stream) => (self.handler)(stream, addr),
+                        Err(e) => {
+                            log::error!("TCPServer: cannot set up a connection from {addr}: {e}")
+                        }
                     }
-                },
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                // Out of fds, or the peer left before accept: log and try again next turn.
-                Err(e) => {
-                    log::error!("TCPServer: accept failed: {e}");
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // Had it been out of fds, accept would have said so before looking
+                    // at the backlog.
+                    self.fed();
                     return;
                 }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // The connection failed before it was accepted: skip it.
+                Err(e) if per_connection(&e) => {
+                    log::debug!("TCPServer: a connection left before accept: {e}");
+                }
+                // Out of fds or memory (or a fault we do not know): trying again at once
+                // would spin, so pause.
+                Err(e) => return self.starve(e),
             }
         }
     }
+
+    /// Stops accepting for [`ACCEPT_PAUSE`] after an accept failed for want of fds or
+    /// memory: the failure stays until something closes, and the level-triggered handler
+    /// would otherwise run, fail and log on every turn.
+    fn starve(self: &Rc<Self>, e: io::Error) {
+        let Some(io) = self.io.upgrade() else { return };
+        let addr = self.describe();
+        if self.starved.replace(true) {
+            log::debug!("TCPServer: accepting on {addr} failed again: {e}");
+        } else {
+            log::error!(
+                "TCPServer: cannot accept on {addr}, out of file descriptors or memory? \
+                 ({e}); pausing accepts, retrying every {ACCEPT_PAUSE:?}"
+            );
+        }
+        io.remove_handler(self.socket.as_raw_fd());
+        let listener = Rc::downgrade(self);
+        let timeout = io.call_later(ACCEPT_PAUSE, move || resume(listener));
+        self.resume.set(Some(timeout));
+    }
+
+    /// An accept did not fail for want of fds: any episode of starving is over.
+    fn fed(&self) {
+        if self.starved.replace(false) {
+            log::info!("TCPServer: accepting again on {}", self.describe());
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self.socket.local_addr() {
+            Ok(addr) => addr.to_string(),
+            Err(_) => format!("fd {}", self.socket.as_raw_fd()),
+        }
+    }
+}
+
+/// Ends a pause: watches the listener again, unless the server stopped meanwhile.
+fn resume(listener: Weak<Listener>) {
+    let Some(listener) = listener.upgrade() else {
+        return;
+    };
+    listener.resume.set(None);
+    if listener.stopped.get() {
+        return;
+    }
+    if let Err(e) = listener.watch() {
+        log::error!(
+            "TCPServer: cannot resume accepting on {}: {e}",
+            listener.describe()
+        );
+    }
+}
+
+/// Errors `accept` reports for one connection that failed before it was accepted (a
+/// peer that reset, a network error pending on it); the next may be fine. See accept(2):
+/// Linux passes such errors on, and they are to be treated like EAGAIN.
+fn per_connection(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::ECONNABORTED
+                | libc::EPROTO
+                | libc::EPERM
+                | libc::ENETDOWN
+                | libc::ENOPROTOOPT
+                | libc::EHOSTDOWN
+                | libc::ENONET
+                | libc::EHOSTUNREACH
+                | libc::EOPNOTSUPP
+                | libc::ENETUNREACH
+                | libc::ETIMEDOUT
+        )
+    )
 }
 
 /// A connection's handler, as the log names it: the peer, not the closure's type.
