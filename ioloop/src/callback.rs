@@ -55,8 +55,10 @@ pub(crate) fn guard_named<B: FnOnce()>(name: &str, body: B) -> bool {
 /// io.start().unwrap();
 /// ```
 pub trait CallbackReturn: 'static {
-    /// Reports a failure of the callback named `name`, then calls `then` once the work
-    /// the callback started has finished (at once unless it returned a pending future).
+    /// Reports a failure of the callback named `name` (a type name, or anything else
+    /// that reads well in "Exception in callback {name}: ..."), then calls `then` once
+    /// the work the callback started has finished (at once unless it returned a pending
+    /// future).
     ///
     /// ```
     /// use ioloop::CallbackReturn;
@@ -65,19 +67,19 @@ pub trait CallbackReturn: 'static {
     /// Ok::<(), String>(()).settle("example", move || f.set(true));
     /// assert!(finished.get());
     /// ```
-    fn settle(self, name: &'static str, then: impl FnOnce() + 'static);
+    fn settle(self, name: impl Display + 'static, then: impl FnOnce() + 'static);
 }
 
 impl CallbackReturn for () {
     #[inline]
-    fn settle(self, _name: &'static str, then: impl FnOnce() + 'static) {
+    fn settle(self, _name: impl Display + 'static, then: impl FnOnce() + 'static) {
         then()
     }
 }
 
 impl<T: 'static, E: Display + 'static> CallbackReturn for Result<T, E> {
     #[inline]
-    fn settle(self, name: &'static str, then: impl FnOnce() + 'static) {
+    fn settle(self, name: impl Display + 'static, then: impl FnOnce() + 'static) {
         if let Err(e) = self {
             log::error!("Exception in callback {name}: {e:#}");
         }
@@ -86,7 +88,7 @@ impl<T: 'static, E: Display + 'static> CallbackReturn for Result<T, E> {
 }
 
 impl<T: 'static> CallbackReturn for Future<T> {
-    fn settle(self, name: &'static str, then: impl FnOnce() + 'static) {
+    fn settle(self, name: impl Display + 'static, then: impl FnOnce() + 'static) {
         // The loop holds a pending future until it is done: a coroutine started from a
         // callback and not kept by anyone else must still run to completion.
         let held = (!self.done()).then(|| {

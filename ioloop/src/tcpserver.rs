@@ -1,35 +1,68 @@
 //! [`TCPServer`]: accepts connections and hands each to a handler as an [`IOStream`].
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
+use std::time::Duration;
 
-use crate::callback::{self, CallbackReturn};
+use crate::callback::{guard_named, CallbackReturn};
 use crate::error::Result;
 use crate::events::Events;
-use crate::ioloop::IOLoop;
+use crate::ioloop::{IOLoop, WeakLoop};
 use crate::iostream::IOStream;
 use crate::netutil::bind_sockets;
+use crate::timeouts::Timeout;
 
 /// Connections accepted per readiness event before the loop gets a turn (fairness).
 const ACCEPTS_PER_EVENT: usize = 128;
+/// How long a listener stops accepting when the process is out of fds or memory.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 type Handler = Rc<dyn Fn(IOStream, SocketAddr)>;
 
 struct Inner {
-    io: IOLoop,
+    /// Weak: the loop holds the accept handlers, and a server kept by something the loop
+    /// holds (a timeout that stops it, say) must not keep the loop alive.
+    io: WeakLoop,
     handler: Handler,
-    listening: RefCell<Vec<TcpListener>>,
+    listening: RefCell<Vec<Rc<Listener>>>,
     bound: RefCell<Vec<TcpListener>>,
+}
+
+/// One listening socket, shared by the server and its accept handler; the socket is
+/// closed when both have let go (the handler goes on `stop`, or with the loop).
+struct Listener {
+    socket: TcpListener,
+    io: WeakLoop,
+    handler: Handler,
+    /// Set by `stop`: an accept handler in progress (its connection handler stopped the
+    /// server) accepts no more.
+    stopped: Cell<bool>,
+    /// Out of fds or memory since the last accept that did not fail that way.
+    starved: Cell<bool>,
+    /// The timeout that resumes accepting after a pause.
+    resume: Cell<Option<Timeout>>,
 }
 
 /// A TCP server: Tornado's `TCPServer`. Each accepted connection is passed, as an
 /// [`IOStream`] with the peer's address, to the handler given to
 /// [`new`](TCPServer::new), which may return `()`, a `Result`, or a future (a
-/// coroutine's); failures are logged and never stop the server.
+/// coroutine's); failures are logged and never stop the server. A failure (a panic, an
+/// `Err`, a failed future) is logged once, with the peer:
+/// `Exception in callback TCPServer connection handler for 127.0.0.1:40000: ...`.
+///
+/// When `accept` fails because the process is out of file descriptors or memory, the
+/// server stops accepting on that socket for 100 ms (on the loop's
+/// [`time`](IOLoop::time)), then tries again, until an accept succeeds: the waiting
+/// clients stay in the kernel's backlog meanwhile. It logs an error when such an episode
+/// begins and an info line when accepting resumes, not once per attempt. A connection that
+/// fails before it is accepted (a peer that reset) is skipped.
+///
+/// The server holds its loop weakly, and its listening sockets are closed by
+/// [`stop`](TCPServer::stop) or when the last handle to the server is dropped.
 ///
 /// ```
 /// use ioloop::iostream::IOStream;
@@ -80,14 +113,15 @@ impl TCPServer {
         F: Fn(IOStream, SocketAddr) -> R + 'static,
         R: CallbackReturn,
     {
-        let handle_stream = Rc::new(handle_stream);
         let handler: Handler = Rc::new(move |stream, addr| {
-            let h = handle_stream.clone();
-            callback::run(move || h(stream, addr));
+            let name = ConnectionHandler(addr);
+            guard_named(&name.to_string(), || {
+                handle_stream(stream, addr).settle(name, || {})
+            });
         });
         TCPServer {
             inner: Rc::new(Inner {
-                io: IOLoop::current(),
+                io: IOLoop::current().downgrade(),
                 handler,
                 listening: RefCell::new(Vec::new()),
                 bound: RefCell::new(Vec::new()),
@@ -150,14 +184,17 @@ impl TCPServer {
     /// # Ok::<(), ioloop::Error>(())
     /// ```
     pub fn add_sockets(&self, sockets: Vec<TcpListener>) -> Result<()> {
-        for listener in sockets {
-            listener.set_nonblocking(true)?;
-            let fd = listener.as_raw_fd();
-            let accepting = listener.try_clone()?;
-            let handler = self.inner.handler.clone();
-            self.inner.io.add_handler(fd, Events::READ, move |_, _| {
-                accept_some(&accepting, &handler)
-            })?;
+        for socket in sockets {
+            socket.set_nonblocking(true)?;
+            let listener = Rc::new(Listener {
+                socket,
+                io: self.inner.io.clone(),
+                handler: self.inner.handler.clone(),
+                stopped: Cell::new(false),
+                starved: Cell::new(false),
+                resume: Cell::new(None),
+            });
+            listener.watch()?;
             self.inner.listening.borrow_mut().push(listener);
         }
         Ok(())
@@ -176,11 +213,12 @@ impl TCPServer {
             .listening
             .borrow()
             .iter()
-            .filter_map(|l| l.local_addr().ok())
+            .filter_map(|l| l.socket.local_addr().ok())
             .collect()
     }
 
-    /// Stops accepting and closes the listening sockets; open connections go on.
+    /// Stops accepting and closes the listening sockets; open connections go on. Dropping
+    /// the last handle to a server stops it too.
     ///
     /// ```
     /// let server = ioloop::tcpserver::TCPServer::new(|stream, _| stream.close());
@@ -190,30 +228,162 @@ impl TCPServer {
     /// # Ok::<(), ioloop::Error>(())
     /// ```
     pub fn stop(&self) {
-        let sockets = std::mem::take(&mut *self.inner.listening.borrow_mut());
-        for listener in &sockets {
-            self.inner.io.remove_handler(listener.as_raw_fd());
+        self.inner.stop();
+    }
+}
+
+impl Inner {
+    fn stop(&self) {
+        let listeners = std::mem::take(&mut *self.listening.borrow_mut());
+        for listener in &listeners {
+            listener.stop();
         }
     }
 }
 
-/// Accepts until the backlog is empty (or a fair share is done; the level-triggered
-/// handler comes back for the rest).
-fn accept_some(listener: &TcpListener, handler: &Handler) {
-    for _ in 0..ACCEPTS_PER_EVENT {
-        match listener.accept() {
-            Ok((socket, addr)) => match IOStream::new(socket) {
-                Ok(stream) => handler(stream, addr),
-                Err(e) => log::error!("TCPServer: cannot set up a connection from {addr}: {e}"),
-            },
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            // Out of fds, or the peer left before accept: log and try again next turn.
-            Err(e) => {
-                log::error!("TCPServer: accept failed: {e}");
-                return;
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Listener {
+    /// Registers the accept handler, which holds the listener until it is removed.
+    fn watch(self: &Rc<Self>) -> Result<()> {
+        let Some(io) = self.io.upgrade() else {
+            return Err(crate::Error::invalid_state("the IOLoop is gone"));
+        };
+        let listener = self.clone();
+        io.add_handler(self.socket.as_raw_fd(), Events::READ, move |_, _| {
+            listener.accept_some()
+        })
+    }
+
+    fn stop(&self) {
+        self.stopped.set(true);
+        if let Some(io) = self.io.upgrade() {
+            io.remove_handler(self.socket.as_raw_fd());
+            if let Some(timeout) = self.resume.take() {
+                io.remove_timeout(timeout);
             }
         }
+    }
+
+    /// Accepts until the backlog is empty (or a fair share is done; the level-triggered
+    /// handler comes back for the rest).
+    fn accept_some(self: &Rc<Self>) {
+        for _ in 0..ACCEPTS_PER_EVENT {
+            if self.stopped.get() {
+                return;
+            }
+            match self.socket.accept() {
+                Ok((socket, addr)) => {
+                    self.fed();
+                    match IOStream::new(socket) {
+                        Ok(stream) => (self.handler)(stream, addr),
+                        Err(e) => {
+                            log::error!("TCPServer: cannot set up a connection from {addr}: {e}")
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // Had it been out of fds, accept would have said so before looking
+                    // at the backlog.
+                    self.fed();
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // The connection failed before it was accepted: skip it.
+                Err(e) if per_connection(&e) => {
+                    log::debug!("TCPServer: a connection left before accept: {e}");
+                }
+                // Out of fds or memory (or a fault we do not know): trying again at once
+                // would spin, so pause.
+                Err(e) => return self.starve(e),
+            }
+        }
+    }
+
+    /// Stops accepting for [`ACCEPT_PAUSE`] after an accept failed for want of fds or
+    /// memory: the failure stays until something closes, and the level-triggered handler
+    /// would otherwise run, fail and log on every turn.
+    fn starve(self: &Rc<Self>, e: io::Error) {
+        let Some(io) = self.io.upgrade() else { return };
+        let addr = self.describe();
+        if self.starved.replace(true) {
+            log::debug!("TCPServer: accepting on {addr} failed again: {e}");
+        } else {
+            log::error!(
+                "TCPServer: cannot accept on {addr}, out of file descriptors or memory? \
+                 ({e}); pausing accepts, retrying every {ACCEPT_PAUSE:?}"
+            );
+        }
+        io.remove_handler(self.socket.as_raw_fd());
+        let listener = Rc::downgrade(self);
+        let timeout = io.call_later(ACCEPT_PAUSE, move || resume(listener));
+        self.resume.set(Some(timeout));
+    }
+
+    /// An accept did not fail for want of fds: any episode of starving is over.
+    fn fed(&self) {
+        if self.starved.replace(false) {
+            log::info!("TCPServer: accepting again on {}", self.describe());
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self.socket.local_addr() {
+            Ok(addr) => addr.to_string(),
+            Err(_) => format!("fd {}", self.socket.as_raw_fd()),
+        }
+    }
+}
+
+/// Ends a pause: watches the listener again, unless the server stopped meanwhile.
+fn resume(listener: Weak<Listener>) {
+    let Some(listener) = listener.upgrade() else {
+        return;
+    };
+    listener.resume.set(None);
+    if listener.stopped.get() {
+        return;
+    }
+    if let Err(e) = listener.watch() {
+        log::error!(
+            "TCPServer: cannot resume accepting on {}: {e}",
+            listener.describe()
+        );
+    }
+}
+
+/// Errors `accept` reports for one connection that failed before it was accepted (a
+/// peer that reset, a network error pending on it); the next may be fine. See accept(2):
+/// Linux passes such errors on, and they are to be treated like EAGAIN.
+fn per_connection(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::ECONNABORTED
+                | libc::EPROTO
+                | libc::EPERM
+                | libc::ENETDOWN
+                | libc::ENOPROTOOPT
+                | libc::EHOSTDOWN
+                | libc::ENONET
+                | libc::EHOSTUNREACH
+                | libc::EOPNOTSUPP
+                | libc::ENETUNREACH
+                | libc::ETIMEDOUT
+        )
+    )
+}
+
+/// A connection's handler, as the log names it: the peer, not the closure's type.
+struct ConnectionHandler(SocketAddr);
+
+impl fmt::Display for ConnectionHandler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TCPServer connection handler for {}", self.0)
     }
 }
 
