@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::callback::{guard_named, CallbackReturn};
 use crate::error::Result;
 use crate::events::Events;
+use crate::handlers::{HandlerKey, Trigger};
 use crate::ioloop::{IOLoop, WeakLoop};
 use crate::iostream::IOStream;
 use crate::netutil::bind_sockets;
@@ -45,6 +46,11 @@ struct Listener {
     starved: Cell<bool>,
     /// The timeout that resumes accepting after a pause.
     resume: Cell<Option<Timeout>>,
+    /// The loop's registration of the socket while accepting (removed by key, never by
+    /// fd number).
+    key: Cell<Option<HandlerKey>>,
+    /// Stopped through this when the loop closes with `all_fds`.
+    server: Weak<Inner>,
 }
 
 /// A TCP server: Tornado's `TCPServer`. Each accepted connection is passed, as an
@@ -193,6 +199,8 @@ impl TCPServer {
                 stopped: Cell::new(false),
                 starved: Cell::new(false),
                 resume: Cell::new(None),
+                key: Cell::new(None),
+                server: Rc::downgrade(&self.inner),
             });
             listener.watch()?;
             self.inner.listening.borrow_mut().push(listener);
@@ -254,15 +262,35 @@ impl Listener {
             return Err(crate::Error::invalid_state("the IOLoop is gone"));
         };
         let listener = self.clone();
-        io.add_handler(self.socket.as_raw_fd(), Events::READ, move |_, _| {
-            listener.accept_some()
-        })
+        let server = self.server.clone();
+        let key = io.add_owned_handler(
+            self.socket.as_raw_fd(),
+            Events::READ,
+            Trigger::Level,
+            "TCPServer accept handler",
+            move |_, _| listener.accept_some(),
+            // `close(true)`: the server stops, and lets go of its sockets.
+            move || {
+                if let Some(server) = server.upgrade() {
+                    server.stop();
+                }
+            },
+        )?;
+        self.key.set(Some(key));
+        Ok(())
+    }
+
+    /// Removes the accept handler, if it is registered.
+    fn unwatch(&self, io: &IOLoop) {
+        if let Some(key) = self.key.take() {
+            io.remove_owned_handler(key);
+        }
     }
 
     fn stop(&self) {
         self.stopped.set(true);
         if let Some(io) = self.io.upgrade() {
-            io.remove_handler(self.socket.as_raw_fd());
+            self.unwatch(&io);
             if let Some(timeout) = self.resume.take() {
                 io.remove_timeout(timeout);
             }
@@ -318,7 +346,7 @@ impl Listener {
                  ({e}); pausing accepts, retrying every {ACCEPT_PAUSE:?}"
             );
         }
-        io.remove_handler(self.socket.as_raw_fd());
+        self.unwatch(&io);
         let listener = Rc::downgrade(self);
         let timeout = io.call_later(ACCEPT_PAUSE, move || resume(listener));
         self.resume.set(Some(timeout));

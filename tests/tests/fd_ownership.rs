@@ -131,3 +131,21 @@ fn remove_handler_cannot_take_a_streams_registration() {
     assert_eq!(&line[..], b"ping\n");
     io.close(false);
 }
+
+#[test]
+fn close_all_fds_stops_a_server_through_the_server() {
+    let _turn = turn();
+    let io = IOLoop::new();
+    io.make_current();
+    let server = ioloop::tcpserver::TCPServer::new(|stream, _| stream.close());
+    server.listen(0, Some("127.0.0.1")).unwrap();
+    let addr = server.local_addrs()[0];
+    io.close(true);
+    assert!(
+        server.local_addrs().is_empty(),
+        "the server knows it stopped"
+    );
+    let refused = std::net::TcpStream::connect(addr).unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+    drop(server); // must not close anything a second time
+}
