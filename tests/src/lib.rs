@@ -71,6 +71,23 @@ impl Trace {
     }
 }
 
+/// An [`IOStream`](ioloop::iostream::IOStream) on the current loop, and the blocking
+/// std socket at the other end (loopback).
+///
+/// ```
+/// use std::io::Write;
+/// let (stream, mut peer) = tests::stream_and_peer();
+/// peer.write_all(b"hi\n").unwrap();
+/// let line = ioloop::IOLoop::current().run_sync(move || stream.read_until("\n", None), None);
+/// assert_eq!(&line.unwrap()[..], b"hi\n");
+/// ```
+pub fn stream_and_peer() -> (ioloop::iostream::IOStream, std::net::TcpStream) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (socket, _) = listener.accept().unwrap();
+    (ioloop::iostream::IOStream::new(socket).unwrap(), peer)
+}
+
 /// A callback for places that must never call it.
 ///
 /// ```

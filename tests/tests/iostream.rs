@@ -8,13 +8,7 @@ use ioloop::iostream::IOStream;
 use ioloop::prelude::*;
 use ioloop::ErrorKind;
 
-/// A stream on the current loop, and the blocking std socket at the other end.
-fn stream_and_peer() -> (IOStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let (socket, _) = listener.accept().unwrap();
-    (IOStream::new(socket).unwrap(), peer)
-}
+use tests::stream_and_peer;
 
 fn run<T: 'static>(f: impl FnOnce() -> Future<T> + 'static) -> Result<T> {
     IOLoop::current().run_sync(f, Some(Duration::from_secs(60)))

@@ -21,14 +21,18 @@ use regex::bytes::Regex;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::Events;
-use crate::future::Future;
+use crate::future::{CancelHook, Future, WeakFuture};
 use crate::handlers::{HandlerKey, Trigger};
-use crate::ioloop::IOLoop;
+use crate::ioloop::{IOLoop, WeakLoop};
 use read::{Request, Verdict};
 use write::WriteQueue;
 
 /// Bytes asked of the kernel per read; the buffer grows by this much when low.
 const READ_CHUNK: usize = 64 * 1024;
+/// The most bytes one stream reads in one loop turn before it lets the others run (and
+/// picks up in the next turn): a peer flooding bytes cannot hold up the loop's other
+/// connections for longer than reading this much takes.
+const READ_BUDGET: usize = READ_CHUNK;
 /// Tornado's default limit on buffered, unread bytes.
 const DEFAULT_MAX_BUFFER: usize = 100 * 1024 * 1024;
 
@@ -47,9 +51,13 @@ enum Pending {
 struct State {
     buffer: BytesMut,
     pending: Option<Pending>,
+    /// Counts the reads started; the pending read is the one numbered so, which tells
+    /// a late cancellation from the read now pending.
+    read_id: u64,
     writes: WriteQueue,
-    /// Waiting for a non-blocking connect to finish.
-    connecting: Option<Future<IOStream>>,
+    /// Waiting for a non-blocking connect to finish. Weak: the future owns the stream
+    /// until then (see `AbandonConnect`), not the other way round.
+    connecting: Option<WeakFuture<IOStream>>,
     closed: bool,
     /// Whether the socket may have bytes: set by a readable edge, cleared when a read
     /// would block or comes up short. Saves a `read` that is sure to fail each time a
@@ -62,6 +70,9 @@ struct State {
     /// Why the stream closed: the real error (reset, refused, limit), or `None` for an
     /// orderly end of file or `close()`.
     cause: Option<Error>,
+    /// A turn's read budget ran out with the socket still readable: a callback that
+    /// reads on in the next turn is queued.
+    read_later: bool,
     max_buffer_size: usize,
     max_write_buffer_size: Option<usize>,
 }
@@ -70,7 +81,10 @@ struct State {
 type Holder = RefCell<Option<IOStream>>;
 
 struct Inner {
-    io: IOLoop,
+    /// Weak: the loop owns the stream's handler, which may own the stream (`holder`),
+    /// so a strong handle here made a cycle that kept a loop dropped without `close()`
+    /// (and its fds) alive.
+    io: WeakLoop,
     fd: RawFd,
     socket: RefCell<Option<mio::net::TcpStream>>,
     state: RefCell<State>,
@@ -100,6 +114,49 @@ struct Inner {
 /// * Lifetime: a stream closes when its last handle is dropped while nothing waits on
 ///   it; a pending read or unflushed write keeps it open until it completes (as
 ///   Tornado's loop holds a busy stream), so keeping only the future is enough.
+////// * Cancelling: a read ends when its future is cancelled ([`Future::cancel`],
+///   [`gen::with_timeout_cancel`](crate::gen::with_timeout_cancel), a
+///   [`run_sync`](IOLoop::run_sync) timeout) or when nobody holds or waits on its future
+///   any more. Nothing is lost: bytes that arrive later stay buffered for the next read,
+///   which may start at once, and bytes a cancelled [`read_into`](IOStream::read_into)
+///   had copied into its buffer go back to the front of the stream's buffer.
+///
+/// An idle or read timeout is then just a cancelling timeout around the read: the stream
+/// stays usable afterwards, to ping the peer, read on, or close.
+///
+/// ```
+/// use ioloop::gen::with_timeout_cancel;
+/// use ioloop::iostream::IOStream;
+/// use ioloop::prelude::*;
+///
+/// #[ioloop::coroutine]
+/// fn next_line_or_ping(stream: IOStream) -> Result<Vec<u8>> {
+///     loop {
+///         match yield_!(with_timeout_cancel(Duration::from_millis(20), stream.read_until("\n", Some(1024)))) {
+///             Ok(line) => return Ok(line.to_vec()),
+///             // Idle: the read is over, no byte is lost; ask the peer and read on.
+///             Err(e) if e.is_timeout() => yield_!(stream.write("ping\n"))?,
+///             Err(e) => return Err(e),
+///         }
+///     }
+/// }
+///
+/// let io = IOLoop::current();
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let mut peer = std::net::TcpStream::connect(listener.local_addr()?)?;
+/// let stream = IOStream::new(listener.accept()?.0)?;
+/// let answer = std::thread::spawn(move || {
+///     use std::io::{BufRead, Write};
+///     let mut ping = String::new();
+///     std::io::BufReader::new(peer.try_clone()?).read_line(&mut ping)?;
+///     peer.write_all(b"pong\n")?; // answers the first ping
+///     Ok::<_, std::io::Error>(ping)
+/// });
+/// let line = io.run_sync(move || next_line_or_ping(stream), Some(Duration::from_secs(60)))?;
+/// assert_eq!(line, b"pong\n");
+/// assert_eq!(answer.join().unwrap()?, "ping\n");
+/// # Ok::<(), ioloop::Error>(())
+/// ```
 ///
 /// ```
 /// use ioloop::iostream::IOStream;
@@ -141,24 +198,29 @@ impl IOStream {
         IOStream::wrap(mio::net::TcpStream::from_std(socket), None)
     }
 
-    fn wrap(socket: mio::net::TcpStream, connecting: Option<Future<IOStream>>) -> Result<IOStream> {
+    fn wrap(
+        socket: mio::net::TcpStream,
+        connecting: Option<WeakFuture<IOStream>>,
+    ) -> Result<IOStream> {
         let io = IOLoop::current();
         let fd = socket.as_raw_fd();
         let holder: Rc<Holder> = Rc::new(RefCell::new(None));
         let stream = IOStream {
             inner: Rc::new(Inner {
-                io: io.clone(),
+                io: io.downgrade(),
                 fd,
                 socket: RefCell::new(Some(socket)),
                 state: RefCell::new(State {
                     buffer: BytesMut::new(),
                     pending: None,
+                    read_id: 0,
                     writes: WriteQueue::default(),
                     connecting,
                     closed: false,
                     readable: true,
                     peer_closed: false,
                     cause: None,
+                    read_later: false,
                     max_buffer_size: DEFAULT_MAX_BUFFER,
                     max_write_buffer_size: None,
                 }),
@@ -194,6 +256,9 @@ impl IOStream {
     /// Connects to `addr` without blocking; the future resolves to the stream once
     /// connected, or fails with the real error (connection refused, unreachable).
     ///
+    /// The future owns the attempt: cancelling it, or dropping its last handle, before
+    /// it connects closes the socket (so a timed-out connect leaves nothing behind).
+    ///
     /// ```
     /// use ioloop::iostream::IOStream;
     /// use ioloop::IOLoop;
@@ -210,10 +275,10 @@ impl IOStream {
             Ok(socket) => socket,
             Err(e) => return Future::failed(e.into()),
         };
-        match IOStream::wrap(socket, Some(future.clone())) {
-            // Nothing else holds the stream until it connects: its own future keeps it
-            // alive, and lets go once it completes either way.
-            Ok(stream) => future.add_done_callback(move |_| drop(stream)),
+        match IOStream::wrap(socket, Some(future.downgrade())) {
+            // Until it connects the stream lives in its future's cancel hook, which the
+            // future drops once it completes, is cancelled, or is dropped itself.
+            Ok(stream) => future.set_cancel_hook(Rc::new(AbandonConnect(stream))),
             Err(e) => return Future::failed(e),
         }
         future
@@ -241,10 +306,7 @@ impl IOStream {
         delimiter: impl AsRef<[u8]>,
         max_bytes: Option<usize>,
     ) -> Future<Bytes> {
-        self.start_data_read(Request::Until {
-            delimiter: delimiter.as_ref().to_vec(),
-            max: max_bytes,
-        })
+        self.start_data_read(Request::until(delimiter.as_ref(), max_bytes))
     }
 
     /// Reads up to and including the end of the first match of `pattern` (a
@@ -264,10 +326,7 @@ impl IOStream {
     /// ```
     pub fn read_until_regex(&self, pattern: &str, max_bytes: Option<usize>) -> Future<Bytes> {
         match Regex::new(pattern) {
-            Ok(regex) => self.start_data_read(Request::Regex {
-                regex,
-                max: max_bytes,
-            }),
+            Ok(regex) => self.start_data_read(Request::regex(regex, max_bytes)),
             Err(e) => Future::failed(Error::with_source(
                 ErrorKind::Other,
                 format!("invalid regex {pattern:?}"),
@@ -348,11 +407,21 @@ impl IOStream {
     }
 
     fn start_read(&self, pending: Pending) {
+        self.drop_unobserved_read();
         let refused = {
             let mut state = self.inner.state.borrow_mut();
             if state.pending.is_some() {
                 Some(pending)
             } else {
+                state.read_id += 1;
+                let hook = Rc::new(CancelRead {
+                    stream: Rc::downgrade(&self.inner),
+                    id: state.read_id,
+                });
+                match &pending {
+                    Pending::Data(_, future) => future.set_cancel_hook(hook),
+                    Pending::Into { future, .. } => future.set_cancel_hook(hook),
+                }
                 state.pending = Some(pending);
                 None
             }
@@ -373,6 +442,7 @@ impl IOStream {
     /// nothing does (see `Inner::holder`). Called after every public step that may
     /// change that.
     fn settle_keepalive(&self) {
+        self.drop_unobserved_read();
         let Some(holder) = self.inner.holder.upgrade() else {
             return; // the handler is gone: closed, or the loop is
         };
@@ -390,9 +460,48 @@ impl IOStream {
         drop(released);
     }
 
+    /// Ends the pending read without completing it (numbered `only`, if given): it was
+    /// cancelled, or nobody can see its result any more. What it took from the stream
+    /// goes back: bytes already copied into a `read_into` buffer return to the front of
+    /// the stream's buffer, for the next read.
+    fn withdraw_read(&self, only: Option<u64>) {
+        let withdrawn = {
+            let mut state = self.inner.state.borrow_mut();
+            if only.is_some_and(|id| id != state.read_id) {
+                return; // that read is over already; another may be pending
+            }
+            let withdrawn = state.pending.take();
+            if let Some(Pending::Into { buf, filled, .. }) = &withdrawn {
+                if *filled > 0 {
+                    let mut restored = BytesMut::with_capacity(filled + state.buffer.len());
+                    restored.extend_from_slice(&buf[..*filled]);
+                    restored.extend_from_slice(&state.buffer);
+                    state.buffer = restored;
+                }
+            }
+            withdrawn
+        };
+        // Dropped outside the borrow: it may hold the last handle to its future.
+        drop(withdrawn);
+    }
+
+    /// A pending read whose future nobody holds or waits on (its coroutine was
+    /// dropped, say) ends here, before it can swallow bytes or keep the stream busy.
+    fn drop_unobserved_read(&self) {
+        let unobserved = match &self.inner.state.borrow().pending {
+            Some(Pending::Data(_, future)) => !future.is_observed(),
+            Some(Pending::Into { future, .. }) => !future.is_observed(),
+            None => false,
+        };
+        if unobserved {
+            self.withdraw_read(None);
+        }
+    }
+
     /// Serves the pending read from the buffer, reading from the socket as needed,
     /// until it completes or the socket would block.
     fn advance_read(&self) {
+        let mut budget = READ_BUDGET;
         loop {
             match self.serve_from_buffer() {
                 Step::Done => return,
@@ -402,9 +511,13 @@ impl IOStream {
                 }
                 Step::NeedMore => {}
             }
+            if budget == 0 {
+                self.read_next_turn();
+                return;
+            }
             match self.read_socket() {
-                Ok(true) => {}
-                Ok(false) => return, // would block: the next edge brings more
+                Ok(Some(n)) => budget = budget.saturating_sub(n),
+                Ok(None) => return, // would block: the next edge brings more
                 Err(cause) => {
                     self.close_with(cause);
                     // A read the remaining buffer satisfies still completes.
@@ -421,7 +534,7 @@ impl IOStream {
             return Step::Done;
         };
         match pending {
-            Pending::Data(request, future) => match request.verdict(&state.buffer, closed) {
+            Pending::Data(mut request, future) => match request.verdict(&state.buffer, closed) {
                 Verdict::Take(n) => {
                     let data = state.buffer.split_to(n).freeze();
                     drop(state);
@@ -431,7 +544,7 @@ impl IOStream {
                 Verdict::More if closed => {
                     let error = closed_error(&state.cause);
                     drop(state);
-                    let _ = future.set_exception(error);
+                    fail_observed(&future, error);
                     Step::Done
                 }
                 Verdict::More => {
@@ -463,7 +576,7 @@ impl IOStream {
                 } else if closed {
                     let error = closed_error(&state.cause);
                     drop(state);
-                    let _ = future.set_exception(error);
+                    fail_observed(&future, error);
                     Step::Done
                 } else {
                     state.pending = Some(Pending::Into {
@@ -479,19 +592,22 @@ impl IOStream {
     }
 
     /// One read from the socket: into the caller's buffer for `read_into`, else into
-    /// ours. `Ok(true)`: got bytes; `Ok(false)`: would block (or nothing to read into);
+    /// ours. `Ok(Some(n))`: got `n` bytes (0: interrupted, try again); `Ok(None)`: would
+    /// block (or nothing to read into);
     /// `Err(cause)`: the stream must close (cause `None` for end of file).
-    fn read_socket(&self) -> std::result::Result<bool, Option<Error>> {
+    fn read_socket(&self) -> std::result::Result<Option<usize>, Option<Error>> {
         let mut guard = self.inner.state.borrow_mut();
         let state = &mut *guard;
         if state.closed || !state.readable {
-            return Ok(false);
+            return Ok(None);
         }
         let buffer_empty = state.buffer.is_empty();
         let direct = match &mut state.pending {
-            Some(Pending::Into { buf, filled, .. }) if buffer_empty => {
-                Some((buf.as_mut_ptr(), *filled, buf.len() - *filled))
-            }
+            Some(Pending::Into { buf, filled, .. }) if buffer_empty => Some((
+                buf.as_mut_ptr(),
+                *filled,
+                (buf.len() - *filled).min(READ_BUDGET),
+            )),
             _ => None,
         };
         let (result, asked) = match direct {
@@ -527,7 +643,8 @@ impl IOStream {
                     state.buffer.reserve(READ_CHUNK);
                 }
                 let spare = state.buffer.spare_capacity_mut();
-                let room = spare.len();
+                // (At most a turn's budget: a grown buffer's spare room is megabytes.)
+                let room = spare.len().min(READ_BUDGET);
                 let n = raw_read(self.inner.fd, spare.as_mut_ptr().cast(), room);
                 if let Ok(n) = n {
                     let len = state.buffer.len() + n;
@@ -545,13 +662,13 @@ impl IOStream {
                 if n < asked && !state.peer_closed {
                     state.readable = false;
                 }
-                Ok(true)
+                Ok(Some(n))
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 state.readable = false;
-                Ok(false)
+                Ok(None)
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(Some(0)),
             Err(e) => Err(Some(Error::from(e))),
         }
     }
@@ -579,7 +696,9 @@ impl IOStream {
         let future = {
             let mut state = self.inner.state.borrow_mut();
             if state.closed {
-                return Future::failed(closed_error(&state.cause));
+                let failed = Future::new();
+                fail_observed(&failed, closed_error(&state.cause));
+                return failed;
             }
             if let Some(max) = state.max_write_buffer_size {
                 if state.writes.queued() + data.len() > max {
@@ -603,7 +722,7 @@ impl IOStream {
             let socket = self.inner.socket.borrow();
             match socket.as_ref() {
                 Some(socket) if !state.closed && state.connecting.is_none() => {
-                    state.writes.flush_into(socket).err()
+                    state.writes.flush_into(socket.as_raw_fd()).err()
                 }
                 _ => None,
             }
@@ -632,6 +751,7 @@ impl IOStream {
                 self.flush();
             }
             if events.intersects(Events::READ | Events::ERROR) {
+                self.drop_unobserved_read();
                 let pending = {
                     let mut state = self.inner.state.borrow_mut();
                     state.readable = true;
@@ -648,13 +768,37 @@ impl IOStream {
         self.settle_keepalive();
     }
 
+    /// The turn's read budget is spent and the socket may hold more, which no new edge
+    /// will announce: read on in the next turn, after the loop's other work.
+    fn read_next_turn(&self) {
+        let Some(io) = self.inner.io.upgrade() else {
+            return;
+        };
+        if std::mem::replace(&mut self.inner.state.borrow_mut().read_later, true) {
+            return; // queued already
+        }
+        let weak = Rc::downgrade(&self.inner);
+        io.add_callback(move || {
+            if let Some(inner) = weak.upgrade() {
+                let stream = IOStream { inner };
+                stream.inner.state.borrow_mut().read_later = false;
+                stream.handle_events(Events::READ);
+            }
+        });
+    }
+
     /// No read is pending: buffer what arrives (up to the limit) so an edge is not lost
     /// and a close is noticed.
     fn read_ahead(&self) {
+        let mut budget = READ_BUDGET;
         loop {
+            if budget == 0 {
+                self.read_next_turn();
+                return;
+            }
             match self.read_socket() {
-                Ok(true) => {}
-                Ok(false) => return,
+                Ok(Some(n)) => budget = budget.saturating_sub(n),
+                Ok(None) => return,
                 Err(cause) => {
                     self.close_with(cause);
                     return;
@@ -680,6 +824,7 @@ impl IOStream {
         };
         let Some(outcome) = outcome else { return }; // not yet: wait for the next edge
         let waiter = self.inner.state.borrow_mut().connecting.take();
+        let waiter = waiter.and_then(|waiter| waiter.upgrade());
         match outcome {
             Ok(()) => {
                 if let Some(waiter) = waiter {
@@ -725,23 +870,26 @@ impl IOStream {
             state.cause = cause;
             state.writes.abandon()
         };
-        if let Some(key) = self.inner.key.take() {
-            self.inner.io.remove_owned_handler(key);
+        let io = self.inner.io.upgrade();
+        if let (Some(io), Some(key)) = (&io, self.inner.key.take()) {
+            io.remove_owned_handler(key);
         }
         let socket = self.inner.socket.borrow_mut().take();
         drop(socket);
         let error = closed_error(&self.inner.state.borrow().cause);
         for write in writes {
-            let _ = write.set_exception(error.clone());
+            fail_observed(&write, error.clone());
         }
         let connecting = self.inner.state.borrow_mut().connecting.take();
-        if let Some(waiter) = connecting {
+        if let Some(waiter) = connecting.and_then(|waiter| waiter.upgrade()) {
             let _ = waiter.set_exception(error.clone());
         }
         // A pending read either completes from the buffer or fails with the cause.
         self.serve_from_buffer();
         if let Some(callback) = self.inner.close_callback.take() {
-            self.inner.io.add_callback(callback);
+            if let Some(io) = &io {
+                io.add_callback(callback);
+            }
         }
         self.settle_keepalive();
     }
@@ -854,6 +1002,7 @@ impl IOStream {
     /// assert!(stream.reading());
     /// ```
     pub fn reading(&self) -> bool {
+        self.drop_unobserved_read();
         self.inner.state.borrow().pending.is_some()
     }
 
@@ -904,6 +1053,57 @@ fn fail_pending(pending: Pending, error: Error) {
     };
 }
 
+/// Fails one of the stream's own futures because the stream closed, marking the error
+/// seen: the stream reports its close itself ([`IOStream::error`], the close callback),
+/// so a write nobody awaited need not log it again, once per write (Tornado 6.5 marks
+/// its stream futures the same way).
+fn fail_observed<T: 'static>(future: &Future<T>, error: Error) {
+    let _ = future.set_exception(error);
+    let _ = future.exception();
+}
+
+/// A pending read's cancel hook: cancelling the read ends it at once (see
+/// `IOStream::withdraw_read`), so the next read may start and no byte is lost.
+struct CancelRead {
+    stream: Weak<Inner>,
+    id: u64,
+}
+
+impl CancelHook for CancelRead {
+    fn cancel(self: Rc<Self>) {
+        if let Some(inner) = self.stream.upgrade() {
+            let stream = IOStream { inner };
+            stream.withdraw_read(Some(self.id));
+            stream.settle_keepalive();
+        }
+    }
+}
+
+/// The cancel hook of a connect's future, and the stream's only owner until it
+/// connects: if the future is cancelled, or dropped, first, the attempt is abandoned and
+/// the socket closed. Connected or failed, the future drops it, leaving the stream be.
+struct AbandonConnect(IOStream);
+
+impl AbandonConnect {
+    fn abandon(&self) {
+        if self.0.inner.state.borrow().connecting.is_some() {
+            self.0.close_with(Some(Error::cancelled()));
+        }
+    }
+}
+
+impl CancelHook for AbandonConnect {
+    fn cancel(self: Rc<Self>) {
+        self.abandon();
+    }
+}
+
+impl Drop for AbandonConnect {
+    fn drop(&mut self) {
+        self.abandon();
+    }
+}
+
 /// The error of an operation on a closed stream, carrying the real cause.
 fn closed_error(cause: &Option<Error>) -> Error {
     match cause {
@@ -932,8 +1132,8 @@ fn raw_read(fd: RawFd, ptr: *mut u8, len: usize) -> io::Result<usize> {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            self.io.remove_owned_handler(key);
+        if let (Some(key), Some(io)) = (self.key.take(), self.io.upgrade()) {
+            io.remove_owned_handler(key);
         }
     }
 }

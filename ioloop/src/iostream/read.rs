@@ -1,45 +1,94 @@
 //! What a read asks for, and how much of the buffer satisfies it: pure logic, apart
 //! from the socket.
+//!
+//! While a read waits, the buffer only grows at its end, so each search resumes where
+//! the last one stopped: the bytes a peer sends are examined a bounded number of times
+//! each, however small the pieces they arrive in (a rescan from byte 0 after every
+//! `recv` made a flood without the delimiter cost time quadratic in its size).
 
+use memchr::memmem::Finder;
 use regex::bytes::Regex;
+use regex_automata::hybrid::dfa::{Cache, DFA};
+use regex_automata::hybrid::LazyStateID;
+use regex_automata::util::start;
+use regex_automata::{nfa::thompson, util::syntax, MatchKind};
 
 /// One pending read's request.
 pub(crate) enum Request {
-    /// Up to and including `delimiter`, within `max` bytes.
-    Until {
-        delimiter: Vec<u8>,
-        max: Option<usize>,
-    },
+    /// Up to and including the delimiter, within `max` bytes.
+    Until(Box<Until>),
     /// Up to and including the end of the first match, within `max` bytes.
-    Regex { regex: Regex, max: Option<usize> },
+    Regex(RegexSearch),
     /// Exactly `n` bytes, or with `partial` whatever is there (at least one byte).
     Bytes { n: usize, partial: bool },
     /// Everything until the peer closes.
     UntilClose,
 }
 
-/// What the buffer says about a request.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    /// Take this many bytes from the front of the buffer.
-    Take(usize),
-    /// Read more from the socket.
-    More,
-    /// It can never be satisfied: the limit was passed without a match.
-    Unsatisfiable(String),
+/// A byte-string delimiter, searched with `memmem` (which takes `memchr`'s path for a
+/// one-byte delimiter); the finder is built once per read.
+pub(crate) struct Until {
+    finder: Finder<'static>,
+    max: Option<usize>,
+    /// No match starts before this offset of the buffer: the next search starts here.
+    resume: usize,
+    /// Bytes handed to the searcher so far (the linearity test reads it).
+    examined: usize,
+}
+
+/// A regex, found without rescanning: after a first full search comes up empty, an
+/// unanchored forward lazy DFA is fed each new byte once, keeping its state across
+/// reads. Only when it says a match ends within the buffer does `Regex::find` run, once,
+/// for the leftmost-first end the read returns.
+pub(crate) struct RegexSearch {
+    regex: Regex,
+    max: Option<usize>,
+    scan: Scan,
+    examined: usize,
+}
+
+enum Scan {
+    /// No search yet: the first is a plain `find` (most reads match at once).
+    Fresh,
+    /// The DFA's state after the first `fed` bytes of the buffer.
+    Lazy(Box<Lazy>),
+    /// The DFA cannot serve this pattern or input (a Unicode word boundary on non-ASCII
+    /// input, say): a full `find` on every verdict, as before.
+    Full,
 }
 
 impl Request {
-    /// Judges `buffer`; `closed` means no more data will come.
-    pub(crate) fn verdict(&self, buffer: &[u8], closed: bool) -> Verdict {
+    /// Up to and including `delimiter`, within `max` bytes.
+    pub(crate) fn until(delimiter: &[u8], max: Option<usize>) -> Request {
+        Request::Until(Box::new(Until {
+            finder: Finder::new(delimiter).into_owned(),
+            max,
+            resume: 0,
+            examined: 0,
+        }))
+    }
+
+    /// Up to and including the end of the first match of `regex`, within `max` bytes.
+    pub(crate) fn regex(regex: Regex, max: Option<usize>) -> Request {
+        Request::Regex(RegexSearch {
+            regex,
+            max,
+            scan: Scan::Fresh,
+            examined: 0,
+        })
+    }
+
+    /// Judges `buffer`; `closed` means no more data will come. Between calls for one
+    /// request the buffer may only have grown at its end.
+    pub(crate) fn verdict(&mut self, buffer: &[u8], closed: bool) -> Verdict {
         match self {
-            Request::Until { delimiter, max } => {
-                let found = find(buffer, delimiter).map(|at| at + delimiter.len());
-                limited(found, buffer.len(), *max, "delimiter")
+            Request::Until(until) => {
+                let found = until.find(buffer);
+                limited(found, buffer.len(), until.max, "delimiter")
             }
-            Request::Regex { regex, max } => {
-                let found = regex.find(buffer).map(|m| m.end());
-                limited(found, buffer.len(), *max, "regex")
+            Request::Regex(search) => {
+                let found = search.find(buffer);
+                limited(found, buffer.len(), search.max, "regex")
             }
             Request::Bytes { n, partial } => {
                 if buffer.len() >= *n {
@@ -54,6 +103,148 @@ impl Request {
             Request::UntilClose => Verdict::More,
         }
     }
+}
+
+impl Until {
+    /// The end of the first delimiter in `buffer`, searching only what the last search
+    /// could not rule out (its last `len - 1` bytes may begin a delimiter).
+    fn find(&mut self, buffer: &[u8]) -> Option<usize> {
+        let from = self.resume.min(buffer.len());
+        self.examined += buffer.len() - from;
+        let len = self.finder.needle().len();
+        match self.finder.find(&buffer[from..]) {
+            Some(at) => Some(from + at + len),
+            None => {
+                self.resume = buffer.len().saturating_sub(len.saturating_sub(1));
+                None
+            }
+        }
+    }
+}
+
+impl RegexSearch {
+    /// The end of the leftmost-first match in `buffer`, as `Regex::find` on the whole
+    /// buffer says, examining each byte a bounded number of times across calls.
+    fn find(&mut self, buffer: &[u8]) -> Option<usize> {
+        match &mut self.scan {
+            Scan::Fresh => {
+                self.examined += buffer.len();
+                if let Some(m) = self.regex.find(buffer) {
+                    return Some(m.end());
+                }
+                self.scan = match forward_dfa(self.regex.as_str()) {
+                    Some((dfa, mut cache)) => {
+                        // Unanchored, at the start of the text (the buffer's front).
+                        match dfa.start_state(&mut cache, &start::Config::new()) {
+                            Ok(state) => Scan::Lazy(Box::new(Lazy {
+                                dfa,
+                                cache,
+                                state,
+                                fed: 0,
+                            })),
+                            Err(_) => Scan::Full,
+                        }
+                    }
+                    None => Scan::Full,
+                };
+                // The DFA starts from byte 0: it catches up on what `find` just read.
+                self.feed(buffer)
+            }
+            Scan::Lazy(_) => self.feed(buffer),
+            Scan::Full => {
+                self.examined += buffer.len();
+                self.regex.find(buffer).map(|m| m.end())
+            }
+        }
+    }
+
+    /// Feeds the DFA the bytes it has not seen; on a match (or a quit, or a cache that
+    /// gives up) `Regex::find` on the whole buffer decides.
+    fn feed(&mut self, buffer: &[u8]) -> Option<usize> {
+        let Scan::Lazy(lazy) = &mut self.scan else {
+            return None;
+        };
+        let Lazy {
+            dfa,
+            cache,
+            state,
+            fed,
+        } = &mut **lazy;
+        let new = &buffer[*fed..];
+        self.examined += new.len();
+        let mut decided = false;
+        for &byte in new {
+            match dfa.next_state(cache, *state, byte) {
+                Ok(next) if next.is_match() || next.is_quit() => {
+                    decided = true;
+                    break;
+                }
+                Ok(next) => *state = next,
+                Err(_) => {
+                    decided = true;
+                    break;
+                }
+            }
+        }
+        *fed = buffer.len();
+        // Matches show one byte late: the end-of-input transition settles the last
+        // byte (and `$`, `\b` at the current end, as a full search would see them).
+        // Not kept: more bytes may follow.
+        if !decided {
+            decided = match dfa.next_eoi_state(cache, *state) {
+                Ok(end) => end.is_match() || end.is_quit(),
+                Err(_) => true,
+            };
+        }
+        if !decided {
+            return None;
+        }
+        self.examined += buffer.len();
+        let found = self.regex.find(buffer).map(|m| m.end());
+        if found.is_none() {
+            // Only a quit or a cache that gave up gets here: search in full from now.
+            self.scan = Scan::Full;
+        }
+        found
+    }
+}
+
+/// The DFA's state after the first `fed` bytes of the buffer, none of them ending a
+/// match.
+struct Lazy {
+    dfa: DFA,
+    cache: Cache,
+    state: LazyStateID,
+    fed: usize,
+}
+
+/// An unanchored forward lazy DFA answering "does any match end here", configured as
+/// `regex::bytes` compiles its patterns (any byte, not only UTF-8); `None` where it
+/// cannot be built.
+fn forward_dfa(pattern: &str) -> Option<(DFA, Cache)> {
+    let dfa = DFA::builder()
+        .configure(
+            DFA::config()
+                .match_kind(MatchKind::All)
+                .unicode_word_boundary(true),
+        )
+        .syntax(syntax::Config::new().utf8(false))
+        .thompson(thompson::Config::new().utf8(false))
+        .build(pattern)
+        .ok()?;
+    let cache = dfa.create_cache();
+    Some((dfa, cache))
+}
+
+/// What the buffer says about a request.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Take this many bytes from the front of the buffer.
+    Take(usize),
+    /// Read more from the socket.
+    More,
+    /// It can never be satisfied: the limit was passed without a match.
+    Unsatisfiable(String),
 }
 
 /// A match ending at `found` counts only within `max` bytes; without a match, a buffer
@@ -71,26 +262,12 @@ fn limited(found: Option<usize>, buffered: usize, max: Option<usize>, what: &str
     }
 }
 
-/// The first position of `needle` in `haystack`.
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() {
-        return Some(0);
-    }
-    if needle.len() == 1 {
-        return haystack.iter().position(|&b| b == needle[0]);
-    }
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn until(d: &str, max: Option<usize>) -> Request {
-        Request::Until {
-            delimiter: d.as_bytes().to_vec(),
-            max,
-        }
+        Request::until(d.as_bytes(), max)
     }
 
     #[test]
@@ -116,13 +293,13 @@ mod tests {
 
     #[test]
     fn bytes_exact_and_partial() {
-        let exact = Request::Bytes {
+        let mut exact = Request::Bytes {
             n: 3,
             partial: false,
         };
         assert_eq!(exact.verdict(b"ab", false), Verdict::More);
         assert_eq!(exact.verdict(b"abcd", false), Verdict::Take(3));
-        let partial = Request::Bytes {
+        let mut partial = Request::Bytes {
             n: 3,
             partial: true,
         };
@@ -132,10 +309,7 @@ mod tests {
 
     #[test]
     fn regex_ends_at_the_match() {
-        let r = Request::Regex {
-            regex: Regex::new(r"\d+;").unwrap(),
-            max: None,
-        };
+        let mut r = Request::regex(Regex::new(r"\d+;").unwrap(), None);
         assert_eq!(r.verdict(b"ab12;cd", false), Verdict::Take(5));
     }
 
@@ -143,5 +317,87 @@ mod tests {
     fn until_close_waits_for_the_close() {
         assert_eq!(Request::UntilClose.verdict(b"abc", false), Verdict::More);
         assert_eq!(Request::UntilClose.verdict(b"abc", true), Verdict::Take(3));
+    }
+
+    /// Feeds `total` bytes of `byte` to `request` in pieces of `piece`, as a peer
+    /// trickling them would, and returns the bytes it examined.
+    fn trickle(request: &mut Request, byte: u8, total: usize, piece: usize) -> usize {
+        let mut buffer = Vec::new();
+        while buffer.len() < total {
+            buffer.extend(std::iter::repeat_n(byte, piece));
+            assert_eq!(request.verdict(&buffer, false), Verdict::More);
+        }
+        match request {
+            Request::Until(until) => until.examined,
+            Request::Regex(search) => search.examined,
+            _ => unreachable!("only searches count"),
+        }
+    }
+
+    #[test]
+    fn a_search_examines_each_appended_byte_a_bounded_number_of_times() {
+        // 1 MiB in 7-byte pieces: a rescan from byte 0 would examine ~75 GB. A
+        // delimiter search re-reads the last `len - 1` bytes (they may begin one); a
+        // regex's first full search is read again by the DFA.
+        let total = 1 << 20;
+        let delimiters = ["\n", "\r\n", "--boundary--"].map(|d| (d, until(d, None)));
+        let patterns = [r"\r?\n", r"\d+;", r"(?m)^end$", r"[a-z]{3}\b"]
+            .map(|p| (p, Request::regex(Regex::new(p).unwrap(), None)));
+        for (what, mut request) in delimiters.into_iter().chain(patterns) {
+            let examined = trickle(&mut request, b'-', total, 7);
+            assert!(
+                examined <= 3 * total,
+                "{what:?}: {examined} bytes examined for {total} appended"
+            );
+        }
+    }
+
+    #[test]
+    fn a_resumed_search_finds_what_a_full_search_of_each_buffer_finds() {
+        // Delimiters and matches split across pieces at every offset; a regex match
+        // counts as soon as the buffer holds one, as a full `find` would say.
+        let text = b"ab\r\ncd--x--y--boundary--tail 12; end\nz";
+        let delimiters = ["\r\n", "--boundary--", "--", "\n", "absent"];
+        let patterns = [
+            r"\d+;",
+            r"y-+b",
+            r"end$",
+            r"(?m)end$",
+            r"\bta",
+            r"[0-9]+",
+            r"x",
+        ];
+        for piece in 1..8 {
+            let buffers: Vec<&[u8]> = (piece..text.len() + piece)
+                .step_by(piece)
+                .map(|end| &text[..end.min(text.len())])
+                .collect();
+            let first_take = |mut request: Request| {
+                buffers
+                    .iter()
+                    .find_map(|b| match request.verdict(b, false) {
+                        Verdict::Take(n) => Some(n),
+                        _ => None,
+                    })
+            };
+            for d in delimiters {
+                let full = buffers.iter().find_map(|b| {
+                    b.windows(d.len())
+                        .position(|w| w == d.as_bytes())
+                        .map(|at| at + d.len())
+                });
+                assert_eq!(
+                    first_take(until(d, None)),
+                    full,
+                    "{d:?} in pieces of {piece}"
+                );
+            }
+            for p in patterns {
+                let regex = Regex::new(p).unwrap();
+                let full = buffers.iter().find_map(|b| regex.find(b).map(|m| m.end()));
+                let got = first_take(Request::regex(regex, None));
+                assert_eq!(got, full, "{p:?} in pieces of {piece}");
+            }
+        }
     }
 }
