@@ -32,6 +32,38 @@ const EVENTS_CAPACITY: usize = 1024;
 
 thread_local! {
     static CURRENT: RefCell<Option<IOLoop>> = const { RefCell::new(None) };
+    static THREAD_LOOPS: ThreadLoops = const { ThreadLoops(RefCell::new(Vec::new())) };
+}
+
+/// Every loop made on this thread, so that the thread's end closes those still alive.
+///
+/// A loop is kept alive by any callback, handler or timeout of its own that holds a
+/// clone of it: a reference cycle that Python's collector would break and `Rc` cannot.
+/// Once its thread has ended, nothing can ever run such a loop again (an `IOLoop` is not
+/// `Send`), so closing it then is safe, and gives back its fds, memory and threads even
+/// when the program never called `close`.
+struct ThreadLoops(RefCell<Vec<WeakLoop>>);
+
+impl ThreadLoops {
+    fn register(&self, io: WeakLoop) {
+        let mut loops = self.0.borrow_mut();
+        // Forget the loops already gone before growing, so a thread that makes many
+        // loops keeps a list as long as its live ones (amortised: only when full).
+        if loops.len() == loops.capacity() {
+            loops.retain(|io| io.0.strong_count() > 0);
+        }
+        loops.push(io);
+    }
+}
+
+impl Drop for ThreadLoops {
+    fn drop(&mut self) {
+        for io in std::mem::take(self.0.get_mut()) {
+            if let Some(io) = io.upgrade() {
+                io.close(false);
+            }
+        }
+    }
 }
 
 pub(crate) struct Inner {
@@ -164,7 +196,7 @@ impl IOLoop {
     fn build(clock: Option<Box<dyn Fn() -> Instant>>) -> Result<IOLoop> {
         let poll = Poll::new()?;
         let waker = Waker::new(poll.registry(), WAKER)?;
-        Ok(IOLoop {
+        let io = IOLoop {
             inner: Rc::new(Inner {
                 callbacks: RefCell::new(VecDeque::new()),
                 timeouts: RefCell::new(Timeouts::default()),
@@ -182,7 +214,10 @@ impl IOLoop {
                 resolvers: Resolvers::default(),
                 default_executor: DefaultExecutor::default(),
             }),
-        })
+        };
+        // Unless the thread is already ending: then nothing will run the loop for long.
+        let _ = THREAD_LOOPS.try_with(|loops| loops.register(io.downgrade()));
+        Ok(io)
     }
 
     /// The current thread's loop: the one running, or made current, or else a new one
@@ -194,7 +229,11 @@ impl IOLoop {
     /// assert!(a.ptr_eq(&IOLoop::current()));
     /// ```
     pub fn current() -> IOLoop {
-        CURRENT.with(|c| c.borrow_mut().get_or_insert_with(IOLoop::new).clone())
+        // While the thread ends (a destructor run by its thread-locals asks), there is
+        // no current loop to keep: a fresh one serves the call.
+        CURRENT
+            .try_with(|c| c.borrow_mut().get_or_insert_with(IOLoop::new).clone())
+            .unwrap_or_else(|_| IOLoop::new())
     }
 
     /// The current thread's loop, without creating one.
@@ -205,7 +244,7 @@ impl IOLoop {
     /// assert!(IOLoop::try_current().is_none());
     /// ```
     pub fn try_current() -> Option<IOLoop> {
-        CURRENT.with(|c| c.borrow().clone())
+        CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
     }
 
     /// Makes this loop the thread's current one.
@@ -852,7 +891,9 @@ impl IOLoop {
     /// dropped either way, so whatever a handler owns (a listener moved into it) closes.
     ///
     /// Closing also breaks the reference cycles that callbacks holding the loop create,
-    /// so it is how a loop's memory is given back.
+    /// so it is how a loop's memory is given back. A loop still alive when its thread
+    /// ends (held only by such cycles, or current) is closed then, as with
+    /// `close(false)`: nothing could run it any more.
     ///
     /// ```
     /// let io = ioloop::IOLoop::new();
@@ -905,7 +946,8 @@ impl IOLoop {
             guard_named("closing a stream or server with the loop", on_close);
             drop(handler);
         }
-        let current = CURRENT.with(|c| {
+        // (From the thread's end, the current-loop slot may be gone already.)
+        let current = CURRENT.try_with(|c| {
             let mut c = c.borrow_mut();
             if c.as_ref().is_some_and(|io| io.ptr_eq(self)) {
                 c.take()

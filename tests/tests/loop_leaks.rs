@@ -148,6 +148,66 @@ fn a_thread_that_exits_with_its_loop_current_gives_back_its_fds_threads_and_memo
     );
 }
 
+/// A thread that leaves loops in reference cycles of its own making: handlers and
+/// timeouts holding clones of their loop (which Python's collector would break), one
+/// loop current and one not, neither closed.
+fn leave_loops_in_cycles() {
+    let (lent, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    for make_current in [true, false] {
+        let io = if make_current {
+            IOLoop::current()
+        } else {
+            IOLoop::new()
+        };
+        let held = io.clone();
+        io.add_handler(&lent, ioloop::Events::READ, move |fd, _| {
+            held.remove_handler(fd);
+        })
+        .unwrap();
+        let held = io.clone();
+        io.call_later(Duration::from_secs(3600), move || held.stop());
+        let pc = PeriodicCallback::new(|| {}, Duration::from_millis(1)).unwrap();
+        pc.start();
+        std::mem::forget(pc.clone()); // even a handle the thread never gives back
+        io.run_sync(|| ioloop::gen::sleep(Duration::ZERO), None)
+            .unwrap();
+        // `io` is dropped here without close(): only the cycles hold the loop.
+    }
+}
+
+#[test]
+fn a_thread_that_exits_leaving_its_loops_in_cycles_gives_back_their_fds_and_memory() {
+    let _turn = exclusive();
+    let run = || {
+        std::thread::Builder::new()
+            .name(PROBE.into())
+            .spawn(leave_loops_in_cycles)
+            .unwrap()
+            .join()
+            .unwrap()
+    };
+    let fds0 = fds();
+    run();
+    let warm = eventually(|| fds() <= fds0 && threads() == 0);
+    let bytes0 = allocated();
+    const ROUNDS: usize = 10;
+    for _ in 0..ROUNDS {
+        run();
+    }
+    let settled = eventually(|| fds() <= fds0 && threads() == 0);
+    let leaked = allocated() - bytes0;
+    assert!(
+        warm && settled,
+        "{} fds (baseline {fds0}) and {} threads left after {ROUNDS} threads",
+        fds(),
+        threads()
+    );
+    assert!(
+        leaked < 64 * 1024,
+        "{leaked} bytes still allocated after {ROUNDS} threads"
+    );
+}
+
 const SPIKE: usize = 1_000_000;
 
 /// What the loop's queues hold with nothing scheduled, on a fresh loop.
