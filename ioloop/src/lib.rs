@@ -83,8 +83,13 @@
 //!
 //! Errors and panics inside callbacks are reported through the [`log`] crate; install
 //! any logger (`env_logger`, `simple_logger`, ...) to see them.
+//!
+//! ## Coming from Tornado
+//! Every deliberate difference from Tornado, and what ported code writes instead, is
+//! listed in one place: [`differences`].
 
 mod callback;
+pub mod differences;
 mod error;
 mod events;
 pub mod executor;

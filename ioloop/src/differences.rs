@@ -1,0 +1,83 @@
+//! # Differences from Tornado
+//!
+//! ioloop follows Tornado 4.x's semantics (its `PollIOLoop` order, synchronous done
+//! callbacks; 4.x wins where 4.x and 6.x differ). This page lists every place where it
+//! deliberately does something else, why, and what code ported from Tornado writes
+//! instead. Anything not listed here behaves as in Tornado; a difference found that is
+//! not listed is a bug.
+//!
+//! ## Futures and coroutines
+//!
+//! * **Setting a result twice is an error value.** [`Future::set_result`] on a done or
+//!   cancelled future returns an `InvalidState` error instead of raising or overwriting.
+//!   Port: `future.set_result(v)?`, or `let _ = future.set_result(v);` where a late
+//!   result is expected (as after a timeout).
+//! * **Futures can be cancelled.** [`Future::cancel`] fails the future with a
+//!   `Cancelled` error and drops the coroutine or task producing it, running its
+//!   destructors (Tornado 4.x's futures cannot be cancelled).
+//! * **Dropping a coroutine's future cancels it.** A coroutine whose future nobody holds
+//!   any more is dropped at its next suspension, where Tornado would run it to the end.
+//!   Port the fire-and-forget `worker()` as `IOLoop::current().spawn_callback(|| worker())`
+//!   (the loop holds it until it completes), or keep the future and yield it.
+//! * **`.await` is not allowed in a coroutine body**: only the runner suspends it. Yield
+//!   with `yield_!`, yield a native future through [`gen::native`](crate::gen::native), or
+//!   write an `async` block and run it with [`IOLoop::spawn`].
+//! * **Tuples of futures are yieldable**, besides lists and maps, and give a tuple of
+//!   results (Tornado yields lists and dicts only).
+//! * **Done callbacks nest at most 32 deep.** Tornado runs the callbacks of a future
+//!   completed inside another future's done callback nested inside it, without bound, so
+//!   a long chain overflows the stack. Here a completion more than 32 levels deep runs
+//!   its callbacks when the callback that completed it returns, in the same depth-first
+//!   order; only the code after `set_result` at that depth sees a difference (it runs
+//!   before the callbacks it triggered). Port: nothing, unless such deep code relies on
+//!   the callbacks having run by the time `set_result` returns.
+//! * **A panic in `task!`'s function** fails the future (raised at the `yield_!`), as an
+//!   exception does in `gen.Task`; once the callback has answered, the panic goes on up.
+//!
+//! ## The loop and its handlers
+//!
+//! * **`add_handler` lends or gives the fd, never takes it to drop.** Tornado accepts a
+//!   socket object or a number, and `close(all_fds=True)` closes every registered fd.
+//!   Here [`IOLoop::add_handler`] takes `&socket` or a `RawFd` (lent: the loop never closes
+//!   it) or an `OwnedFd` (given: [`IOLoop::remove_handler`] hands it back, `close` closes
+//!   it). A socket by value is a compile error. `close(true)` closes streams and servers
+//!   through their owners and given fds, never a lent fd by number (the number may
+//!   already belong to another connection). Port: `io.add_handler(&sock, ..)`, and close
+//!   `sock` yourself; or `io.add_handler(OwnedFd::from(sock), ..)` to have `close(true)`
+//!   close it; or move the socket into the handler closure.
+//! * **`remove_handler` cannot remove a stream's or a server's registration**: those are
+//!   the stream's and the server's own, and end when they close or stop.
+//! * **A loop its thread leaves alive is closed when the thread ends.** Cycles of
+//!   callbacks holding their own loop would otherwise keep it (Python's collector breaks
+//!   them; `Rc` cannot). Nothing could run such a loop again.
+//! * **Durations saturate.** A `Duration` too long to add to the clock
+//!   (`Duration::MAX`) means "never" everywhere a timeout is taken, instead of panicking on the overflow.
+//! * **A zero [`PeriodicCallback`] period is an `Err`** from its constructor, where
+//!   Tornado raises `ValueError`: port `PeriodicCallback::new(f, period)?`.
+//! * **`run_sync`'s timeout error** reads "operation timed out after 10ms" (Rust's
+//!   `Duration` formatting), where Tornado says "Operation timed out after 0.01 seconds".
+//!   Match on [`Error::is_timeout`](crate::Error::is_timeout), not the text.
+//!
+//! ## Streams and servers
+//!
+//! * **A stream reads at most 64 KiB per loop turn**, then goes on in the next turn,
+//!   where Tornado reads until the read is satisfied or the socket is drained. Results
+//!   are the same; a peer flooding one connection cannot starve the others.
+//! * **A `TCPServer` whose last handle is dropped stops accepting.** Tornado's loop keeps
+//!   a server alive through its handler. Port: keep the server handle for as long as it
+//!   should serve (for example in `main`, across `start()`).
+//! * **Out of file descriptors, a server pauses accepting** on that socket for 100 ms,
+//!   logging once per episode, where Tornado's accept handler fails on every turn.
+//! * **An `IOStream::connect` future dropped or cancelled before it connects abandons the
+//!   connection** and closes its socket.
+//! * **A stream's own futures that fail because it closed are marked observed**, so an
+//!   unawaited write on a reset connection logs nothing (as Tornado 6.5 does); the cause
+//!   is in [`IOStream::error`](crate::iostream::IOStream::error).
+//!
+//! ```
+//! // This page is documentation only; its links are checked by rustdoc.
+//! let _ = ioloop::IOLoop::new();
+//! ```
+
+#[allow(unused_imports)] // for the intra-doc links above
+use crate::{Future, IOLoop, PeriodicCallback};
