@@ -99,6 +99,35 @@ pub fn never() {
     panic!("this callback must never run");
 }
 
+/// How many fds the process has open now.
+///
+/// ```
+/// assert!(tests::open_fds() >= 3); // at least stdin, stdout, stderr
+/// ```
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|dir| dir.count())
+        .unwrap_or(0)
+}
+
+/// Polls `done` every 10 ms for up to 10 s and says whether it came true: for what is
+/// released by other threads winding down. The limit is generous by orders of magnitude
+/// (release itself is immediate), and only ends a failure; it is no timing assertion.
+///
+/// ```
+/// assert!(tests::eventually(|| true));
+/// ```
+pub fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done() {
+        if std::time::Instant::now() > give_up {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    true
+}
+
 /// The README's Rust examples run as doctests, so the first example cannot rot.
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]

@@ -38,22 +38,10 @@ fn next_line(stream: &IOStream) -> Vec<u8> {
     run(move || s.read_until("\n", None)).unwrap().to_vec()
 }
 
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
-/// Polls `open_fds` until it is back to `want`, with a limit generous by orders of
-/// magnitude (nothing here waits on a timer; release is synchronous or nearly so).
+/// The fd count once it is back to `want` (or where it stuck).
 fn fds_settle_to(want: usize) -> usize {
-    let mut now = open_fds();
-    for _ in 0..1000 {
-        if now <= want {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-        now = open_fds();
-    }
-    now
+    tests::eventually(|| tests::open_fds() <= want);
+    tests::open_fds()
 }
 
 #[test]
@@ -209,7 +197,7 @@ fn a_thread_exiting_with_its_loop_and_a_pending_read_releases_its_fds() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (socket, _) = listener.accept().unwrap();
-        let before = open_fds();
+        let before = tests::open_fds();
         std::thread::spawn(move || {
             let io = IOLoop::current();
             let stream = IOStream::new(socket).unwrap();
@@ -278,7 +266,7 @@ fn timed_out_connects_release_their_sockets() {
         // Warm the loop up (its own fds exist before the count).
         io.run_sync(|| ioloop::gen::sleep(Duration::from_millis(1)), None)
             .unwrap();
-        let before = open_fds();
+        let before = tests::open_fds();
         let timed_out = run(move || timed_out_connects(port, 200)).unwrap();
         assert_eq!(timed_out, 200);
         let after = fds_settle_to(before);

@@ -9,7 +9,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ioloop::{Future, IOLoop, PeriodicCallback};
 
@@ -56,14 +56,6 @@ fn exclusive() -> MutexGuard<'static, ()> {
     TURN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn count_entries(dir: &str) -> usize {
-    std::fs::read_dir(dir).unwrap().count()
-}
-
-fn fds() -> usize {
-    count_entries("/proc/self/fd")
-}
-
 /// The threads of this test's making: its probes and the loops' executors. (Counted by
 /// name: the test harness starts threads of its own for the other tests.)
 fn threads() -> usize {
@@ -76,28 +68,6 @@ fn threads() -> usize {
 }
 
 const PROBE: &str = "leak-probe";
-
-fn probe_thread() {
-    std::thread::Builder::new()
-        .name(PROBE.into())
-        .spawn(live_and_exit_without_close)
-        .unwrap()
-        .join()
-        .unwrap();
-}
-
-/// Polls `done` for up to 10 s (generous by orders of magnitude: the release itself is
-/// immediate; only threads winding down take scheduling time); whether it came true.
-fn eventually(mut done: impl FnMut() -> bool) -> bool {
-    let give_up = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        if Instant::now() > give_up {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    true
-}
 
 /// A thread's life with a loop it never closes: current loop, a periodic callback
 /// running, a job through the default executor, a pending sleep.
@@ -117,35 +87,47 @@ fn live_and_exit_without_close() {
     drop((pc, pending));
 }
 
-#[test]
-fn a_thread_that_exits_with_its_loop_current_gives_back_its_fds_threads_and_memory() {
-    let _turn = exclusive();
-    // One round first, so what is made once per process (std's thread bookkeeping,
-    // the log's state) is in the baseline.
-    let fds0 = fds();
-    probe_thread();
-    let warm = eventually(|| fds() <= fds0 && threads() == 0);
-    let (fds1, threads1) = (fds(), threads());
+/// Runs `life` on `rounds` threads, one after another, after one round to warm up (so
+/// what is made once per process, std's thread bookkeeping and the log's state, is in
+/// the baseline), and checks that they leave no fds, threads or memory behind.
+fn assert_threads_give_everything_back(life: fn(), rounds: usize) {
+    let run = || {
+        std::thread::Builder::new()
+            .name(PROBE.into())
+            .spawn(life)
+            .unwrap()
+            .join()
+            .unwrap()
+    };
+    let settled = |fds0| tests::eventually(|| tests::open_fds() <= fds0 && threads() == 0);
+    let fds0 = tests::open_fds();
+    run();
+    let warm = settled(fds0);
+    let (fds1, threads1) = (tests::open_fds(), threads());
     let bytes0 = allocated();
-    const ROUNDS: usize = 20;
-    for _ in 0..ROUNDS {
-        probe_thread();
+    for _ in 0..rounds {
+        run();
     }
-    let settled = eventually(|| fds() <= fds0 && threads() == 0);
+    let done = settled(fds0);
     let leaked = allocated() - bytes0;
     assert!(
-        warm && settled,
+        warm && done,
         "after one thread: {fds1} fds (baseline {fds0}), {threads1} threads left; \
-         after {} more: {} fds, {} threads left, {leaked} bytes still allocated",
-        ROUNDS,
-        fds(),
+         after {rounds} more: {} fds, {} threads left, {leaked} bytes still allocated",
+        tests::open_fds(),
         threads()
     );
     // A loop with its executor is tens of KiB; a few KiB of slack for the harness.
     assert!(
         leaked < 64 * 1024,
-        "{leaked} bytes still allocated after {ROUNDS} threads"
+        "{leaked} bytes still allocated after {rounds} threads"
     );
+}
+
+#[test]
+fn a_thread_that_exits_with_its_loop_current_gives_back_its_fds_threads_and_memory() {
+    let _turn = exclusive();
+    assert_threads_give_everything_back(live_and_exit_without_close, 20);
 }
 
 /// A thread that leaves loops in reference cycles of its own making: handlers and
@@ -178,34 +160,7 @@ fn leave_loops_in_cycles() {
 #[test]
 fn a_thread_that_exits_leaving_its_loops_in_cycles_gives_back_their_fds_and_memory() {
     let _turn = exclusive();
-    let run = || {
-        std::thread::Builder::new()
-            .name(PROBE.into())
-            .spawn(leave_loops_in_cycles)
-            .unwrap()
-            .join()
-            .unwrap()
-    };
-    let fds0 = fds();
-    run();
-    let warm = eventually(|| fds() <= fds0 && threads() == 0);
-    let bytes0 = allocated();
-    const ROUNDS: usize = 10;
-    for _ in 0..ROUNDS {
-        run();
-    }
-    let settled = eventually(|| fds() <= fds0 && threads() == 0);
-    let leaked = allocated() - bytes0;
-    assert!(
-        warm && settled,
-        "{} fds (baseline {fds0}) and {} threads left after {ROUNDS} threads",
-        fds(),
-        threads()
-    );
-    assert!(
-        leaked < 64 * 1024,
-        "{leaked} bytes still allocated after {ROUNDS} threads"
-    );
+    assert_threads_give_everything_back(leave_loops_in_cycles, 10);
 }
 
 const SPIKE: usize = 1_000_000;

@@ -25,10 +25,6 @@ fn serial() -> MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
 /// A new loop, current on this thread.
 fn current_loop() -> IOLoop {
     let io = IOLoop::new();
@@ -142,7 +138,7 @@ fn a_handler_that_stops_its_server_is_given_no_more_connections() {
 #[test]
 fn a_thread_leaving_its_loop_and_a_listening_server_behind_releases_their_fds() {
     let _serial = serial();
-    let before = open_fds();
+    let before = tests::open_fds();
     for _ in 0..3 {
         std::thread::spawn(|| {
             let io = IOLoop::current();
@@ -156,14 +152,8 @@ fn a_thread_leaving_its_loop_and_a_listening_server_behind_releases_their_fds() 
         .unwrap();
     }
     // Polled, with a generous limit, in case something closes late.
-    let mut now = open_fds();
-    for _ in 0..1000 {
-        if now <= before {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-        now = open_fds();
-    }
+    tests::eventually(|| tests::open_fds() <= before);
+    let now = tests::open_fds();
     assert!(now <= before, "{before} fds before, {now} after");
 }
 
