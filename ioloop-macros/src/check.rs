@@ -7,6 +7,60 @@ use quote::{quote, ToTokens};
 use syn::visit::Visit;
 use syn::{FnArg, GenericArgument, Item, ItemFn, PathArguments, ReturnType, Type};
 
+/// What checking found: the function to rewrite, and what is wrong with it.
+pub struct Checked {
+    /// The function, `async` and `const` removed (each reported).
+    pub function: ItemFn,
+    /// `T` of the declared `Result<T>`, or the best guess at it.
+    pub output: Type,
+    /// Misuses reported without stopping the rewrite (what caused them was dropped):
+    /// arguments to the attribute, `async`, `const`.
+    pub reported: Vec<syn::Error>,
+    /// Misuses of the signature: no coroutine can be written, so the fallback is.
+    pub fatal: Vec<syn::Error>,
+}
+
+/// Every check of the attribute and the signature, in the order the errors are shown.
+pub fn check(attr: &TokenStream, mut function: ItemFn) -> Checked {
+    let mut reported = Vec::new();
+    if !attr.is_empty() {
+        reported.push(attribute_arguments(attr));
+    }
+    // `async` and `const` are reported, then dropped, so what is emitted still compiles
+    // and the error is the only one.
+    if let Some(asyncness) = function.sig.asyncness.take() {
+        reported.push(syn::Error::new_spanned(
+            asyncness,
+            "a coroutine is a plain `fn` (it returns a `Future` by itself): remove `async`, \
+             and wait with `yield_!(...)` instead of `.await`",
+        ));
+    }
+    if let Some(constness) = function.sig.constness.take() {
+        reported.push(syn::Error::new_spanned(
+            constness,
+            "a coroutine cannot be a `const fn`: remove `const`",
+        ));
+    }
+    let mut fatal = Vec::new();
+    owned_arguments(&function, &mut fatal);
+    let output = output_type(&function);
+    fatal.extend(output.error);
+    Checked {
+        function,
+        output: output.item,
+        reported,
+        fatal,
+    }
+}
+
+/// The error for arguments given to the attribute.
+pub fn attribute_arguments(attr: &TokenStream) -> syn::Error {
+    syn::Error::new_spanned(
+        attr,
+        "#[ioloop::coroutine] takes no arguments: write `#[ioloop::coroutine]`",
+    )
+}
+
 /// Parses the item, which must be a function with a body.
 pub fn parse_function(item: TokenStream) -> syn::Result<ItemFn> {
     syn::parse2::<ItemFn>(item.clone()).map_err(|_| not_a_function(item))
@@ -52,17 +106,17 @@ fn not_a_function(item: TokenStream) -> syn::Error {
 }
 
 /// What a `-> Result<T>` function becomes: `T`, the item type of the returned future.
-pub struct Output {
+struct Output {
     /// `T`; when the return type is wrong, the best guess at what the user meant, so the
     /// placeholder function still returns the `Future` its callers expect.
-    pub item: Type,
+    item: Type,
     /// Why the declared return type is not a coroutine's.
-    pub error: Option<syn::Error>,
+    error: Option<syn::Error>,
 }
 
 /// The `T` of the declared `-> Result<T>` (or `Result<T, E>`), with an error saying what
 /// to write when the return type is something else.
-pub fn output_type(function: &ItemFn) -> Output {
+fn output_type(function: &ItemFn) -> Output {
     let ReturnType::Type(_, ty) = &function.sig.output else {
         let error = syn::Error::new_spanned(
             &function.sig.ident,
@@ -157,7 +211,7 @@ fn mentions_impl_trait(ty: &Type) -> bool {
 
 /// Errors for arguments the body could not own: references without `'static`, borrowed
 /// `self`, and lifetime parameters.
-pub fn owned_arguments(function: &ItemFn, errors: &mut Vec<syn::Error>) {
+fn owned_arguments(function: &ItemFn, errors: &mut Vec<syn::Error>) {
     let before = errors.len();
     for input in &function.sig.inputs {
         match input {

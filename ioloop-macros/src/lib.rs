@@ -33,24 +33,28 @@ pub fn coroutine(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand(attr.into(), item.into()).into()
 }
 
+/// The phases, as in thiserror: parse the item, check the attribute and the signature
+/// (every validation), then rewrite the function into a coroutine, or, when the
+/// signature rules that out, emit the fallback stub that keeps callers' types right.
 fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
-    let mut errors = Vec::new();
-    if !attr.is_empty() {
-        errors.push(syn::Error::new_spanned(
-            &attr,
-            "#[ioloop::coroutine] takes no arguments: write `#[ioloop::coroutine]`",
-        ));
-    }
     let function = match check::parse_function(item.clone()) {
         Ok(function) => function,
         Err(error) => {
             // Not a function: report, and keep the item as it was so nothing else breaks.
             let error = error.to_compile_error();
-            let others = errors.iter().map(syn::Error::to_compile_error);
-            return quote!(#error #(#others)* #item);
+            let others =
+                (!attr.is_empty()).then(|| check::attribute_arguments(&attr).to_compile_error());
+            return quote!(#error #others #item);
         }
     };
-    let output = rewrite::function(function, &mut errors);
+    let checked = check::check(&attr, function);
+    let mut errors = checked.reported;
+    let output = if checked.fatal.is_empty() {
+        rewrite::coroutine(checked.function, checked.output, &mut errors)
+    } else {
+        errors.extend(checked.fatal);
+        rewrite::stub(checked.function, checked.output)
+    };
     let errors = errors.iter().map(syn::Error::to_compile_error);
     quote!(#(#errors)* #output)
 }

@@ -15,45 +15,16 @@ use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
 use syn::{Expr, ItemFn, Stmt, Token};
 
-use crate::check;
-
 /// The identifier of the runner handle inside the generated body. Mixed-site hygiene
 /// keeps it out of reach of (and from clashing with) the user's names.
 fn co_ident() -> Ident {
     Ident::new("__ioloop_co", Span::mixed_site())
 }
 
-pub fn function(mut function: ItemFn, errors: &mut Vec<syn::Error>) -> TokenStream {
-    // `async` and `const` are reported, then dropped, so what is emitted still compiles
-    // and the error above it is the only one.
-    if let Some(asyncness) = function.sig.asyncness.take() {
-        errors.push(syn::Error::new_spanned(
-            asyncness,
-            "a coroutine is a plain `fn` (it returns a `Future` by itself): remove `async`, \
-             and wait with `yield_!(...)` instead of `.await`",
-        ));
-    }
-    if let Some(constness) = function.sig.constness.take() {
-        errors.push(syn::Error::new_spanned(
-            constness,
-            "a coroutine cannot be a `const fn`: remove `const`",
-        ));
-    }
-    let before = errors.len();
-    check::owned_arguments(&function, errors);
-    let output = check::output_type(&function);
-    errors.extend(output.error);
-    if errors.len() == before {
-        coroutine(function, output.item, errors)
-    } else {
-        stub(function, output.item)
-    }
-}
-
 /// The signature cannot be turned into a coroutine's: keep it as written, but returning
 /// the `ioloop::Future<T>` its callers expect, with a body that type-checks, so the error
 /// above is the only one (a caller is not told a second time that the types differ).
-fn stub(mut function: ItemFn, output: syn::Type) -> TokenStream {
+pub fn stub(mut function: ItemFn, output: syn::Type) -> TokenStream {
     function.sig.output = syn::parse_quote!(-> ::ioloop::Future<#output>);
     function.block = syn::parse_quote!({ ::core::unimplemented!() });
     function
@@ -62,18 +33,24 @@ fn stub(mut function: ItemFn, output: syn::Type) -> TokenStream {
     quote!(#function)
 }
 
-fn coroutine(mut function: ItemFn, output: syn::Type, errors: &mut Vec<syn::Error>) -> TokenStream {
+/// The checked function as a coroutine; misuses found in the body join `errors`.
+pub fn coroutine(
+    mut function: ItemFn,
+    output: syn::Type,
+    errors: &mut Vec<syn::Error>,
+) -> TokenStream {
     let co = co_ident();
     let mut body = (*function.block).clone();
     let mut rewriter = Rewriter {
         co: co.clone(),
         depth: Nesting::Body,
         errors,
+        scouting: false,
     };
     rewriter.visit_block_mut(&mut body);
 
     let syn::ReturnType::Type(_, declared) = function.sig.output.clone() else {
-        unreachable!("checked by check::output_type");
+        unreachable!("checked by check::check");
     };
     // The conversion into `ioloop::Error` names the declared error type, so one that
     // does not convert is reported there, once, instead of on the body and the runner's
@@ -232,6 +209,9 @@ struct Rewriter<'a> {
     co: Ident,
     depth: Nesting,
     errors: &'a mut Vec<syn::Error>,
+    /// Scouting another macro's arguments for `.await`: its `yield_!`s are rewritten
+    /// (and reported) from its tokens, so here they are not reported a second time.
+    scouting: bool,
 }
 
 fn is_yield(mac: &syn::Macro) -> bool {
@@ -254,16 +234,14 @@ impl Rewriter<'_> {
         let tokens = self.rewrite_tokens(tokens);
         let value = match Punctuated::<Expr, Token![,]>::parse_terminated.parse2(tokens.clone()) {
             Ok(values) if values.is_empty() => {
-                self.errors
-                    .push(syn::Error::new_spanned(&invocation, YIELD_NOTHING));
+                self.report_yield(&invocation, YIELD_NOTHING);
                 // What the error suggests, so the rest of the body still type-checks.
                 quote_spanned!(span=> ::ioloop::gen::moment())
             }
             // Several values: waiting on their tuple is what was meant, and keeps the
             // types of the rest of the body right.
             Ok(values) if values.len() > 1 => {
-                self.errors
-                    .push(syn::Error::new_spanned(&invocation, YIELD_SEVERAL));
+                self.report_yield(&invocation, YIELD_SEVERAL);
                 quote_spanned!(span=> (#tokens))
             }
             // One value, or tokens that are not expressions, which the compiler reports.
@@ -285,12 +263,19 @@ impl Rewriter<'_> {
                 } else {
                     YIELD_IN_ASYNC
                 };
-                self.errors
-                    .push(syn::Error::new_spanned(&invocation, message));
+                self.report_yield(&invocation, message);
                 quote_spanned!(span=> ::ioloop::__private::misplaced_yield(#value))
             }
         };
         syn::parse2(expansion).expect("the yield_! expansion is an expression")
+    }
+
+    /// Reports a misused `yield_!`, unless scouting (see [`Rewriter::scouting`]).
+    fn report_yield(&mut self, invocation: &TokenStream, message: &str) {
+        if !self.scouting {
+            self.errors
+                .push(syn::Error::new_spanned(invocation, message));
+        }
     }
 
     /// Rewrites `yield_!(...)` found in raw tokens (the arguments of other macros,
@@ -356,16 +341,12 @@ impl Rewriter<'_> {
             let mut scout = Rewriter {
                 co: self.co.clone(),
                 depth: self.depth,
-                errors: &mut Vec::new(),
+                errors: self.errors,
+                scouting: true,
             };
             for arg in args.iter_mut() {
                 scout.visit_expr_mut(arg);
             }
-            let found: Vec<syn::Error> = std::mem::take(scout.errors)
-                .into_iter()
-                .filter(|e| e.to_string().contains(".await"))
-                .collect();
-            self.errors.extend(found);
         }
     }
 }
