@@ -131,8 +131,8 @@ fn a_thread_that_exits_with_its_loop_current_gives_back_its_fds_threads_and_memo
 }
 
 /// A thread that leaves loops in reference cycles of its own making: handlers and
-/// timeouts holding clones of their loop (which Python's collector would break), one
-/// loop current and one not, neither closed.
+/// timeouts holding clones of their loop (which Python's collector would break), a
+/// periodic callback never stopped, one loop current and one not, neither closed.
 fn leave_loops_in_cycles() {
     let (lent, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
     for make_current in [true, false] {
@@ -150,7 +150,6 @@ fn leave_loops_in_cycles() {
         io.call_later(Duration::from_secs(3600), move || held.stop());
         let pc = PeriodicCallback::new(|| {}, Duration::from_millis(1)).unwrap();
         pc.start();
-        std::mem::forget(pc.clone()); // even a handle the thread never gives back
         io.run_sync(|| ioloop::gen::sleep(Duration::ZERO), None)
             .unwrap();
         // `io` is dropped here without close(): only the cycles hold the loop.
