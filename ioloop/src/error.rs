@@ -301,9 +301,18 @@ impl fmt::Display for Error {
             kind => write!(f, "{}: {}", kind.describe(), self.inner.message)?,
         }
         if f.alternate() {
+            // Each cause once: an error converted with `?` keeps the original's text as
+            // its message and the original as its source, so a link whose text the line
+            // already ends with is not written again.
+            let mut line = self.to_string();
             let mut cause = self.source().map(|s| s as &dyn StdError);
             while let Some(c) = cause {
-                write!(f, ": {c}")?;
+                let text = c.to_string();
+                if !line.ends_with(&text) {
+                    write!(f, ": {text}")?;
+                    line.push_str(": ");
+                    line.push_str(&text);
+                }
                 cause = c.source();
             }
         }

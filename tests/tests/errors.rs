@@ -68,3 +68,27 @@ fn errors_are_send_sync_and_cheap_to_clone() {
     fn assert_send_sync<T: Send + Sync + Clone>() {}
     assert_send_sync::<Error>();
 }
+
+#[test]
+fn the_alternate_display_shows_each_cause_once() {
+    // `?` on an io::Error keeps its text as the message and the error as the source;
+    // a stream closed by it wraps that again.
+    let io = std::io::Error::from_raw_os_error(libc::ECONNRESET);
+    let converted = Error::from(io);
+    assert_eq!(format!("{converted:#}"), format!("{converted}"));
+    let closed = Error::with_source(
+        ErrorKind::StreamClosed,
+        "the stream is closed",
+        converted.clone(),
+    );
+    assert_eq!(closed.to_string(), "stream closed: the stream is closed");
+    assert_eq!(
+        format!("{closed:#}"),
+        format!("stream closed: the stream is closed: {converted}")
+    );
+    assert_eq!(
+        format!("{closed:#}").matches("reset by peer").count(),
+        1,
+        "{closed:#}"
+    );
+}
