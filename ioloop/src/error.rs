@@ -296,15 +296,15 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.kind {
-            ErrorKind::Other => f.write_str(&self.inner.message)?,
-            kind => write!(f, "{}: {}", kind.describe(), self.inner.message)?,
-        }
+        let mut line = match self.kind {
+            ErrorKind::Other => self.inner.message.clone(),
+            kind => format!("{}: {}", kind.describe(), self.inner.message),
+        };
+        f.write_str(&line)?;
         if f.alternate() {
             // Each cause once: an error converted with `?` keeps the original's text as
             // its message and the original as its source, so a link whose text the line
             // already ends with is not written again.
-            let mut line = self.to_string();
             let mut cause = self.source().map(|s| s as &dyn StdError);
             while let Some(c) = cause {
                 let text = c.to_string();
