@@ -107,12 +107,21 @@ impl HandlerFd for OwnedFd {
     }
 }
 
-/// A library object's handle on its registration: removing by key can never touch a
-/// later registration that reused the fd number or the slot.
+/// A registration: its slot and the generation it was made in. A library object's
+/// handle on its registration, and the registry's name for a ready one: a key can never
+/// reach a later registration that reused the fd number or the slot.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct HandlerKey {
     slot: usize,
     generation: u64,
+}
+
+/// A ready handler, taken out of the registry to be called.
+pub(crate) struct Dispatch {
+    pub(crate) fd: RawFd,
+    pub(crate) events: Events,
+    pub(crate) handler: Handler,
+    pub(crate) name: &'static str,
 }
 
 /// A handler let go of, for dropping (and an owned fd for handing back) outside any
@@ -136,16 +145,15 @@ struct Entry {
     owner: Owner,
 }
 
-/// A ready handler to call: slot key and generation.
-type Ready = (usize, u64);
-
 #[derive(Default)]
 pub(crate) struct Handlers {
     entries: Slab<Entry>,
     by_fd: HashMap<RawFd, usize>,
     next_generation: u64,
-    ready: Vec<Ready>,
-    carried: Vec<Ready>,
+    /// Registrations with events to deliver this iteration.
+    ready: Vec<HandlerKey>,
+    /// Level-triggered registrations dispatched last iteration, to re-check.
+    carried: Vec<HandlerKey>,
     pollfds: Vec<libc::pollfd>,
     /// The slot of each entry of `pollfds`.
     poll_keys: Vec<usize>,
@@ -238,6 +246,12 @@ impl Handlers {
             .map(|_| key.slot)
     }
 
+    fn entry_mut(&mut self, key: HandlerKey) -> Option<&mut Entry> {
+        self.entries
+            .get_mut(key.slot)
+            .filter(|e| e.generation == key.generation)
+    }
+
     /// Changes the events of the user's handler for `fd`.
     pub(crate) fn update(
         &mut self,
@@ -309,7 +323,10 @@ impl Handlers {
             let fresh = entry.pending.is_empty();
             entry.pending |= events & (entry.interest | Events::ERROR);
             if fresh && !entry.pending.is_empty() {
-                self.ready.push((token, entry.generation));
+                self.ready.push(HandlerKey {
+                    slot: token,
+                    generation: entry.generation,
+                });
             }
         }
     }
@@ -322,14 +339,15 @@ impl Handlers {
         }
         self.pollfds.clear();
         self.poll_keys.clear();
-        for &(key, generation) in &self.carried {
-            if let Some(e) = self.entries.get(key).filter(|e| e.generation == generation) {
+        for &key in &self.carried {
+            if let Some(slot) = self.slot_of(key) {
+                let e = &self.entries[slot];
                 self.pollfds.push(libc::pollfd {
                     fd: e.fd,
                     events: e.interest.to_poll(),
                     revents: 0,
                 });
-                self.poll_keys.push(key);
+                self.poll_keys.push(slot);
             }
         }
         self.carried.clear();
@@ -350,11 +368,11 @@ impl Handlers {
         any
     }
 
-    pub(crate) fn take_ready(&mut self) -> Vec<Ready> {
+    pub(crate) fn take_ready(&mut self) -> Vec<HandlerKey> {
         std::mem::take(&mut self.ready)
     }
 
-    pub(crate) fn give_back_ready(&mut self, mut ready: Vec<Ready>) {
+    pub(crate) fn give_back_ready(&mut self, mut ready: Vec<HandlerKey>) {
         ready.clear();
         if self.ready.is_empty() {
             self.ready = ready;
@@ -363,38 +381,29 @@ impl Handlers {
 
     /// Takes the handler of a ready fd out for calling, unless it was removed (or the fd
     /// re-registered) since it became ready.
-    pub(crate) fn begin_dispatch(
-        &mut self,
-        (key, generation): Ready,
-    ) -> Option<(RawFd, Events, Handler, &'static str)> {
-        let entry = self
-            .entries
-            .get_mut(key)
-            .filter(|e| e.generation == generation)?;
+    pub(crate) fn begin_dispatch(&mut self, key: HandlerKey) -> Option<Dispatch> {
+        let entry = self.entry_mut(key)?;
         let events = std::mem::take(&mut entry.pending) & (entry.interest | Events::ERROR);
         if events.is_empty() {
             return None;
         }
         let handler = entry.handler.take()?;
-        Some((entry.fd, events, handler, entry.name))
+        Some(Dispatch {
+            fd: entry.fd,
+            events,
+            handler,
+            name: entry.name,
+        })
     }
 
     /// Puts a called handler back, and carries the fd into the next iteration's
-    /// level check. A handler that removed itself meanwhile is dropped.
-    pub(crate) fn end_dispatch(
-        &mut self,
-        (key, generation): Ready,
-        handler: Handler,
-    ) -> Option<Handler> {
-        match self
-            .entries
-            .get_mut(key)
-            .filter(|e| e.generation == generation)
-        {
+    /// level check. A handler that removed itself meanwhile is handed back, to drop.
+    pub(crate) fn end_dispatch(&mut self, key: HandlerKey, handler: Handler) -> Option<Handler> {
+        match self.entry_mut(key) {
             Some(entry) => {
                 entry.handler = Some(handler);
                 if entry.trigger == Trigger::Level {
-                    self.carried.push((key, generation));
+                    self.carried.push(key);
                 }
                 None
             }

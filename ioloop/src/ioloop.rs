@@ -1064,13 +1064,13 @@ impl IOLoop {
             }
         }
         let ready = inner.handlers.borrow_mut().take_ready();
-        for &entry in &ready {
-            let taken = inner.handlers.borrow_mut().begin_dispatch(entry);
-            if let Some((fd, events, mut handler, name)) = taken {
+        for &key in &ready {
+            let taken = inner.handlers.borrow_mut().begin_dispatch(key);
+            if let Some(mut call) = taken {
                 self.run_timed(|| {
-                    guard_named(name, || handler(fd, events));
+                    guard_named(call.name, || (call.handler)(call.fd, call.events));
                 });
-                let orphan = inner.handlers.borrow_mut().end_dispatch(entry, handler);
+                let orphan = inner.handlers.borrow_mut().end_dispatch(key, call.handler);
                 drop(orphan);
             }
         }
