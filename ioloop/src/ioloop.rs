@@ -16,14 +16,12 @@ use crate::events::Events;
 use crate::executor::DefaultExecutor;
 use crate::future::Future;
 use crate::handlers::{HandlerKey, Handlers, Owner, Trigger};
+use crate::inline_fn::InlineFn;
 use crate::remote::Remote;
 use crate::resolver::Resolvers;
 use crate::resume::{Queued, Resume};
 use crate::task::Tasks;
 use crate::timeouts::{shrunk_capacity, Deadline, Timeout, Timeouts};
-
-/// A queued callback, already wrapped with its panic guard.
-pub(crate) type Callback = crate::inline_fn::InlineFn;
 
 const WAKER: Token = Token(usize::MAX);
 /// The longest single wait in the poll when nothing is scheduled (Tornado's 3600 s).
@@ -359,11 +357,11 @@ impl IOLoop {
         F: FnOnce() -> R + 'static,
         R: CallbackReturn,
     {
-        self.push_callback(Callback::new(move || callback::run(callback)));
+        self.push_callback(InlineFn::new(move || callback::run(callback)));
     }
 
     #[inline]
-    pub(crate) fn push_callback(&self, callback: Callback) {
+    pub(crate) fn push_callback(&self, callback: InlineFn) {
         self.push_queued(Queued::Call(callback));
     }
 
@@ -422,7 +420,7 @@ impl IOLoop {
         self.inner
             .timeouts
             .borrow_mut()
-            .insert(at, Callback::new(move || callback::run(callback)))
+            .insert(at, InlineFn::new(move || callback::run(callback)))
     }
 
     /// Runs `callback` at `when` on the loop's clock.

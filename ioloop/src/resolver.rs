@@ -7,29 +7,30 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::future::Future;
-use crate::ioloop::{Callback, IOLoop};
+use crate::inline_fn::InlineFn;
+use crate::ioloop::IOLoop;
 use crate::remote::Remote;
 
 /// The loop-side half of every resolver: what to run when its result arrives.
 #[derive(Default)]
 pub(crate) struct Resolvers {
     next_id: Cell<u64>,
-    pending: RefCell<HashMap<u64, Callback>>,
+    pending: RefCell<HashMap<u64, InlineFn>>,
 }
 
 impl Resolvers {
-    fn insert(&self, deliver: Callback) -> u64 {
+    fn insert(&self, deliver: InlineFn) -> u64 {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         self.pending.borrow_mut().insert(id, deliver);
         id
     }
 
-    fn take(&self, id: u64) -> Option<Callback> {
+    fn take(&self, id: u64) -> Option<InlineFn> {
         self.pending.borrow_mut().remove(&id)
     }
 
-    pub(crate) fn clear(&self) -> HashMap<u64, Callback> {
+    pub(crate) fn clear(&self) -> HashMap<u64, InlineFn> {
         self.pending.take()
     }
 }
@@ -83,7 +84,7 @@ impl<T: Send + 'static> Future<T> {
         let deliver = {
             let future = future.clone();
             let slot = slot.clone();
-            Callback::new(move || {
+            InlineFn::new(move || {
                 let result = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
                 if let Some(result) = result {
                     // A future cancelled meanwhile refuses the result: nothing to do.

@@ -7,7 +7,7 @@
 
 use std::rc::{Rc, Weak};
 
-use crate::ioloop::Callback;
+use crate::inline_fn::InlineFn;
 
 /// A suspended coroutine (its runner), resumable by the loop.
 pub(crate) trait Resume {
@@ -28,7 +28,7 @@ pub(crate) fn wake(runner: &Weak<dyn Resume>) {
 
 /// An entry of the loop's callback queue.
 pub(crate) enum Queued {
-    Call(Callback),
+    Call(InlineFn),
     Resume(Weak<dyn Resume>),
 }
 

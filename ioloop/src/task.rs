@@ -11,7 +11,8 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use crate::error::{Error, Result};
 use crate::future::{CancelHook, Future};
-use crate::ioloop::{Callback, IOLoop, WeakLoop};
+use crate::inline_fn::InlineFn;
+use crate::ioloop::{IOLoop, WeakLoop};
 use crate::remote::Remote;
 
 trait Runnable {
@@ -73,7 +74,7 @@ impl Wake for WakeHandle {
         let id = self.id;
         // On the loop's own thread the local queue is enough: no lock, no syscall.
         match IOLoop::try_current().filter(|io| io.inner().remote.ptr_eq(&self.remote)) {
-            Some(io) => io.push_callback(Callback::new(move || run_task(id))),
+            Some(io) => io.push_callback(InlineFn::new(move || run_task(id))),
             None => self.remote.push(Box::new(move || run_task(id))),
         }
     }
@@ -203,7 +204,7 @@ impl IOLoop {
             io: self.downgrade(),
             id,
         }));
-        self.push_callback(Callback::new(move || run_task(id)));
+        self.push_callback(InlineFn::new(move || run_task(id)));
         result
     }
 }

@@ -6,7 +6,7 @@ mod slots;
 
 use std::time::{Duration, Instant};
 
-use crate::ioloop::Callback;
+use crate::inline_fn::InlineFn;
 
 /// A handle to a scheduled timeout, returned by
 /// [`IOLoop::add_timeout`](crate::IOLoop::add_timeout) and friends, for
@@ -126,7 +126,7 @@ struct Slot {
     /// is still queued (not yet moved to a due list), so a removal leaves a dead entry.
     /// (One word rather than two: the slots are most of the memory a timeout takes.)
     tag: u64,
-    callback: Callback,
+    callback: InlineFn,
 }
 
 impl Slot {
@@ -201,7 +201,7 @@ impl Timeouts {
         self.slots.capacity_bytes() + self.queue.capacity_bytes()
     }
 
-    pub(crate) fn insert(&mut self, deadline: Instant, callback: Callback) -> Timeout {
+    pub(crate) fn insert(&mut self, deadline: Instant, callback: InlineFn) -> Timeout {
         let seq = self.next_seq;
         self.next_seq += 1;
         let key = self.slots.insert(Slot {
@@ -212,7 +212,7 @@ impl Timeouts {
         Timeout { key, seq }
     }
 
-    pub(crate) fn remove(&mut self, timeout: Timeout) -> Option<Callback> {
+    pub(crate) fn remove(&mut self, timeout: Timeout) -> Option<InlineFn> {
         let slot = self.take(timeout)?;
         if slot.queued() {
             self.cancelled += 1;
@@ -221,7 +221,7 @@ impl Timeouts {
     }
 
     /// Takes the callback of a due timeout out, unless it was cancelled after it became due.
-    pub(crate) fn take_due(&mut self, timeout: Timeout) -> Option<Callback> {
+    pub(crate) fn take_due(&mut self, timeout: Timeout) -> Option<InlineFn> {
         self.take(timeout).map(|slot| slot.callback)
     }
 
@@ -293,8 +293,8 @@ fn counting_dead<'a>(
 mod tests {
     use super::*;
 
-    fn noop() -> Callback {
-        Callback::new(|| {})
+    fn noop() -> InlineFn {
+        InlineFn::new(|| {})
     }
 
     #[test]
