@@ -1,7 +1,8 @@
 //! What a callback may return, and the guard that keeps a panicking callback from
 //! taking the loop down.
 
-use std::any::type_name;
+use std::any::{type_name, Any};
+use std::cell::RefCell;
 use std::fmt::Display;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -93,7 +94,7 @@ impl<T: 'static> CallbackReturn for Future<T> {
         // callback and not kept by anyone else must still run to completion.
         let held = (!self.done()).then(|| {
             let io = IOLoop::current();
-            let key = io.inner().tasks.hold(Box::new(self.clone()));
+            let key = io.hold(Box::new(self.clone()));
             (io.downgrade(), key)
         });
         self.add_done_callback(move |f| {
@@ -105,10 +106,33 @@ impl<T: 'static> CallbackReturn for Future<T> {
             then();
             if let Some((io, key)) = held {
                 if let Some(io) = io.upgrade() {
-                    io.inner().tasks.release(key);
+                    io.release(key);
                 }
             }
         });
+    }
+}
+
+/// Futures returned by callbacks, kept by the loop until they are done: a coroutine
+/// started from a callback ("fire and forget") would otherwise be dropped with its last
+/// handle.
+#[derive(Default)]
+pub(crate) struct Held(RefCell<slab::Slab<Box<dyn Any>>>);
+
+impl Held {
+    /// Keeps `thing` alive until [`Held::release`] with the returned key.
+    pub(crate) fn hold(&self, thing: Box<dyn Any>) -> usize {
+        self.0.borrow_mut().insert(thing)
+    }
+
+    pub(crate) fn release(&self, key: usize) {
+        let thing = self.0.borrow_mut().try_remove(key);
+        drop(thing);
+    }
+
+    /// Everything held, for dropping when the loop closes.
+    pub(crate) fn clear(&self) -> impl Sized {
+        self.0.take()
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use mio::{Poll, Token, Waker};
 
-use crate::callback::{self, guard_named, CallbackReturn};
+use crate::callback::{self, guard_named, CallbackReturn, Held};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::Events;
 use crate::executor::DefaultExecutor;
@@ -20,7 +20,7 @@ use crate::inline_fn::InlineFn;
 use crate::remote::Remote;
 use crate::resolver::Resolvers;
 use crate::resume::{Queued, Resume};
-use crate::task::Tasks;
+use crate::spawn::Tasks;
 use crate::timeouts::{shrunk_capacity, Deadline, Timeout, Timeouts};
 
 const WAKER: Token = Token(usize::MAX);
@@ -79,6 +79,7 @@ pub(crate) struct Inner {
     clock: Option<Box<dyn Fn() -> Instant>>,
     blocking_threshold: Cell<Option<Duration>>,
     pub(crate) tasks: Tasks,
+    held: Held,
     pub(crate) resolvers: Resolvers,
     pub(crate) default_executor: DefaultExecutor,
 }
@@ -209,6 +210,7 @@ impl IOLoop {
                 clock,
                 blocking_threshold: Cell::new(None),
                 tasks: Tasks::default(),
+                held: Held::default(),
                 resolvers: Resolvers::default(),
                 default_executor: DefaultExecutor::default(),
             }),
@@ -282,6 +284,16 @@ impl IOLoop {
 
     pub(crate) fn downgrade(&self) -> WeakLoop {
         WeakLoop(Rc::downgrade(&self.inner))
+    }
+
+    /// Keeps `thing` (a pending future a callback returned) until
+    /// [`release`](IOLoop::release) with the returned key, or until the loop closes.
+    pub(crate) fn hold(&self, thing: Box<dyn std::any::Any>) -> usize {
+        self.inner.held.hold(thing)
+    }
+
+    pub(crate) fn release(&self, key: usize) {
+        self.inner.held.release(key);
     }
 
     pub(crate) fn inner(&self) -> &Inner {
@@ -929,6 +941,7 @@ impl IOLoop {
             }
         }
         let tasks = self.inner.tasks.clear();
+        let held = self.inner.held.clear();
         let resolvers = self.inner.resolvers.clear();
         // Everything is dropped outside the loop's borrows: destructors may call back in.
         drop((
@@ -938,6 +951,7 @@ impl IOLoop {
             due,
             released,
             tasks,
+            held,
             resolvers,
         ));
         for (on_close, handler) in closers {

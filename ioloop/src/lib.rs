@@ -106,7 +106,7 @@ pub mod queues;
 mod remote;
 mod resolver;
 mod resume;
-mod task;
+mod spawn;
 pub mod tcpclient;
 pub mod tcpserver;
 mod timeouts;

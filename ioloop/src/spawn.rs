@@ -26,9 +26,6 @@ trait Runnable {
 pub(crate) struct Tasks {
     next_id: Cell<u64>,
     live: RefCell<HashMap<u64, Rc<dyn Runnable>>>,
-    /// Futures returned by callbacks, kept until done: a coroutine started from a
-    /// callback ("fire and forget") would otherwise be dropped with its last handle.
-    held: RefCell<slab::Slab<Box<dyn std::any::Any>>>,
 }
 
 impl Tasks {
@@ -40,18 +37,9 @@ impl Tasks {
         self.live.borrow_mut().remove(&id)
     }
 
+    /// Every task, for dropping when the loop closes.
     pub(crate) fn clear(&self) -> impl Sized {
-        (self.live.take(), self.held.take())
-    }
-
-    /// Keeps `thing` alive until [`Tasks::release`] with the returned key.
-    pub(crate) fn hold(&self, thing: Box<dyn std::any::Any>) -> usize {
-        self.held.borrow_mut().insert(thing)
-    }
-
-    pub(crate) fn release(&self, key: usize) {
-        let thing = self.held.borrow_mut().try_remove(key);
-        drop(thing);
+        self.live.take()
     }
 }
 
