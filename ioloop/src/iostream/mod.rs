@@ -6,6 +6,7 @@
 //! reader as [`Bytes`] split off that buffer, without copying again; writes queue the
 //! caller's [`Bytes`] and go out with `writev`, without copying at all.
 
+mod limit;
 mod read;
 mod write;
 
@@ -17,6 +18,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::rc::{Rc, Weak};
 
 pub use bytes::{Bytes, BytesMut};
+pub use limit::LimitExceeded;
 use regex::bytes::Regex;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -105,8 +107,10 @@ struct Inner {
 ///   [`read_until_regex`](IOStream::read_until_regex), [`read_bytes`](IOStream::read_bytes),
 ///   [`read_into`](IOStream::read_into), [`read_until_close`](IOStream::read_until_close).
 ///   One read at a time: starting a second while one is pending fails it. A read that
-///   cannot be satisfied within its `max_bytes` closes the stream with an error naming
-///   the limit. After the peer closes, reads are still served from what was buffered.
+///   cannot be satisfied within its `max_bytes`, or within the
+///   [maximum buffer size](IOStream::set_max_buffer_size), closes the stream (logging it
+///   as Tornado does) with an error whose source, a [`LimitExceeded`], says which limit.
+///   After the peer closes, reads are still served from what was buffered.
 /// * Writes: [`write`](IOStream::write) queues the bytes and returns a future that
 ///   completes once everything up to them has been written to the socket.
 /// * Closing: a closed stream's error ([`ErrorKind::StreamClosed`]) carries the real
@@ -287,7 +291,9 @@ impl IOStream {
     // ----- reading -----
 
     /// Reads up to and including `delimiter`. With `max_bytes`, a delimiter not found
-    /// within that many bytes closes the stream and fails the read.
+    /// within that many bytes closes the stream and fails the read (the error's source is
+    /// a [`LimitExceeded::MaxBytes`]), logging at INFO "Unsatisfiable read, closing
+    /// connection: delimiter b'\n' not found within 1024 bytes", as Tornado does.
     ///
     /// ```
     /// # use ioloop::iostream::IOStream;
@@ -505,8 +511,8 @@ impl IOStream {
         loop {
             match self.serve_from_buffer() {
                 Step::Done => return,
-                Step::Unsatisfiable(why) => {
-                    self.close_with(Some(Error::new(ErrorKind::StreamClosed, why)));
+                Step::Unsatisfiable(error) => {
+                    self.close_with(Some(error));
                     return;
                 }
                 Step::NeedMore => {}
@@ -541,7 +547,9 @@ impl IOStream {
                     let _ = future.set_result(data);
                     Step::Done
                 }
-                Verdict::More if closed => {
+                // Closed for another reason first: that reason is the read's, as in
+                // Tornado's `close`, which ignores an unsatisfiable read.
+                Verdict::More | Verdict::Unsatisfiable(_) if closed => {
                     let error = closed_error(&state.cause);
                     drop(state);
                     fail_observed(&future, error);
@@ -553,8 +561,15 @@ impl IOStream {
                 }
                 Verdict::Unsatisfiable(why) => {
                     drop(state);
-                    let _ = future.set_exception(Error::new(ErrorKind::StreamClosed, why.clone()));
-                    Step::Unsatisfiable(why)
+                    let error = match request.exceeded() {
+                        Some(limit) => {
+                            log::info!("Unsatisfiable read, closing connection: {limit}");
+                            limit.into_error(why)
+                        }
+                        None => Error::new(ErrorKind::StreamClosed, why),
+                    };
+                    let _ = future.set_exception(error.clone());
+                    Step::Unsatisfiable(error)
                 }
             },
             Pending::Into {
@@ -598,7 +613,20 @@ impl IOStream {
     fn read_socket(&self) -> std::result::Result<Option<usize>, Option<Error>> {
         let mut guard = self.inner.state.borrow_mut();
         let state = &mut *guard;
-        if state.closed || !state.readable {
+        if state.closed {
+            return Ok(None);
+        }
+        // Checked before `readable`: a read still unsatisfied with the buffer full can
+        // never be satisfied, whether or not the socket has more.
+        if state.buffer.len() >= state.max_buffer_size {
+            // As Tornado logs it; once, as the stream closes.
+            log::error!("Reached maximum read buffer size");
+            let max_buffer_size = state.max_buffer_size;
+            let limit = LimitExceeded::MaxBufferSize { max_buffer_size };
+            let message = format!("reached the maximum read buffer size ({max_buffer_size})");
+            return Err(Some(limit.into_error(message)));
+        }
+        if !state.readable {
             return Ok(None);
         }
         let buffer_empty = state.buffer.is_empty();
@@ -621,15 +649,6 @@ impl IOStream {
                 (n, room)
             }
             None => {
-                if state.buffer.len() >= state.max_buffer_size {
-                    return Err(Some(Error::new(
-                        ErrorKind::StreamClosed,
-                        format!(
-                            "reached the maximum read buffer size ({})",
-                            state.max_buffer_size
-                        ),
-                    )));
-                }
                 if state.buffer.is_empty() {
                     // Everything was read and, unless a `Bytes` handed out still shares
                     // the allocation, start over at its front: the next message lands in
@@ -961,7 +980,9 @@ impl IOStream {
     }
 
     /// The most unread bytes to buffer (default 100 MiB); a read that would need more
-    /// closes the stream with an error naming the limit.
+    /// closes the stream with an error naming the limit
+    /// ([`LimitExceeded::MaxBufferSize`] is its source), and logs "Reached maximum read
+    /// buffer size" at ERROR, as Tornado does.
     ///
     /// ```
     /// # use ioloop::iostream::IOStream;
@@ -1043,7 +1064,8 @@ impl IOStream {
 enum Step {
     Done,
     NeedMore,
-    Unsatisfiable(String),
+    /// The read can never be satisfied: the stream closes with this error.
+    Unsatisfiable(Error),
 }
 
 fn fail_pending(pending: Pending, error: Error) {

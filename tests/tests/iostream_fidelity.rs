@@ -1,0 +1,96 @@
+//! IOStream and TCPClient as Tornado has them (issue 13, points 6 to 8): an unsatisfiable
+//! read is logged and names its limit, a failed connect is a closed stream carrying the
+//! OS error, and a stream can be used before its connection completes.
+
+use std::io::Write;
+use std::time::Duration;
+
+use ioloop::iostream::{IOStream, LimitExceeded};
+use ioloop::prelude::*;
+use ioloop::ErrorKind;
+use tests::{capture_logs, stream_and_peer};
+
+fn run<T: 'static>(f: impl FnOnce() -> Future<T> + 'static) -> Result<T> {
+    IOLoop::current().run_sync(f, Some(Duration::from_secs(60)))
+}
+
+/// The error a read of `stream` fails with after the peer sent `sent`.
+fn failed_read(
+    sent: &[u8],
+    setup: impl FnOnce(&IOStream),
+    read: impl FnOnce(&IOStream) -> Future<ioloop::iostream::Bytes> + 'static,
+) -> (IOStream, Error, Vec<String>) {
+    let (stream, mut peer) = stream_and_peer();
+    setup(&stream);
+    peer.write_all(sent).unwrap();
+    let s = stream.clone();
+    let (result, logs) = capture_logs(move || run(move || read(&s)));
+    (stream, result.unwrap_err(), logs)
+}
+
+// ----- point 6: an unsatisfiable read is logged and has a cause -----
+
+#[test]
+fn an_unsatisfiable_read_is_logged_at_info_once_in_tornados_words() {
+    let (_, _, logs) = failed_read(&[b'x'; 64], |_| {}, |s| s.read_until("\r\n", Some(16)));
+    assert_eq!(
+        logs,
+        ["INFO Unsatisfiable read, closing connection: delimiter b'\\r\\n' not found within 16 bytes"]
+    );
+    let (_, _, logs) = failed_read(
+        &[b'x'; 64],
+        |_| {},
+        |s| s.read_until_regex(r"\d+;", Some(8)),
+    );
+    assert_eq!(
+        logs,
+        ["INFO Unsatisfiable read, closing connection: delimiter re.compile(b'\\\\d+;') not found within 8 bytes"]
+    );
+}
+
+#[test]
+fn an_unsatisfiable_read_gives_the_read_and_the_stream_a_max_bytes_cause() {
+    let (stream, err, _) = failed_read(&[b'x'; 64], |_| {}, |s| s.read_until("\n", Some(16)));
+    assert_eq!(err.kind(), ErrorKind::StreamClosed);
+    let want = LimitExceeded::MaxBytes {
+        max_bytes: 16,
+        delimiter: "b'\\n'".into(),
+    };
+    assert_eq!(LimitExceeded::of(&err), Some(&want), "{err:#}");
+    let closed_with = stream
+        .error()
+        .expect("a limit is an error, not an orderly close");
+    assert_eq!(LimitExceeded::of(&closed_with), Some(&want));
+    // Later operations fail with the same cause.
+    let late = stream.write("late").result().unwrap_err();
+    assert_eq!(LimitExceeded::of(&late), Some(&want));
+}
+
+#[test]
+fn a_read_past_the_max_buffer_size_gives_a_max_buffer_size_cause_and_logs_it_once() {
+    let (stream, err, logs) = failed_read(
+        &[b'x'; 4096],
+        |s| s.set_max_buffer_size(1024),
+        |s| s.read_until("\n", None),
+    );
+    assert_eq!(err.kind(), ErrorKind::StreamClosed);
+    let want = LimitExceeded::MaxBufferSize {
+        max_buffer_size: 1024,
+    };
+    assert_eq!(LimitExceeded::of(&err), Some(&want), "{err:#}");
+    assert_eq!(LimitExceeded::of(&stream.error().unwrap()), Some(&want));
+    assert_eq!(logs, ["ERROR Reached maximum read buffer size"]);
+}
+
+#[test]
+fn an_orderly_close_has_no_limit_for_a_cause() {
+    let (stream, peer) = stream_and_peer();
+    drop(peer);
+    let s = stream.clone();
+    let (result, logs) = capture_logs(move || run(move || s.read_until("\n", Some(16))));
+    let err = result.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StreamClosed);
+    assert_eq!(LimitExceeded::of(&err), None, "{err:#}");
+    assert!(stream.error().is_none());
+    assert!(logs.is_empty(), "{logs:?}");
+}
