@@ -3,15 +3,25 @@
 //! OS error, and a stream can be used before its connection completes.
 
 use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use ioloop::iostream::{IOStream, LimitExceeded};
 use ioloop::prelude::*;
+use ioloop::tcpclient::TCPClient;
 use ioloop::ErrorKind;
 use tests::{capture_logs, stream_and_peer};
 
 fn run<T: 'static>(f: impl FnOnce() -> Future<T> + 'static) -> Result<T> {
     IOLoop::current().run_sync(f, Some(Duration::from_secs(60)))
+}
+
+/// An address nothing listens on (the listener is gone once this returns).
+fn refusing_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
 /// The error a read of `stream` fails with after the peer sent `sent`.
@@ -93,4 +103,33 @@ fn an_orderly_close_has_no_limit_for_a_cause() {
     assert_eq!(LimitExceeded::of(&err), None, "{err:#}");
     assert!(stream.error().is_none());
     assert!(logs.is_empty(), "{logs:?}");
+}
+
+// ----- point 7: a failed connect is a closed stream with the real cause -----
+
+fn assert_closed_by_refusal(err: &Error) {
+    assert_eq!(err.kind(), ErrorKind::StreamClosed, "{err:#}");
+    assert!(
+        err.source().is_some(),
+        "the OS error is the source: {err:#}"
+    );
+    assert_eq!(
+        err.io_error().map(|e| e.kind()),
+        Some(std::io::ErrorKind::ConnectionRefused),
+        "{err:#}"
+    );
+}
+
+#[test]
+fn a_refused_connect_fails_as_a_closed_stream_with_the_os_error_as_its_cause() {
+    let addr = refusing_addr();
+    let err = run(move || IOStream::connect(addr)).unwrap_err();
+    assert_closed_by_refusal(&err);
+}
+
+#[test]
+fn a_refused_tcpclient_connect_fails_as_a_closed_stream_with_the_os_error_as_its_cause() {
+    let port = refusing_addr().port();
+    let err = run(move || TCPClient::new().connect("127.0.0.1", port, None)).unwrap_err();
+    assert_closed_by_refusal(&err);
 }

@@ -258,7 +258,9 @@ impl IOStream {
     }
 
     /// Connects to `addr` without blocking; the future resolves to the stream once
-    /// connected, or fails with the real error (connection refused, unreachable).
+    /// connected, or fails as a closed stream ([`ErrorKind::StreamClosed`], as Tornado's
+    /// `StreamClosedError`) whose source is the real error (connection refused,
+    /// unreachable): [`Error::io_error`] finds it.
     ///
     /// The future owns the attempt: cancelling it, or dropping its last handle, before
     /// it connects closes the socket (so a timed-out connect leaves nothing behind).
@@ -270,6 +272,7 @@ impl IOStream {
     /// // Nothing listens on this port once the listener is gone.
     /// let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     /// let err = IOLoop::new().run_sync(move || IOStream::connect(addr), None).unwrap_err();
+    /// assert_eq!(err.kind(), ioloop::ErrorKind::StreamClosed);
     /// assert_eq!(err.io_error().unwrap().kind(), std::io::ErrorKind::ConnectionRefused);
     /// # Ok::<(), ioloop::Error>(())
     /// ```
@@ -277,7 +280,7 @@ impl IOStream {
         let future = Future::new();
         let socket = match mio::net::TcpStream::connect(addr) {
             Ok(socket) => socket,
-            Err(e) => return Future::failed(e.into()),
+            Err(e) => return Future::failed(closed_error(&Some(e.into()))),
         };
         match IOStream::wrap(socket, Some(future.downgrade())) {
             // Until it connects the stream lives in its future's cancel hook, which the
@@ -842,22 +845,17 @@ impl IOStream {
             }
         };
         let Some(outcome) = outcome else { return }; // not yet: wait for the next edge
-        let waiter = self.inner.state.borrow_mut().connecting.take();
-        let waiter = waiter.and_then(|waiter| waiter.upgrade());
         match outcome {
             Ok(()) => {
-                if let Some(waiter) = waiter {
+                let waiter = self.inner.state.borrow_mut().connecting.take();
+                if let Some(waiter) = waiter.and_then(|waiter| waiter.upgrade()) {
                     let _ = waiter.set_result(self.clone());
                 }
                 self.flush();
             }
-            Err(e) => {
-                let error = Error::from(e);
-                if let Some(waiter) = waiter {
-                    let _ = waiter.set_exception(error.clone());
-                }
-                self.close_with(Some(error));
-            }
+            // The stream's error is the OS error; the waiter's, a closed stream carrying
+            // it (Tornado's StreamClosedError with its real_error).
+            Err(e) => self.close_with(Some(Error::from(e))),
         }
     }
 
