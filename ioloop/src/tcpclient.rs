@@ -40,7 +40,9 @@ impl TCPClient {
     /// as Tornado's `StreamClosedError`) whose source is the last real error (connection
     /// refused, unreachable), or with an [`ErrorKind::Timeout`](crate::ErrorKind::Timeout)
     /// error after `timeout`. A name that does not resolve fails with the resolver's
-    /// error, as in Tornado.
+    /// error, as in Tornado. The stream comes once connected, as from Tornado's
+    /// `TCPClient`; to write before the connection completes, resolve the name and use
+    /// [`IOStream::connecting`].
     /// Resolution uses the system resolver and blocks; pass a literal address where
     /// that matters.
     ///

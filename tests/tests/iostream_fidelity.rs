@@ -2,7 +2,7 @@
 //! read is logged and names its limit, a failed connect is a closed stream carrying the
 //! OS error, and a stream can be used before its connection completes.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use ioloop::iostream::{IOStream, LimitExceeded};
 use ioloop::prelude::*;
 use ioloop::tcpclient::TCPClient;
 use ioloop::ErrorKind;
-use tests::{capture_logs, stream_and_peer};
+use tests::{capture_logs, stream_and_peer, Trace};
 
 fn run<T: 'static>(f: impl FnOnce() -> Future<T> + 'static) -> Result<T> {
     IOLoop::current().run_sync(f, Some(Duration::from_secs(60)))
@@ -132,4 +132,142 @@ fn a_refused_tcpclient_connect_fails_as_a_closed_stream_with_the_os_error_as_its
     let port = refusing_addr().port();
     let err = run(move || TCPClient::new().connect("127.0.0.1", port, None)).unwrap_err();
     assert_closed_by_refusal(&err);
+}
+
+#[test]
+fn a_refused_connection_closes_the_stream_and_fails_its_queued_writes() {
+    let (stream, connected) = IOStream::connecting(refusing_addr()).unwrap();
+    let write = stream.write("never sent");
+    let err = run(move || connected).unwrap_err();
+    assert_closed_by_refusal(&err);
+    assert!(stream.closed());
+    assert_closed_by_refusal(&write.result().unwrap_err());
+    let cause = stream.error().expect("the refusal is the stream's error");
+    assert_eq!(
+        cause.io_error().map(|e| e.kind()),
+        Some(std::io::ErrorKind::ConnectionRefused)
+    );
+}
+
+#[test]
+fn a_refused_connection_nobody_asks_about_logs_nothing() {
+    let (stream, connected) = IOStream::connecting(refusing_addr()).unwrap();
+    let s = stream.clone();
+    let ((), logs) = capture_logs(move || {
+        let err = run(move || s.write("never sent")).unwrap_err();
+        assert_closed_by_refusal(&err);
+        drop(connected); // failed, and never asked: the stream reported it
+    });
+    assert!(logs.is_empty(), "{logs:?}");
+    assert!(stream.error().is_some());
+}
+
+// ----- point 8: a stream can be written before its connection completes -----
+
+#[test]
+fn a_stream_can_be_written_before_its_connection_completes() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (stream, connected) = IOStream::connecting(listener.local_addr().unwrap()).unwrap();
+    assert!(!stream.closed());
+    let trace = Trace::default();
+    let first = stream.write("hello ");
+    let second = stream.write(b"world\n".to_vec());
+    for (name, future) in [("first", &first), ("second", &second)] {
+        let t = trace.clone();
+        future.add_done_callback(move |f| t.push(format!("{name} {}", f.result().is_ok())));
+    }
+    let t = trace.clone();
+    connected.add_done_callback(move |f| t.push(format!("connected {}", f.result().is_ok())));
+    run(move || second).unwrap();
+    assert_eq!(
+        trace.take(),
+        ["connected true", "first true", "second true"],
+        "the connection first, then the writes in order"
+    );
+    let (mut peer, _) = listener.accept().unwrap();
+    let mut got = [0u8; 12];
+    peer.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"hello world\n");
+}
+
+#[test]
+fn a_read_started_before_the_connection_completes_gets_the_peers_bytes() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (stream, connected) = IOStream::connecting(listener.local_addr().unwrap()).unwrap();
+    let line = stream.read_until("\n", None);
+    assert!(stream.reading());
+    let peer = std::thread::spawn(move || {
+        let (mut peer, _) = listener.accept().unwrap();
+        peer.write_all(b"hi\n").unwrap();
+        peer
+    });
+    let line = run(move || line).unwrap();
+    assert_eq!(&line[..], b"hi\n");
+    assert!(connected.done() && connected.result().is_ok());
+    drop(peer.join().unwrap());
+}
+
+#[test]
+fn bytes_that_arrive_with_the_connection_are_read() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (stream, _connected) = IOStream::connecting(listener.local_addr().unwrap()).unwrap();
+    // The kernel completes a loopback handshake at once: the peer's bytes are there
+    // before the loop first hears of the connection, all in the one edge.
+    let (mut peer, _) = listener.accept().unwrap();
+    peer.write_all(b"early\n").unwrap();
+    let line = run(move || stream.read_until("\n", None)).unwrap();
+    assert_eq!(&line[..], b"early\n");
+}
+
+#[test]
+fn the_connect_future_alone_keeps_the_connection_going() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (stream, connected) = IOStream::connecting(listener.local_addr().unwrap()).unwrap();
+    drop(stream);
+    run(move || connected).unwrap();
+}
+
+/// The connection `listener` accepted next ends with nothing sent: its socket was
+/// closed at the other end (the read timeout only ends a failure).
+fn assert_the_peer_sees_a_close_and_nothing_else(listener: &TcpListener) {
+    let (mut peer, _) = listener.accept().unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    assert_eq!(peer.read(&mut [0; 1]).unwrap(), 0);
+}
+
+#[test]
+fn an_abandoned_connecting_stream_releases_its_socket() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // The kernel completes a loopback handshake at once; the loop never runs, so the
+    // stream is still connecting as far as it knows when both handles go.
+    let (stream, connected) = IOStream::connecting(addr).unwrap();
+    drop((stream, connected));
+    assert_the_peer_sees_a_close_and_nothing_else(&listener);
+}
+
+#[test]
+fn cancelling_the_connect_future_abandons_the_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (stream, connected) = IOStream::connecting(listener.local_addr().unwrap()).unwrap();
+    let write = stream.write("never sent");
+    assert!(connected.cancel());
+    assert!(stream.closed());
+    assert_eq!(write.result().unwrap_err().kind(), ErrorKind::StreamClosed);
+    assert_the_peer_sees_a_close_and_nothing_else(&listener);
+}
+
+#[test]
+fn dropping_the_connect_future_leaves_the_stream_connecting() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (stream, connected) = IOStream::connecting(listener.local_addr().unwrap()).unwrap();
+    drop(connected);
+    let s = stream.clone();
+    run(move || s.write("still here\n")).unwrap();
+    let (mut peer, _) = listener.accept().unwrap();
+    let mut got = [0u8; 11];
+    peer.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"still here\n");
+    assert!(!stream.closed());
 }
