@@ -70,6 +70,21 @@
 //!   logging once per episode, where Tornado's accept handler fails on every turn.
 //! * **An `IOStream::connect` future dropped or cancelled before it connects abandons the
 //!   connection** and closes its socket.
+//! * **A stream is created connecting, not connected later.** Tornado's
+//!   `stream = IOStream(socket.socket()); future = stream.connect(addr)` is
+//!   `let (stream, connected) = IOStream::connecting(addr)?;` here (the stream cannot
+//!   exist without its socket's address family). `connected` resolves to `()` (the
+//!   caller has the stream); cancelling it abandons the connection and closes the
+//!   stream, where Tornado's cannot be cancelled. Writes queue as in Tornado, and reads
+//!   may start before the connection completes (Tornado calls that non-portable).
+//!   `TCPClient::connect`, like Tornado's, hands out the stream once connected.
+//! * **A full read buffer is the stream's error.** Tornado closes a stream whose unread
+//!   bytes pass `max_buffer_size` with no `error` (its `real_error` is `None`); here
+//!   [`IOStream::error`](crate::iostream::IOStream::error) and the failed read's error
+//!   have a [`LimitExceeded::MaxBufferSize`](crate::iostream::LimitExceeded) source, as a
+//!   `max_bytes` limit has `MaxBytes` (Tornado's `UnsatisfiableReadError`). Port
+//!   `isinstance(e.real_error, UnsatisfiableReadError)` as
+//!   `matches!(LimitExceeded::of(&e), Some(LimitExceeded::MaxBytes { .. }))`.
 //! * **A stream's own futures that fail because it closed are marked observed**, so an
 //!   unawaited write on a reset connection logs nothing (as Tornado 6.5 does); the cause
 //!   is in [`IOStream::error`](crate::iostream::IOStream::error).

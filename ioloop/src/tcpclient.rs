@@ -36,8 +36,13 @@ impl TCPClient {
     }
 
     /// Connects to `host:port`, trying each address the name resolves to in turn; the
-    /// future fails with the last real error (connection refused, unreachable), or with
-    /// an [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) error after `timeout`.
+    /// future fails as a closed stream ([`ErrorKind::StreamClosed`](crate::ErrorKind::StreamClosed),
+    /// as Tornado's `StreamClosedError`) whose source is the last real error (connection
+    /// refused, unreachable), or with an [`ErrorKind::Timeout`](crate::ErrorKind::Timeout)
+    /// error after `timeout`. A name that does not resolve fails with the resolver's
+    /// error, as in Tornado. The stream comes once connected, as from Tornado's
+    /// `TCPClient`; to write before the connection completes, resolve the name and use
+    /// [`IOStream::connecting`].
     /// Resolution uses the system resolver and blocks; pass a literal address where
     /// that matters.
     ///
@@ -49,6 +54,7 @@ impl TCPClient {
     /// let err = IOLoop::current()
     ///     .run_sync(move || TCPClient::new().connect("127.0.0.1", port, None), None)
     ///     .unwrap_err();
+    /// assert_eq!(err.kind(), ioloop::ErrorKind::StreamClosed);
     /// assert_eq!(err.io_error().unwrap().kind(), std::io::ErrorKind::ConnectionRefused);
     /// # Ok::<(), ioloop::Error>(())
     /// ```

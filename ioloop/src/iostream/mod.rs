@@ -6,6 +6,7 @@
 //! reader as [`Bytes`] split off that buffer, without copying again; writes queue the
 //! caller's [`Bytes`] and go out with `writev`, without copying at all.
 
+mod limit;
 mod read;
 mod write;
 
@@ -17,7 +18,9 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::rc::{Rc, Weak};
 
 pub use bytes::{Bytes, BytesMut};
+pub use limit::LimitExceeded;
 use regex::bytes::Regex;
+use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::Events;
@@ -55,9 +58,9 @@ struct State {
     /// a late cancellation from the read now pending.
     read_id: u64,
     writes: WriteQueue,
-    /// Waiting for a non-blocking connect to finish. Weak: the future owns the stream
-    /// until then (see `AbandonConnect`), not the other way round.
-    connecting: Option<WeakFuture<IOStream>>,
+    /// Waiting for a non-blocking connect to finish: the future to tell. Weak: the
+    /// future holds the stream until then (see `ConnectHook`), not the other way round.
+    connecting: Option<Waiter>,
     closed: bool,
     /// Whether the socket may have bytes: set by a readable edge, cleared when a read
     /// would block or comes up short. Saves a `read` that is sure to fail each time a
@@ -105,10 +108,15 @@ struct Inner {
 ///   [`read_until_regex`](IOStream::read_until_regex), [`read_bytes`](IOStream::read_bytes),
 ///   [`read_into`](IOStream::read_into), [`read_until_close`](IOStream::read_until_close).
 ///   One read at a time: starting a second while one is pending fails it. A read that
-///   cannot be satisfied within its `max_bytes` closes the stream with an error naming
-///   the limit. After the peer closes, reads are still served from what was buffered.
+///   cannot be satisfied within its `max_bytes`, or within the
+///   [maximum buffer size](IOStream::set_max_buffer_size), closes the stream (logging it
+///   as Tornado does) with an error whose source, a [`LimitExceeded`], says which limit.
+///   After the peer closes, reads are still served from what was buffered.
 /// * Writes: [`write`](IOStream::write) queues the bytes and returns a future that
 ///   completes once everything up to them has been written to the socket.
+/// * Connecting: [`connect`](IOStream::connect) gives the stream once connected;
+///   [`connecting`](IOStream::connecting) gives it at once, to write (and read) before
+///   the connection completes, as Tornado's `IOStream(sock).connect(addr)` does.
 /// * Closing: a closed stream's error ([`ErrorKind::StreamClosed`]) carries the real
 ///   cause (connection reset, refused, a limit) as its source.
 /// * Lifetime: a stream closes when its last handle is dropped while nothing waits on
@@ -198,10 +206,7 @@ impl IOStream {
         IOStream::wrap(mio::net::TcpStream::from_std(socket), None)
     }
 
-    fn wrap(
-        socket: mio::net::TcpStream,
-        connecting: Option<WeakFuture<IOStream>>,
-    ) -> Result<IOStream> {
+    fn wrap(socket: mio::net::TcpStream, connecting: Option<Waiter>) -> Result<IOStream> {
         let io = IOLoop::current();
         let fd = socket.as_raw_fd();
         let holder: Rc<Holder> = Rc::new(RefCell::new(None));
@@ -254,10 +259,15 @@ impl IOStream {
     }
 
     /// Connects to `addr` without blocking; the future resolves to the stream once
-    /// connected, or fails with the real error (connection refused, unreachable).
+    /// connected, or fails as a closed stream ([`ErrorKind::StreamClosed`], as Tornado's
+    /// `StreamClosedError`) whose source is the real error (connection refused,
+    /// unreachable): [`Error::io_error`] finds it. Where no socket can be made at all
+    /// (out of fds), the error is that I/O error itself ([`ErrorKind::Io`]).
     ///
     /// The future owns the attempt: cancelling it, or dropping its last handle, before
-    /// it connects closes the socket (so a timed-out connect leaves nothing behind).
+    /// it connects closes the socket (so a timed-out connect leaves nothing behind). To
+    /// use the stream before the connection completes, see
+    /// [`connecting`](IOStream::connecting).
     ///
     /// ```
     /// use ioloop::iostream::IOStream;
@@ -266,28 +276,89 @@ impl IOStream {
     /// // Nothing listens on this port once the listener is gone.
     /// let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     /// let err = IOLoop::new().run_sync(move || IOStream::connect(addr), None).unwrap_err();
+    /// assert_eq!(err.kind(), ioloop::ErrorKind::StreamClosed);
     /// assert_eq!(err.io_error().unwrap().kind(), std::io::ErrorKind::ConnectionRefused);
     /// # Ok::<(), ioloop::Error>(())
     /// ```
     pub fn connect(addr: SocketAddr) -> Future<IOStream> {
-        let future = Future::new();
-        let socket = match mio::net::TcpStream::connect(addr) {
-            Ok(socket) => socket,
-            Err(e) => return Future::failed(e.into()),
-        };
-        match IOStream::wrap(socket, Some(future.downgrade())) {
-            // Until it connects the stream lives in its future's cancel hook, which the
-            // future drops once it completes, is cancelled, or is dropped itself.
-            Ok(stream) => future.set_cancel_hook(Rc::new(AbandonConnect(stream))),
-            Err(e) => return Future::failed(e),
+        match IOStream::begin_connect(addr, Waiter::Stream, true) {
+            Ok((_, future)) => future,
+            Err(e) => Future::failed(e),
         }
-        future
+    }
+
+    /// Starts connecting to `addr` and hands out the stream at once, with a future that
+    /// resolves once it is connected: Tornado's `stream = IOStream(socket());
+    /// future = stream.connect(addr)`.
+    ///
+    /// Until then the stream can be used as a connected one: writes queue in order and
+    /// go out once it connects (the connect future resolves before the first write's),
+    /// and a read may start, completing once the peer's bytes arrive. A failed connect
+    /// closes the stream: the future, the queued writes and a pending read fail as a
+    /// closed stream whose source is the OS error (as [`connect`](IOStream::connect)'s
+    /// future does), and [`error`](IOStream::error) is that OS error.
+    ///
+    /// Either handle keeps the attempt going: the stream, or the future alone (someone
+    /// waiting for the connection). Dropping both, with nothing queued, abandons it and
+    /// closes the socket; queued writes keep the stream until they are flushed or fail,
+    /// as with any busy stream. Cancelling the future abandons the connection and closes
+    /// the stream. `Err` only where no socket can be made at all (out of fds).
+    ///
+    /// ```
+    /// use ioloop::iostream::IOStream;
+    /// use ioloop::prelude::*;
+    ///
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let (stream, connected) = IOStream::connecting(listener.local_addr()?)?;
+    /// let written = stream.write("queued before the connection\n"); // not sent yet
+    /// let io = IOLoop::current();
+    /// io.run_sync(move || connected, None)?;
+    /// io.run_sync(move || written, None)?;
+    /// let (peer, _) = listener.accept()?;
+    /// let mut line = String::new();
+    /// std::io::BufRead::read_line(&mut std::io::BufReader::new(peer), &mut line)?;
+    /// assert_eq!(line, "queued before the connection\n");
+    /// # Ok::<(), ioloop::Error>(())
+    /// ```
+    pub fn connecting(addr: SocketAddr) -> Result<(IOStream, Future<()>)> {
+        IOStream::begin_connect(addr, Waiter::Connected, false)
+    }
+
+    /// A stream connecting to `addr`, and the future `waiter` tells how that ends. The
+    /// future's cancel hook holds the stream until then; with `abandon_on_drop`, the
+    /// future is the attempt's only owner, and dropping it abandons the connect.
+    fn begin_connect<T: 'static>(
+        addr: SocketAddr,
+        waiter: fn(WeakFuture<T>) -> Waiter,
+        abandon_on_drop: bool,
+    ) -> Result<(IOStream, Future<T>)> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        let started = socket.connect(&addr.into());
+        let socket = mio::net::TcpStream::from_std(socket.into());
+        let future = Future::new();
+        let stream = IOStream::wrap(socket, Some(waiter(future.downgrade())))?;
+        future.set_cancel_hook(Rc::new(ConnectHook {
+            stream: stream.clone(),
+            abandon_on_drop,
+        }));
+        match started {
+            // Refused at once (as on FreeBSD's loopback): as if it failed later.
+            Err(e) if !matches!(e.raw_os_error(), Some(libc::EINPROGRESS | libc::EINTR)) => {
+                stream.close_with(Some(e.into()));
+            }
+            // Under way, or connected already: the first edge says which.
+            _ => {}
+        }
+        Ok((stream, future))
     }
 
     // ----- reading -----
 
     /// Reads up to and including `delimiter`. With `max_bytes`, a delimiter not found
-    /// within that many bytes closes the stream and fails the read.
+    /// within that many bytes closes the stream and fails the read (the error's source is
+    /// a [`LimitExceeded::MaxBytes`]), logging at INFO "Unsatisfiable read, closing
+    /// connection: delimiter b'\n' not found within 1024 bytes", as Tornado does.
     ///
     /// ```
     /// # use ioloop::iostream::IOStream;
@@ -505,8 +576,8 @@ impl IOStream {
         loop {
             match self.serve_from_buffer() {
                 Step::Done => return,
-                Step::Unsatisfiable(why) => {
-                    self.close_with(Some(Error::new(ErrorKind::StreamClosed, why)));
+                Step::Unsatisfiable(error) => {
+                    self.close_with(Some(error));
                     return;
                 }
                 Step::NeedMore => {}
@@ -541,7 +612,9 @@ impl IOStream {
                     let _ = future.set_result(data);
                     Step::Done
                 }
-                Verdict::More if closed => {
+                // Closed for another reason first: that reason is the read's, as in
+                // Tornado's `close`, which ignores an unsatisfiable read.
+                Verdict::More | Verdict::Unsatisfiable(_) if closed => {
                     let error = closed_error(&state.cause);
                     drop(state);
                     fail_observed(&future, error);
@@ -553,8 +626,15 @@ impl IOStream {
                 }
                 Verdict::Unsatisfiable(why) => {
                     drop(state);
-                    let _ = future.set_exception(Error::new(ErrorKind::StreamClosed, why.clone()));
-                    Step::Unsatisfiable(why)
+                    let error = match request.exceeded() {
+                        Some(limit) => {
+                            log::info!("Unsatisfiable read, closing connection: {limit}");
+                            limit.into_error(why)
+                        }
+                        None => Error::new(ErrorKind::StreamClosed, why),
+                    };
+                    let _ = future.set_exception(error.clone());
+                    Step::Unsatisfiable(error)
                 }
             },
             Pending::Into {
@@ -598,7 +678,20 @@ impl IOStream {
     fn read_socket(&self) -> std::result::Result<Option<usize>, Option<Error>> {
         let mut guard = self.inner.state.borrow_mut();
         let state = &mut *guard;
-        if state.closed || !state.readable {
+        if state.closed || state.connecting.is_some() {
+            return Ok(None); // (a read waits for the connection: the edge brings it)
+        }
+        // Checked before `readable`: a read still unsatisfied with the buffer full can
+        // never be satisfied, whether or not the socket has more.
+        if state.buffer.len() >= state.max_buffer_size {
+            // As Tornado logs it; once, as the stream closes.
+            log::error!("Reached maximum read buffer size");
+            let max_buffer_size = state.max_buffer_size;
+            let limit = LimitExceeded::MaxBufferSize { max_buffer_size };
+            let message = format!("reached the maximum read buffer size ({max_buffer_size})");
+            return Err(Some(limit.into_error(message)));
+        }
+        if !state.readable {
             return Ok(None);
         }
         let buffer_empty = state.buffer.is_empty();
@@ -621,15 +714,6 @@ impl IOStream {
                 (n, room)
             }
             None => {
-                if state.buffer.len() >= state.max_buffer_size {
-                    return Err(Some(Error::new(
-                        ErrorKind::StreamClosed,
-                        format!(
-                            "reached the maximum read buffer size ({})",
-                            state.max_buffer_size
-                        ),
-                    )));
-                }
                 if state.buffer.is_empty() {
                     // Everything was read and, unless a `Bytes` handed out still shares
                     // the allocation, start over at its front: the next message lands in
@@ -743,26 +827,31 @@ impl IOStream {
 
     // ----- events and closing -----
 
-    fn handle_events(&self, events: Events) {
+    fn handle_events(&self, mut events: Events) {
         if self.inner.state.borrow().connecting.is_some() {
-            self.finish_connect();
-        } else {
-            if events.intersects(Events::WRITE) {
-                self.flush();
+            if !self.finish_connect() {
+                self.settle_keepalive();
+                return;
             }
-            if events.intersects(Events::READ | Events::ERROR) {
-                self.drop_unobserved_read();
-                let pending = {
-                    let mut state = self.inner.state.borrow_mut();
-                    state.readable = true;
-                    state.peer_closed |= events.contains(Events::PEER_CLOSED);
-                    state.pending.is_some()
-                };
-                if pending {
-                    self.advance_read();
-                } else {
-                    self.read_ahead();
-                }
+            // Connected: queued writes go out, and a read that waited for the connection
+            // reads (the edge that said so says writable, and readable if bytes came).
+            events |= Events::READ | Events::WRITE;
+        }
+        if events.intersects(Events::WRITE) {
+            self.flush();
+        }
+        if events.intersects(Events::READ | Events::ERROR) {
+            self.drop_unobserved_read();
+            let pending = {
+                let mut state = self.inner.state.borrow_mut();
+                state.readable = true;
+                state.peer_closed |= events.contains(Events::PEER_CLOSED);
+                state.pending.is_some()
+            };
+            if pending {
+                self.advance_read();
+            } else {
+                self.read_ahead();
             }
         }
         self.settle_keepalive();
@@ -807,37 +896,37 @@ impl IOStream {
         }
     }
 
-    fn finish_connect(&self) {
+    /// Settles a connect the socket says is over: tells the waiter, or closes the stream
+    /// with the OS error. Whether the stream is now connected.
+    fn finish_connect(&self) -> bool {
         let outcome = {
             let socket = self.inner.socket.borrow();
             match socket.as_ref() {
-                None => return,
+                None => return false,
                 Some(socket) => match socket.take_error() {
-                    Ok(Some(e)) | Err(e) => Some(Err(e)),
+                    Ok(Some(e)) | Err(e) => Err(e),
                     Ok(None) => match socket.peer_addr() {
-                        Ok(_) => Some(Ok(())),
-                        Err(e) if e.kind() == io::ErrorKind::NotConnected => None,
-                        Err(e) => Some(Err(e)),
+                        Ok(_) => Ok(()),
+                        // Not yet: wait for the next edge.
+                        Err(e) if e.kind() == io::ErrorKind::NotConnected => return false,
+                        Err(e) => Err(e),
                     },
                 },
             }
         };
-        let Some(outcome) = outcome else { return }; // not yet: wait for the next edge
-        let waiter = self.inner.state.borrow_mut().connecting.take();
-        let waiter = waiter.and_then(|waiter| waiter.upgrade());
         match outcome {
             Ok(()) => {
+                let waiter = self.inner.state.borrow_mut().connecting.take();
                 if let Some(waiter) = waiter {
-                    let _ = waiter.set_result(self.clone());
+                    waiter.connected(self);
                 }
-                self.flush();
+                !self.closed() // (the waiter's callbacks may have closed it)
             }
+            // The stream's error is the OS error; the waiter's, a closed stream carrying
+            // it (Tornado's StreamClosedError with its real_error).
             Err(e) => {
-                let error = Error::from(e);
-                if let Some(waiter) = waiter {
-                    let _ = waiter.set_exception(error.clone());
-                }
-                self.close_with(Some(error));
+                self.close_with(Some(Error::from(e)));
+                false
             }
         }
     }
@@ -881,8 +970,8 @@ impl IOStream {
             fail_observed(&write, error.clone());
         }
         let connecting = self.inner.state.borrow_mut().connecting.take();
-        if let Some(waiter) = connecting.and_then(|waiter| waiter.upgrade()) {
-            let _ = waiter.set_exception(error.clone());
+        if let Some(waiter) = connecting {
+            waiter.failed(error.clone());
         }
         // A pending read either completes from the buffer or fails with the cause.
         self.serve_from_buffer();
@@ -961,7 +1050,9 @@ impl IOStream {
     }
 
     /// The most unread bytes to buffer (default 100 MiB); a read that would need more
-    /// closes the stream with an error naming the limit.
+    /// closes the stream with an error naming the limit
+    /// ([`LimitExceeded::MaxBufferSize`] is its source), and logs "Reached maximum read
+    /// buffer size" at ERROR, as Tornado does.
     ///
     /// ```
     /// # use ioloop::iostream::IOStream;
@@ -1043,7 +1134,8 @@ impl IOStream {
 enum Step {
     Done,
     NeedMore,
-    Unsatisfiable(String),
+    /// The read can never be satisfied: the stream closes with this error.
+    Unsatisfiable(Error),
 }
 
 fn fail_pending(pending: Pending, error: Error) {
@@ -1079,28 +1171,61 @@ impl CancelHook for CancelRead {
     }
 }
 
-/// The cancel hook of a connect's future, and the stream's only owner until it
-/// connects: if the future is cancelled, or dropped, first, the attempt is abandoned and
-/// the socket closed. Connected or failed, the future drops it, leaving the stream be.
-struct AbandonConnect(IOStream);
+/// The future a connecting stream tells how the connect ended.
+enum Waiter {
+    /// [`IOStream::connect`]'s, resolving to the stream.
+    Stream(WeakFuture<IOStream>),
+    /// [`IOStream::connecting`]'s.
+    Connected(WeakFuture<()>),
+}
 
-impl AbandonConnect {
+impl Waiter {
+    fn connected(self, stream: &IOStream) {
+        let _ = match self {
+            Waiter::Stream(w) => w.upgrade().map(|f| f.set_result(stream.clone())),
+            Waiter::Connected(w) => w.upgrade().map(|f| f.set_result(())),
+        };
+    }
+
+    /// Marked observed, as the stream's other futures are (and as Tornado marks its
+    /// connect future): the stream reports the failure itself.
+    fn failed(self, error: Error) {
+        match self {
+            Waiter::Stream(w) => w.upgrade().map(|f| fail_observed(&f, error)),
+            Waiter::Connected(w) => w.upgrade().map(|f| fail_observed(&f, error)),
+        };
+    }
+}
+
+/// The cancel hook of a connect's future, holding the stream until it connects, so that
+/// waiting on the future alone keeps the attempt going. Cancelling the future first
+/// abandons the attempt and closes the socket; so does dropping it, `abandon_on_drop`,
+/// where the future is the stream's only owner ([`IOStream::connect`]). Connected or
+/// failed, the future drops it, leaving the stream be.
+struct ConnectHook {
+    stream: IOStream,
+    abandon_on_drop: bool,
+}
+
+impl ConnectHook {
     fn abandon(&self) {
-        if self.0.inner.state.borrow().connecting.is_some() {
-            self.0.close_with(Some(Error::cancelled()));
+        if self.stream.inner.state.borrow().connecting.is_some() {
+            self.stream.close_with(Some(Error::cancelled()));
         }
     }
 }
 
-impl CancelHook for AbandonConnect {
+impl CancelHook for ConnectHook {
     fn cancel(self: Rc<Self>) {
         self.abandon();
     }
 }
 
-impl Drop for AbandonConnect {
+impl Drop for ConnectHook {
     fn drop(&mut self) {
-        self.abandon();
+        if self.abandon_on_drop {
+            self.abandon();
+        }
     }
 }
 

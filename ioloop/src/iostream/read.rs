@@ -13,6 +13,8 @@ use regex_automata::hybrid::LazyStateID;
 use regex_automata::util::start;
 use regex_automata::{nfa::thompson, util::syntax, MatchKind};
 
+use super::LimitExceeded;
+
 /// One pending read's request.
 pub(crate) enum Request {
     /// Up to and including the delimiter, within `max` bytes.
@@ -76,6 +78,18 @@ impl Request {
             scan: Scan::Fresh,
             examined: 0,
         })
+    }
+
+    /// The limit an [`Unsatisfiable`](Verdict::Unsatisfiable) verdict on this request
+    /// passed: its `max_bytes`, and the delimiter or pattern it searched for. `None`
+    /// for the requests without a limit.
+    pub(crate) fn exceeded(&self) -> Option<LimitExceeded> {
+        let (max, delimiter, regex) = match self {
+            Request::Until(until) => (until.max?, until.finder.needle(), false),
+            Request::Regex(search) => (search.max?, search.regex.as_str().as_bytes(), true),
+            Request::Bytes { .. } | Request::UntilClose => return None,
+        };
+        Some(LimitExceeded::max_bytes(max, delimiter, regex))
     }
 
     /// Judges `buffer`; `closed` means no more data will come. Between calls for one
