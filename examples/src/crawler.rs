@@ -71,7 +71,7 @@ fn crawl_site(root: String) -> Result<(usize, usize)> {
     });
     crawl.queue.put_nowait(root)?;
     let workers: Vec<_> = (0..WORKERS).map(|_| worker(crawl.clone())).collect();
-    yield_!(crawl.queue.join(Some(Duration::from_secs(5))))?;
+    yield_!(crawl.queue.join(Duration::from_secs(5)))?;
     // The workers wait for more URLs forever: dropping their futures drops them.
     drop(workers);
     let pages = crawl.seen.borrow().len();

@@ -52,11 +52,25 @@
 //!   them; `Rc` cannot). Nothing could run such a loop again.
 //! * **Durations saturate.** A `Duration` too long to add to the clock
 //!   (`Duration::MAX`) means "never" everywhere a timeout is taken, instead of panicking on the overflow.
+//! * **A zero timeout times out; it does not mean "wait forever".** Every timeout of
+//!   [`locks`](crate::locks) and [`queues`](crate::queues) is a
+//!   [`MaybeDeadline`](crate::locks::MaybeDeadline): an `Instant` or a `Duration` (as
+//!   Tornado takes an absolute time or a `timedelta`), or `None` for no timeout. A zero
+//!   `Duration` grants at once what can be granted at once and otherwise fails on the
+//!   loop's next turn, as in Tornado 6.6 and as `Event.wait`, `Queue.join` and
+//!   `gen.with_timeout` always did. Tornado up to 6.5 took `timeout=0` (or
+//!   `timedelta(0)`) to `Lock.acquire`, `Semaphore.acquire`, `Condition.wait`,
+//!   `Queue.get` and `Queue.put` as "no timeout". Port such a zero as `None`.
 //! * **A zero [`PeriodicCallback`] period is an `Err`** from its constructor, where
 //!   Tornado raises `ValueError`: port `PeriodicCallback::new(f, period)?`.
 //! * **`run_sync`'s timeout error** reads "operation timed out after 10ms" (Rust's
 //!   `Duration` formatting), where Tornado says "Operation timed out after 0.01 seconds".
 //!   Match on [`Error::is_timeout`](crate::Error::is_timeout), not the text.
+//! * **The default executor counts the CPUs the process may run on.** Its size is
+//!   Tornado's `cpu_count() * 5`, but with `cpu_count` from
+//!   [`std::thread::available_parallelism`] (which honours CPU affinity and cgroup
+//!   quotas), where Python counts the machine's. Under `taskset -c 0` that is 5 threads.
+//!   Threads start as jobs need them, as in Python's `ThreadPoolExecutor`.
 //!
 //! ## Streams and servers
 //!

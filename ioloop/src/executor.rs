@@ -1,10 +1,11 @@
 //! [`ThreadPoolExecutor`]: blocking work on other threads, results as futures on the loop.
 //!
-//! A small pool of our own: a queue under a mutex, a condition variable, and `n` worker
-//! threads. Jobs are coarse (blocking calls), so the queue is never the bottleneck, and
-//! a crate would add nothing the loop needs.
+//! A small pool of our own: a queue under a mutex, a condition variable, and up to `n`
+//! worker threads, started as jobs need them (as Python's `ThreadPoolExecutor` does).
+//! Jobs are coarse (blocking calls), so the queue is never the bottleneck, and a crate
+//! would add nothing the loop needs.
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,18 +16,24 @@ use crate::error::{Error, Result};
 use crate::future::Future;
 use crate::ioloop::IOLoop;
 
-type Job = Box<dyn FnOnce() + Send>;
+/// A queued job; it calls its argument once its result is ready and before delivering
+/// it, so the worker counts as free by the time the loop can submit the next job.
+type Job = Box<dyn FnOnce(&dyn Fn()) + Send>;
 
 #[derive(Default)]
 struct Queue {
     jobs: VecDeque<Job>,
     shutdown: bool,
+    /// Workers running a job (not yet past computing its result).
+    busy: usize,
+    /// Worker threads started so far; never more than `Shared::max_workers`.
+    started: usize,
 }
 
-#[derive(Default)]
 struct Shared {
     queue: Mutex<Queue>,
     ready: Condvar,
+    max_workers: usize,
 }
 
 impl Shared {
@@ -38,20 +45,25 @@ impl Shared {
 
     /// A worker: runs jobs until shutdown, finishing what was queued first.
     fn work(&self) {
+        let mut queue = self.lock();
         loop {
-            let job = {
-                let mut queue = self.lock();
-                loop {
-                    if let Some(job) = queue.jobs.pop_front() {
-                        break job;
+            if let Some(job) = queue.jobs.pop_front() {
+                queue.busy += 1;
+                drop(queue);
+                let freed = Cell::new(false);
+                let free = || {
+                    if !freed.replace(true) {
+                        self.lock().busy -= 1;
                     }
-                    if queue.shutdown {
-                        return;
-                    }
-                    queue = self.ready.wait(queue).unwrap_or_else(|e| e.into_inner());
-                }
-            };
-            job();
+                };
+                job(&free);
+                free();
+                queue = self.lock();
+            } else if queue.shutdown {
+                return;
+            } else {
+                queue = self.ready.wait(queue).unwrap_or_else(|e| e.into_inner());
+            }
         }
     }
 }
@@ -80,7 +92,10 @@ pub struct ThreadPoolExecutor {
 }
 
 impl ThreadPoolExecutor {
-    /// A pool of `workers` threads. Zero workers is an error: nothing would ever run.
+    /// A pool of at most `workers` threads. Zero workers is an error: nothing would ever
+    /// run. Threads start as jobs need them: a job submitted while every started worker
+    /// is busy starts another, up to `workers`; an idle pool holds no more threads than
+    /// its busiest moment needed.
     ///
     /// ```
     /// use ioloop::executor::ThreadPoolExecutor;
@@ -93,19 +108,34 @@ impl ThreadPoolExecutor {
                 "a ThreadPoolExecutor needs at least one worker thread",
             ));
         }
-        let shared = Arc::new(Shared::default());
-        let handles = (0..workers)
-            .map(|i| {
-                let shared = shared.clone();
-                std::thread::Builder::new()
-                    .name(format!("ioloop-executor-{i}"))
-                    .spawn(move || shared.work())
-            })
-            .collect::<std::io::Result<Vec<_>>>()?;
         Ok(ThreadPoolExecutor {
-            shared,
-            workers: Mutex::new(handles),
+            shared: Arc::new(Shared {
+                queue: Mutex::default(),
+                ready: Condvar::new(),
+                max_workers: workers,
+            }),
+            workers: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Starts one more worker, if the queued jobs outnumber the free workers and the pool
+    /// may grow. Called with the queue locked, so two submitters cannot both count the
+    /// same free worker.
+    fn grow(&self, queue: &mut Queue) -> std::io::Result<()> {
+        let free = queue.started - queue.busy;
+        if queue.jobs.len() <= free || queue.started >= self.shared.max_workers {
+            return Ok(());
+        }
+        let shared = self.shared.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("ioloop-executor-{}", queue.started))
+            .spawn(move || shared.work())?;
+        queue.started += 1;
+        self.workers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(handle);
+        Ok(())
     }
 
     /// Runs `job` on a worker thread and returns the future of its result, completed on
@@ -149,13 +179,25 @@ impl ThreadPoolExecutor {
                 future.set_exception(Error::invalid_state("the ThreadPoolExecutor was shut down"));
             return future;
         }
-        queue.jobs.push_back(Box::new(move || {
+        queue.jobs.push_back(Box::new(move |free: &dyn Fn()| {
             if cancelled.load(Ordering::Relaxed) {
                 return;
             }
             let result = catch_unwind(AssertUnwindSafe(job)).map_err(Error::from_panic);
+            free();
             resolver.set(result);
         }));
+        if let Err(e) = self.grow(&mut queue) {
+            if queue.started == 0 {
+                // No thread at all to run it: fail the job rather than queue it forever.
+                queue.jobs.pop_back();
+                drop(queue);
+                let _ = future.set_exception(Error::from(e));
+                return future;
+            }
+            // The workers already started will get to it.
+            log::warn!("ThreadPoolExecutor: cannot start another worker thread: {e}");
+        }
         drop(queue);
         self.shared.ready.notify_one();
         future
@@ -200,6 +242,8 @@ impl std::fmt::Debug for ThreadPoolExecutor {
         let queue = self.shared.lock();
         f.debug_struct("ThreadPoolExecutor")
             .field("queued", &queue.jobs.len())
+            .field("threads", &queue.started)
+            .field("max_workers", &self.shared.max_workers)
             .field("shutdown", &queue.shutdown)
             .finish()
     }
@@ -209,10 +253,19 @@ impl std::fmt::Debug for ThreadPoolExecutor {
 #[derive(Default)]
 pub(crate) struct DefaultExecutor(OnceCell<Result<ThreadPoolExecutor>>);
 
+/// The default pool's size for `cpus` CPUs: five threads each, as Tornado's
+/// `cpu_count() * 5`. Jobs are blocking calls that mostly wait, and jobs that wait on
+/// each other must not deadlock a one-CPU machine.
+fn default_workers(cpus: usize) -> usize {
+    cpus.max(1).saturating_mul(5)
+}
+
 impl IOLoop {
-    /// Runs blocking `job` on `executor`, or on the loop's default pool (one thread per
-    /// CPU, created on first use) with `None`, and returns the future of its result,
-    /// completed on this loop's thread. Tornado's `IOLoop.run_in_executor`.
+    /// Runs blocking `job` on `executor`, or on the loop's default pool with `None`, and
+    /// returns the future of its result, completed on this loop's thread. Tornado's
+    /// `IOLoop.run_in_executor`. The default pool has, as Tornado's, five threads per
+    /// CPU available to the process, started as jobs need them; dropping or closing the
+    /// loop lets them go.
     ///
     /// ```
     /// use ioloop::IOLoop;
@@ -233,8 +286,8 @@ impl IOLoop {
             Some(executor) => executor.submit_on(self, job),
             None => {
                 let default = self.inner().default_executor.0.get_or_init(|| {
-                    let n = std::thread::available_parallelism().map_or(1, usize::from);
-                    ThreadPoolExecutor::new(n)
+                    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+                    ThreadPoolExecutor::new(default_workers(cpus))
                 });
                 match default {
                     Ok(executor) => executor.submit_on(self, job),
@@ -242,5 +295,36 @@ impl IOLoop {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_pool_has_five_threads_per_cpu_as_tornado() {
+        assert_eq!(default_workers(1), 5);
+        assert_eq!(default_workers(2), 10);
+        assert_eq!(default_workers(64), 320);
+        assert_eq!(default_workers(0), 5, "no CPU count still runs jobs");
+    }
+
+    #[test]
+    fn the_default_pool_starts_a_thread_only_when_a_job_needs_one() {
+        let io = IOLoop::new();
+        let threads = |io: &IOLoop| match io.inner().default_executor.0.get() {
+            Some(Ok(pool)) => format!("{pool:?}"),
+            _ => "none".to_string(),
+        };
+        assert_eq!(threads(&io), "none", "no pool before the first job");
+        for _ in 0..3 {
+            // One job at a time: the one worker, free before its result arrives, takes
+            // each.
+            let user = io.clone();
+            let done = io.run_sync(move || user.run_in_executor(None, || 1), None);
+            assert_eq!(done.unwrap(), 1);
+        }
+        assert!(threads(&io).contains("threads: 1,"), "{}", threads(&io));
     }
 }

@@ -30,8 +30,12 @@ struct Inner {
     generation: Cell<u64>,
     next_run: Cell<Instant>,
     timeout: Cell<Option<Timeout>>,
-    rng: Cell<u64>,
+    /// Where jitter's draws in `[0, 1]` come from (Tornado's `random.random`).
+    draw: RefCell<JitterSource>,
 }
+
+/// A source of uniform draws in `[0, 1]` for jitter.
+type JitterSource = Box<dyn FnMut() -> f64>;
 
 /// Runs a callback every `period` on the current loop, as Tornado's `PeriodicCallback`.
 ///
@@ -134,8 +138,6 @@ impl PeriodicCallback {
                     }
                 },
             );
-        // std's per-process random hash keys seed the jitter without a `rand` crate.
-        let seed = RandomState::new().build_hasher().finish();
         Ok(PeriodicCallback {
             inner: Rc::new(Inner {
                 io: io.downgrade(),
@@ -146,7 +148,7 @@ impl PeriodicCallback {
                 generation: Cell::new(0),
                 next_run: Cell::new(io.time()),
                 timeout: Cell::new(None),
-                rng: Cell::new(seed | 1),
+                draw: RefCell::new(Box::new(xorshift())),
             }),
         })
     }
@@ -163,6 +165,35 @@ impl PeriodicCallback {
     pub fn set_jitter(&self, jitter: f64) {
         let jitter = if jitter.is_nan() { 0.0 } else { jitter };
         self.inner.jitter.set(jitter.clamp(0.0, 1.0));
+    }
+
+    /// Supplies jitter's random draws: each period with jitter takes one draw `r` from
+    /// `source` and lasts `period * (1 + jitter * (r - 0.5))`, Tornado's formula (whose
+    /// tests patch `random.random` for the same purpose). Draws are clamped to
+    /// `0.0..=1.0`, and a NaN counts as `0.5` (no jitter). The default source is a
+    /// generator seeded per process. With no jitter set, nothing is drawn.
+    ///
+    /// Tornado's `test_jitter`: period 10 s, jitter 0.5, draws 0.5, 1, 0, 0.75 from a
+    /// start at 1000 s put the runs at 1010, 1022.5, 1030 and 1041.25 s.
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::collections::VecDeque;
+    /// use std::rc::Rc;
+    /// use std::time::Duration;
+    ///
+    /// let pc = ioloop::PeriodicCallback::new(|| {}, Duration::from_secs(10))?;
+    /// pc.set_jitter(0.5);
+    /// let draws = Rc::new(RefCell::new(VecDeque::from([0.5, 1.0, 0.0, 0.75])));
+    /// let d = draws.clone();
+    /// pc.set_jitter_source(move || d.borrow_mut().pop_front().unwrap_or(0.5));
+    /// pc.start(); // the first period takes the first draw: exactly 10 s
+    /// assert_eq!(draws.borrow().len(), 3);
+    /// pc.stop();
+    /// # Ok::<(), ioloop::Error>(())
+    /// ```
+    pub fn set_jitter_source(&self, source: impl FnMut() -> f64 + 'static) {
+        *self.inner.draw.borrow_mut() = Box::new(source);
     }
 
     /// Starts the schedule: the first run is one period from now. Does nothing if
@@ -218,14 +249,31 @@ impl PeriodicCallback {
     }
 }
 
-/// A uniform sample in `[0, 1)` from a xorshift generator (jitter needs no more).
-fn next_unit(inner: &Inner) -> f64 {
-    let mut x = inner.rng.get();
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    inner.rng.set(x);
-    (x >> 11) as f64 / (1u64 << 53) as f64
+/// Uniform samples in `[0, 1)` from a xorshift generator (jitter needs no more), seeded
+/// by std's per-process random hash keys, without a `rand` crate.
+fn xorshift() -> impl FnMut() -> f64 {
+    let mut x = RandomState::new().build_hasher().finish() | 1;
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The next jitter draw, in `[0, 1]` whatever the source gives.
+fn next_draw(inner: &Inner) -> f64 {
+    // A source that starts a schedule sharing it (so draws from inside a draw) gets
+    // no jitter for that inner draw, rather than a panic.
+    let r = match inner.draw.try_borrow_mut() {
+        Ok(mut draw) => draw(),
+        Err(_) => 0.5,
+    };
+    if r.is_nan() {
+        0.5
+    } else {
+        r.clamp(0.0, 1.0)
+    }
 }
 
 fn run(inner: Rc<Inner>, generation: u64) {
@@ -255,7 +303,7 @@ fn schedule_next(inner: Rc<Inner>, generation: u64) {
     let mut period = inner.period.as_secs_f64();
     let jitter = inner.jitter.get();
     if jitter > 0.0 {
-        period *= 1.0 + jitter * (next_unit(&inner) - 0.5);
+        period *= 1.0 + jitter * (next_draw(&inner) - 0.5);
     }
     let now = io.time();
     let next = inner.next_run.get();

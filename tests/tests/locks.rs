@@ -29,7 +29,7 @@ fn event_wakes_every_waiter_and_stays_set_until_cleared() {
 fn event_wait_times_out() {
     let e = Event::new();
     let waiting = e.clone();
-    let err = run(move || waiting.wait(Some(SHORT))).unwrap_err();
+    let err = run(move || waiting.wait(SHORT)).unwrap_err();
     assert!(err.is_timeout(), "{err}");
     assert!(err.to_string().contains("Event.wait"), "{err}");
     // A later set still works for new waiters.
@@ -57,13 +57,13 @@ fn condition_notifies_in_order_and_n_at_a_time() {
 
 #[ioloop::coroutine]
 fn timeout_then_notify(c: Condition) -> Result<(bool, bool, bool)> {
-    let short = c.wait(Some(SHORT));
+    let short = c.wait(SHORT);
     let long = c.wait(None);
     let timed_out = yield_!(short)?;
     // The timed-out waiter is skipped: this notification goes to the next one.
     c.notify(1);
     let notified = yield_!(long)?;
-    let third = c.wait(Some(Duration::from_secs(60)));
+    let third = c.wait(Duration::from_secs(60));
     c.notify(1);
     Ok((timed_out, notified, yield_!(third)?))
 }
@@ -99,7 +99,7 @@ fn semaphore_hands_released_units_to_waiters_in_order_without_barging() {
 #[ioloop::coroutine]
 fn semaphore_timeout(s: Semaphore) -> Result<(bool, usize)> {
     let held = yield_!(s.acquire(None))?;
-    let timed_out = yield_!(s.acquire(Some(SHORT))).is_err();
+    let timed_out = yield_!(s.acquire(SHORT)).is_err();
     let next = s.acquire(None);
     drop(held);
     // The unit went to `next`, not to the request that timed out.
@@ -199,7 +199,7 @@ fn releasing_an_unlocked_lock_is_an_error() {
 #[ioloop::coroutine]
 fn lock_timeout(lock: Lock) -> Result<bool> {
     let _held = yield_!(lock.acquire(None))?;
-    let err = yield_!(lock.acquire(Some(SHORT))).unwrap_err();
+    let err = yield_!(lock.acquire(SHORT)).unwrap_err();
     Ok(err.is_timeout())
 }
 

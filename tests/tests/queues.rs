@@ -68,7 +68,7 @@ fn waiting_putters_enter_in_order_as_room_appears() {
 #[ioloop::coroutine]
 fn putter_times_out(q: Queue<&'static str>) -> Result<Vec<&'static str>> {
     q.put_nowait("kept").unwrap();
-    let err = yield_!(q.put("dropped", Some(SHORT))).unwrap_err();
+    let err = yield_!(q.put("dropped", SHORT)).unwrap_err();
     assert!(err.is_timeout());
     let waiting = q.put("later", None);
     let mut got = vec![yield_!(q.get(None))?];
@@ -85,7 +85,7 @@ fn a_putter_that_times_out_never_enqueues_its_item() {
 
 #[ioloop::coroutine]
 fn getter_times_out(q: Queue<u8>) -> Result<(bool, u8)> {
-    let timed_out = yield_!(q.get(Some(SHORT))).unwrap_err().is_timeout();
+    let timed_out = yield_!(q.get(SHORT)).unwrap_err().is_timeout();
     let next = q.get(None);
     q.put_nowait(9).unwrap();
     Ok((timed_out, yield_!(next)?))
@@ -131,7 +131,7 @@ fn task_done_and_join() {
 fn join_times_out() {
     let q = Queue::new(0);
     q.put_nowait(1).unwrap();
-    let err = run(move || q.join(Some(SHORT))).unwrap_err();
+    let err = run(move || q.join(SHORT)).unwrap_err();
     assert!(err.is_timeout());
 }
 
@@ -207,7 +207,7 @@ fn an_item_is_not_lost_to_a_coroutine_that_was_dropped_while_waiting() {
 #[test]
 fn a_dropped_getter_with_a_timeout_is_skipped_too() {
     let q: Queue<u32> = Queue::new(0);
-    drop(q.get(Some(Duration::from_secs(3600))));
+    drop(q.get(Duration::from_secs(3600)));
     let next = q.get(None);
     q.put_nowait(9).unwrap();
     assert_eq!(next.take_result().unwrap(), 9);

@@ -1,9 +1,9 @@
 //! Waiting on the clock: [`sleep`] and [`with_timeout`].
 
-use crate::error::Error;
 use crate::future::Future;
 use crate::gen::yieldable::{maybe_future, Yieldable};
 use crate::ioloop::IOLoop;
+use crate::locks::waiters::timed_out;
 use crate::timeouts::Deadline;
 
 /// A future that completes after `duration` (or at an `Instant`): Tornado's `gen.sleep`.
@@ -41,8 +41,13 @@ pub fn sleep(duration: impl Into<Deadline>) -> Future<()> {
 
 /// Waits for `yieldable` until `deadline`, then fails with an
 /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) error. As in Tornado, the inner
-/// work is *not* cancelled and keeps running (a failure it reports after the timeout is
-/// logged); use [`with_timeout_cancel`] to cancel it instead.
+/// work is *not* cancelled and keeps running: the loop holds it until it completes, so
+/// a coroutine passed by value (whose only handle this is) runs to its end too, and a
+/// failure it reports after the timeout is logged ("Exception in Future ... after
+/// timeout"). Use [`with_timeout_cancel`] to cancel it instead.
+///
+/// A zero `deadline` (or an `Instant` already past) fails on the loop's next turn unless
+/// the work is done already, as in Tornado.
 ///
 /// ```
 /// use ioloop::prelude::*;
@@ -93,13 +98,17 @@ fn race_clock<Y: Yieldable>(deadline: Deadline, yieldable: Y, cancel: bool) -> F
     }
     let io = IOLoop::current();
     let result = Future::new();
+    // Without cancelling, the loop holds the inner work until it completes, as Tornado
+    // keeps it running: a coroutine passed by value has no other handle, and dropping
+    // the last one would cancel it (and lose the failure logged below).
+    let held = (!cancel).then(|| io.inner().tasks.hold(Box::new(inner.clone())));
     let (target, watched) = (result.clone(), inner.clone());
     let timer = io.add_timeout(deadline, move || {
-        let message = match deadline {
-            Deadline::After(d) => format!("timed out after {d:?}"),
-            Deadline::At(_) => "timed out at the deadline".to_string(),
-        };
-        if target.set_exception(Error::timeout(message)).is_ok() && cancel {
+        if target
+            .set_exception(timed_out("with_timeout", deadline))
+            .is_ok()
+            && cancel
+        {
             watched.cancel();
         }
     });
@@ -107,11 +116,14 @@ fn race_clock<Y: Yieldable>(deadline: Deadline, yieldable: Y, cancel: bool) -> F
     inner.add_done_callback(move |inner| {
         if let Some(io) = io.upgrade() {
             io.remove_timeout(timer);
+            if let Some(key) = held {
+                io.inner().tasks.release(key);
+            }
         }
         if target.done() {
             // Too late: the caller has its timeout. Don't let a failure vanish.
             if let Some(e) = inner.exception().filter(|e| !e.is_cancelled()) {
-                log::error!("Exception in future after timeout: {e:#}");
+                log::error!("Exception in Future {inner:?} after timeout: {e:#}");
             }
         } else {
             let _ = target.set(inner.take_result());

@@ -3,10 +3,9 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
-use std::time::Duration;
 
 use crate::future::Future;
-use crate::locks::waiters::{expire_after, Waiters};
+use crate::locks::waiters::{expire_at, MaybeDeadline, Waiters};
 
 /// Coroutines [`wait`](Condition::wait) until another one calls
 /// [`notify`](Condition::notify): Tornado's `locks.Condition`. Clones share the same
@@ -37,8 +36,10 @@ impl Condition {
         Condition::default()
     }
 
-    /// A future that resolves to `true` when notified, or to `false` when `timeout`
-    /// passes first.
+    /// A future that resolves to `true` when notified, or to `false` when `timeout` (an
+    /// `Instant` or a `Duration`, or `None`: see [`MaybeDeadline`]) passes first. A zero
+    /// timeout resolves to `false` on the loop's next turn unless notified before: it
+    /// does not wait forever, as it did in Tornado up to 6.5.
     ///
     /// ```
     /// use ioloop::locks::Condition;
@@ -46,15 +47,17 @@ impl Condition {
     ///
     /// let io = IOLoop::new();
     /// let c = Condition::new();
-    /// let notified = io.run_sync(move || c.wait(Some(Duration::from_millis(1))), None);
+    /// let notified = io.run_sync(move || c.wait(Duration::from_millis(1)), None);
     /// assert_eq!(notified.unwrap(), false);
     /// ```
-    pub fn wait(&self, timeout: Option<Duration>) -> Future<bool> {
+    pub fn wait(&self, timeout: impl MaybeDeadline) -> Future<bool> {
         let waiter = Future::new();
         self.waiters.borrow_mut().push(waiter.clone());
-        expire_after(&waiter, timeout, |w| {
-            let _ = w.set_result(false);
-        });
+        if let Some(deadline) = timeout.into_deadline() {
+            expire_at(&waiter, deadline, |w| {
+                let _ = w.set_result(false);
+            });
+        }
         waiter
     }
 

@@ -3,10 +3,9 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
-use std::time::Duration;
 
 use crate::future::Future;
-use crate::locks::waiters::{expire_after, timed_out, Waiters};
+use crate::locks::waiters::{fail_after, MaybeDeadline, Waiters};
 
 #[derive(Default)]
 struct Inner {
@@ -86,8 +85,11 @@ impl Event {
         self.inner.set.set(false);
     }
 
-    /// A future that completes once the flag is set; with a timeout it fails with an
-    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) error if that comes first.
+    /// A future that completes once the flag is set; with a timeout (an `Instant` or a
+    /// `Duration`: see [`MaybeDeadline`]) it fails with an
+    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) error if that comes first. A
+    /// zero timeout fails on the loop's next turn unless the flag is set by then (as in
+    /// Tornado).
     ///
     /// ```
     /// use ioloop::locks::Event;
@@ -95,18 +97,16 @@ impl Event {
     ///
     /// let io = IOLoop::new();
     /// let event = Event::new();
-    /// let err = io.run_sync(move || event.wait(Some(Duration::from_millis(1))), None);
+    /// let err = io.run_sync(move || event.wait(Duration::from_millis(1)), None);
     /// assert!(err.unwrap_err().is_timeout());
     /// ```
-    pub fn wait(&self, timeout: Option<Duration>) -> Future<()> {
+    pub fn wait(&self, timeout: impl MaybeDeadline) -> Future<()> {
         if self.is_set() {
             return Future::ready(());
         }
         let waiter = Future::new();
         self.inner.waiters.borrow_mut().push(waiter.clone());
-        expire_after(&waiter, timeout, move |w| {
-            let _ = w.set_exception(timed_out("Event.wait", timeout));
-        });
+        fail_after(&waiter, "Event.wait", timeout);
         waiter
     }
 }

@@ -2,11 +2,11 @@
 
 use std::fmt;
 use std::rc::Rc;
-use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::future::Future;
 use crate::locks::semaphore::{Core, SemaphoreGuard};
+use crate::locks::MaybeDeadline;
 
 /// A lock for coroutines: [`acquire`](Lock::acquire) resolves to a guard once the lock
 /// is free, in request order; dropping the guard releases it. Tornado's `locks.Lock`
@@ -59,9 +59,13 @@ impl Lock {
         self.core.free() == 0
     }
 
-    /// A future of the lock's guard; with a timeout it fails with an
+    /// A future of the lock's guard; with a timeout (an `Instant` or a `Duration`, or
+    /// `None`: see [`MaybeDeadline`]) it fails with an
     /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) error if the lock is not granted
-    /// in time (and is then never granted to this request).
+    /// in time (and is then never granted to this request). A free lock is granted at
+    /// once whatever the timeout; otherwise a zero timeout fails on the loop's next turn
+    /// unless the lock is handed over before: it does not wait forever, as it did in
+    /// Tornado up to 6.5.
     ///
     /// ```
     /// use ioloop::locks::Lock;
@@ -74,7 +78,7 @@ impl Lock {
     /// }
     /// assert!(IOLoop::new().run_sync(|| critical(Lock::new()), None).unwrap());
     /// ```
-    pub fn acquire(&self, timeout: Option<Duration>) -> Future<LockGuard> {
+    pub fn acquire(&self, timeout: impl MaybeDeadline) -> Future<LockGuard> {
         self.core.acquire("Lock.acquire", timeout)
     }
 

@@ -37,3 +37,4 @@ pub use condition::Condition;
 pub use event::Event;
 pub use lock::{Lock, LockGuard};
 pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};
+pub use waiters::MaybeDeadline;

@@ -3,11 +3,10 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
-use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::future::Future;
-use crate::locks::waiters::{expire_after, timed_out, Waiters};
+use crate::locks::waiters::{fail_after, MaybeDeadline, Waiters};
 
 pub(crate) struct Core {
     free: Cell<usize>,
@@ -28,7 +27,7 @@ impl Core {
     pub(crate) fn acquire(
         self: &Rc<Self>,
         what: &'static str,
-        timeout: Option<Duration>,
+        timeout: impl MaybeDeadline,
     ) -> Future<SemaphoreGuard> {
         if self.free.get() > 0 {
             self.free.set(self.free.get() - 1);
@@ -36,9 +35,7 @@ impl Core {
         }
         let waiter = Future::new();
         self.waiters.borrow_mut().push(waiter.clone());
-        expire_after(&waiter, timeout, move |w| {
-            let _ = w.set_exception(timed_out(what, timeout));
-        });
+        fail_after(&waiter, what, timeout);
         waiter
     }
 
@@ -162,9 +159,12 @@ impl Semaphore {
     }
 
     /// A future of a unit's guard: at once if a unit is free, else when one is released
-    /// to this waiter (in request order). With a timeout it fails with an
+    /// to this waiter (in request order). With a timeout (an `Instant` or a `Duration`,
+    /// or `None`: see [`MaybeDeadline`]) it fails with an
     /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) error instead, and never takes a
-    /// unit.
+    /// unit. A free unit is taken at once whatever the timeout; otherwise a zero timeout
+    /// fails on the loop's next turn unless a unit is handed over before: it does not
+    /// wait forever, as it did in Tornado up to 6.5.
     ///
     /// ```
     /// use ioloop::locks::Semaphore;
@@ -177,7 +177,7 @@ impl Semaphore {
     /// }
     /// assert_eq!(IOLoop::new().run_sync(|| limited(Semaphore::new(2)), None).unwrap(), 1);
     /// ```
-    pub fn acquire(&self, timeout: Option<Duration>) -> Future<SemaphoreGuard> {
+    pub fn acquire(&self, timeout: impl MaybeDeadline) -> Future<SemaphoreGuard> {
         self.core.acquire("Semaphore.acquire", timeout)
     }
 
@@ -236,13 +236,13 @@ impl BoundedSemaphore {
         self.core.free()
     }
 
-    /// As [`Semaphore::acquire`].
+    /// As [`Semaphore::acquire`] (timeouts included: see [`MaybeDeadline`]).
     ///
     /// ```
     /// let s = ioloop::locks::BoundedSemaphore::new(1);
     /// assert!(s.acquire(None).done());
     /// ```
-    pub fn acquire(&self, timeout: Option<Duration>) -> Future<SemaphoreGuard> {
+    pub fn acquire(&self, timeout: impl MaybeDeadline) -> Future<SemaphoreGuard> {
         self.core.acquire("BoundedSemaphore.acquire", timeout)
     }
 

@@ -1,10 +1,12 @@
 //! What every primitive keeps: a FIFO of waiting futures, and their timeouts.
 
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use crate::error::Error;
 use crate::future::Future;
 use crate::ioloop::IOLoop;
+use crate::timeouts::Deadline;
 
 /// Futures waiting their turn, first come first served. A waiter that timed out or was
 /// cancelled is done already, and one that nobody observes any more (the coroutine that
@@ -48,18 +50,31 @@ fn is_waiting<T: 'static>(waiter: &Future<T>) -> bool {
     !waiter.done() && waiter.is_observed()
 }
 
-/// Arms `timeout` for `waiter`: if it is still waiting then, `on_timeout` completes it.
-/// The timer is removed as soon as the waiter completes another way.
-pub(crate) fn expire_after<T: 'static>(
+/// Arms `timeout` for `waiter`: if it is still waiting then, it fails with the timeout
+/// error of `what` (the operation, as in "Lock.acquire timed out after 5ms").
+pub(crate) fn fail_after<T: 'static>(
     waiter: &Future<T>,
-    timeout: Option<Duration>,
+    what: &'static str,
+    timeout: impl MaybeDeadline,
+) {
+    if let Some(deadline) = timeout.into_deadline() {
+        expire_at(waiter, deadline, move |w| {
+            let _ = w.set_exception(timed_out(what, deadline));
+        });
+    }
+}
+
+/// Arms `deadline` for `waiter`: if it is still waiting then, `on_timeout` completes it.
+/// The timer is removed as soon as the waiter completes another way.
+pub(crate) fn expire_at<T: 'static>(
+    waiter: &Future<T>,
+    deadline: Deadline,
     on_timeout: impl FnOnce(&Future<T>) + 'static,
 ) {
-    let Some(timeout) = timeout else { return };
     let io = IOLoop::current();
     // Weak, and removed by an upkeep callback: neither makes the waiter observed.
     let target = waiter.downgrade();
-    let timer = io.call_later(timeout, move || {
+    let timer = io.add_timeout(deadline, move || {
         if let Some(target) = target.upgrade().filter(|t| !t.done()) {
             on_timeout(&target);
         }
@@ -72,10 +87,82 @@ pub(crate) fn expire_after<T: 'static>(
     });
 }
 
-/// The error a waiter fails with when its timeout passes.
-pub(crate) fn timed_out(what: &str, timeout: Option<Duration>) -> crate::Error {
-    crate::Error::timeout(format!(
-        "{what} timed out after {:?}",
-        timeout.unwrap_or_default()
-    ))
+/// How long a waiting operation may wait: a [`Deadline`] (an [`Instant`], or a
+/// [`Duration`] from now, as [`IOLoop::add_timeout`] takes), or `None` to wait until it
+/// is satisfied. Tornado's `timeout` argument, which is likewise an absolute time or a
+/// `timedelta`, or `None`.
+///
+/// Every timeout of [`locks`](crate::locks) and [`queues`](crate::queues) takes one.
+/// A waiter whose deadline passes fails with an
+/// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) error
+/// ([`Condition::wait`](crate::locks::Condition::wait) resolves to `false`).
+///
+/// **A zero timeout** (or an `Instant` already past) does not mean "forever": what can be
+/// granted at once is granted at once, and anything else times out on the loop's next
+/// turn (unless something satisfies it before then), as in Tornado 6.6. Tornado up to
+/// 6.5 took a zero `timeout` to `Lock.acquire`, `Semaphore.acquire`, `Condition.wait`,
+/// `Queue.get` and `Queue.put` as "no timeout" (but not to `Event.wait` and
+/// `Queue.join`); port those as `None`.
+///
+/// ```
+/// use ioloop::locks::Lock;
+/// use ioloop::prelude::*;
+///
+/// let io = IOLoop::new();
+/// io.make_current();
+/// let lock = Lock::new();
+/// let held = lock.acquire(None); // no timeout
+/// assert!(held.done());
+/// let in_a_second = lock.acquire(Duration::from_secs(1));
+/// let at_a_moment = lock.acquire(io.time() + Duration::from_secs(1));
+/// let now_or_never = lock.acquire(Duration::ZERO);
+/// assert!(!now_or_never.done(), "it times out on the next turn");
+/// let err = io.run_sync(move || now_or_never, None).unwrap_err();
+/// assert!(err.is_timeout());
+/// # drop((in_a_second, at_a_moment));
+/// # IOLoop::clear_current();
+/// ```
+pub trait MaybeDeadline {
+    /// The deadline, or `None` for no timeout.
+    ///
+    /// ```
+    /// use ioloop::locks::MaybeDeadline;
+    /// use ioloop::Deadline;
+    /// use std::time::Duration;
+    /// assert_eq!(Duration::ZERO.into_deadline(), Some(Deadline::After(Duration::ZERO)));
+    /// assert_eq!(None::<Deadline>.into_deadline(), None);
+    /// ```
+    fn into_deadline(self) -> Option<Deadline>;
+}
+
+impl MaybeDeadline for Option<Deadline> {
+    fn into_deadline(self) -> Option<Deadline> {
+        self
+    }
+}
+
+impl MaybeDeadline for Deadline {
+    fn into_deadline(self) -> Option<Deadline> {
+        Some(self)
+    }
+}
+
+impl MaybeDeadline for Duration {
+    fn into_deadline(self) -> Option<Deadline> {
+        Some(self.into())
+    }
+}
+
+impl MaybeDeadline for Instant {
+    fn into_deadline(self) -> Option<Deadline> {
+        Some(self.into())
+    }
+}
+
+/// The error of `what` (a timeout-taking operation) whose `deadline` passed.
+pub(crate) fn timed_out(what: &str, deadline: Deadline) -> Error {
+    Error::timeout(match deadline {
+        Deadline::After(d) => format!("{what} timed out after {d:?}"),
+        Deadline::At(_) => format!("{what} timed out at its deadline"),
+    })
 }

@@ -5,12 +5,12 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::rc::Rc;
-use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::future::Future;
-use crate::locks::waiters::{expire_after, timed_out, Waiters};
+use crate::locks::waiters::{fail_after, Waiters};
 use crate::locks::Event;
+use crate::locks::MaybeDeadline;
 use crate::queues::store::{Fifo, Lifo, Priority, Store};
 
 /// A first-in, first-out queue: Tornado's `queues.Queue`.
@@ -209,10 +209,14 @@ impl<T: 'static, S: Store<T> + 'static> QueueOf<T, S> {
     }
 
     /// Puts `item` in the queue, waiting for room while it is full. A waiting getter
-    /// receives it directly. With a timeout the future fails with an
+    /// receives it directly. With a timeout (an `Instant` or a `Duration`, or `None`:
+    /// see [`MaybeDeadline`]) the future fails with an
     /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) error and the item is never
     /// enqueued; cancelling the future withdraws the item too. Dropping the future does
-    /// not: the item still enters when there is room.
+    /// not: the item still enters when there is room. With room the item enters at once
+    /// whatever the timeout; otherwise a zero timeout fails on the loop's next turn
+    /// unless room is made before: it does not wait forever, as it did in Tornado up to
+    /// 6.5.
     ///
     /// ```
     /// use ioloop::queues::Queue;
@@ -222,11 +226,11 @@ impl<T: 'static, S: Store<T> + 'static> QueueOf<T, S> {
     /// assert!(q.put(1, None).done());
     /// let io = IOLoop::new();
     /// let full = q.clone();
-    /// let err = io.run_sync(move || full.put(2, Some(Duration::from_millis(1))), None);
+    /// let err = io.run_sync(move || full.put(2, Duration::from_millis(1)), None);
     /// assert!(err.unwrap_err().is_timeout());
     /// assert_eq!(q.qsize(), 1, "the item that timed out was not enqueued");
     /// ```
-    pub fn put(&self, item: T, timeout: Option<Duration>) -> Future<()> {
+    pub fn put(&self, item: T, timeout: impl MaybeDeadline) -> Future<()> {
         let item = match self.put_nowait(item) {
             Ok(()) => return Future::ready(()),
             Err(full) => full.into_inner(),
@@ -237,9 +241,7 @@ impl<T: 'static, S: Store<T> + 'static> QueueOf<T, S> {
             .borrow_mut()
             .putters
             .push_back((item, putter.clone()));
-        expire_after(&putter, timeout, move |p| {
-            let _ = p.set_exception(timed_out("Queue.put", timeout));
-        });
+        fail_after(&putter, "Queue.put", timeout);
         putter
     }
 
@@ -278,8 +280,12 @@ impl<T: 'static, S: Store<T> + 'static> QueueOf<T, S> {
         Ok(())
     }
 
-    /// The next item, waiting while the queue is empty. With a timeout the future fails
-    /// with an [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) error and takes nothing.
+    /// The next item, waiting while the queue is empty. With a timeout (an `Instant` or
+    /// a `Duration`, or `None`: see [`MaybeDeadline`]) the future fails with an
+    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) error and takes nothing. An item
+    /// already queued is given at once whatever the timeout; otherwise a zero timeout
+    /// fails on the loop's next turn unless an item is put before: it does not wait
+    /// forever, as it did in Tornado up to 6.5.
     ///
     /// ```
     /// let q = ioloop::queues::Queue::new(0);
@@ -288,15 +294,13 @@ impl<T: 'static, S: Store<T> + 'static> QueueOf<T, S> {
     /// q.put_nowait(5).unwrap();
     /// assert_eq!(got.take_result().unwrap(), 5);
     /// ```
-    pub fn get(&self, timeout: Option<Duration>) -> Future<T> {
+    pub fn get(&self, timeout: impl MaybeDeadline) -> Future<T> {
         if let Ok(item) = self.get_nowait() {
             return Future::ready(item);
         }
         let getter = Future::new();
         self.inner.state.borrow_mut().getters.push(getter.clone());
-        expire_after(&getter, timeout, move |g| {
-            let _ = g.set_exception(timed_out("Queue.get", timeout));
-        });
+        fail_after(&getter, "Queue.get", timeout);
         getter
     }
 
@@ -353,8 +357,11 @@ impl<T: 'static, S: Store<T> + 'static> QueueOf<T, S> {
     }
 
     /// A future that completes once every item put has been marked
-    /// [`task_done`](QueueOf::task_done); with a timeout it fails with an
-    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) error if that comes first.
+    /// [`task_done`](QueueOf::task_done); with a timeout (an `Instant` or a `Duration`:
+    /// see [`MaybeDeadline`]) it fails with an
+    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) error if that comes first. A
+    /// zero timeout fails on the loop's next turn unless the work is done by then (as in
+    /// Tornado).
     ///
     /// ```
     /// let q = ioloop::queues::Queue::<u8>::new(0);
@@ -365,7 +372,7 @@ impl<T: 'static, S: Store<T> + 'static> QueueOf<T, S> {
     /// q.task_done().unwrap();
     /// assert!(joined.done());
     /// ```
-    pub fn join(&self, timeout: Option<Duration>) -> Future<()> {
+    pub fn join(&self, timeout: impl MaybeDeadline) -> Future<()> {
         self.inner.finished.wait(timeout)
     }
 }
