@@ -101,7 +101,7 @@ fn race_clock<Y: Yieldable>(deadline: Deadline, yieldable: Y, cancel: bool) -> F
     // Without cancelling, the loop holds the inner work until it completes, as Tornado
     // keeps it running: a coroutine passed by value has no other handle, and dropping
     // the last one would cancel it (and lose the failure logged below).
-    let held = (!cancel).then(|| io.inner().tasks.hold(Box::new(inner.clone())));
+    let held = (!cancel).then(|| io.hold(Box::new(inner.clone())));
     let (target, watched) = (result.clone(), inner.clone());
     let timer = io.add_timeout(deadline, move || {
         if target
@@ -117,7 +117,7 @@ fn race_clock<Y: Yieldable>(deadline: Deadline, yieldable: Y, cancel: bool) -> F
         if let Some(io) = io.upgrade() {
             io.remove_timeout(timer);
             if let Some(key) = held {
-                io.inner().tasks.release(key);
+                io.release(key);
             }
         }
         if target.done() {
