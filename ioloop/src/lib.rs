@@ -121,6 +121,7 @@ pub use crate::ioloop::IOLoop;
 pub use crate::periodic::PeriodicCallback;
 pub use crate::remote::Remote;
 pub use crate::resolver::Resolver;
+pub use crate::locks::MaybeDeadline;
 pub use crate::timeouts::{Deadline, Timeout};
 pub use ioloop_macros::coroutine;
 
