@@ -192,7 +192,7 @@ impl Handlers {
             }
             return Err(Error::with_source(
                 crate::ErrorKind::Io,
-                format!("cannot watch fd {fd}: {e}"),
+                format!("cannot watch fd {fd}"),
                 e,
             ));
         }
@@ -272,11 +272,7 @@ impl Handlers {
         registry
             .reregister(&mut SourceFd(&fd), Token(slot), interest.to_mio())
             .map_err(|e| {
-                Error::with_source(
-                    crate::ErrorKind::Io,
-                    format!("cannot update fd {fd}: {e}"),
-                    e,
-                )
+                Error::with_source(crate::ErrorKind::Io, format!("cannot update fd {fd}"), e)
             })?;
         self.entries[slot].interest = interest;
         Ok(())

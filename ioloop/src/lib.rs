@@ -118,10 +118,10 @@ pub use crate::events::Events;
 pub use crate::future::{chain_future, Future};
 pub use crate::handlers::HandlerFd;
 pub use crate::ioloop::IOLoop;
+pub use crate::locks::MaybeDeadline;
 pub use crate::periodic::PeriodicCallback;
 pub use crate::remote::Remote;
 pub use crate::resolver::Resolver;
-pub use crate::locks::MaybeDeadline;
 pub use crate::timeouts::{Deadline, Timeout};
 pub use ioloop_macros::coroutine;
 

@@ -310,7 +310,7 @@ impl Listener {
                     match IOStream::new(socket) {
                         Ok(stream) => (self.handler)(stream, addr),
                         Err(e) => {
-                            log::error!("TCPServer: cannot set up a connection from {addr}: {e}")
+                            log::error!("TCPServer: cannot set up a connection from {addr}: {e:#}")
                         }
                     }
                 }

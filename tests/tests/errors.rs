@@ -92,3 +92,29 @@ fn the_alternate_display_shows_each_cause_once() {
         "{closed:#}"
     );
 }
+
+#[test]
+fn a_reset_streams_error_reads_once_plain_and_with_its_chain() {
+    use std::io::Write;
+    let io = ioloop::IOLoop::new();
+    io.make_current();
+    let (stream, peer) = tests::stream_and_peer();
+    // The peer resets: SO_LINGER 0, then close.
+    socket2::SockRef::from(&peer)
+        .set_linger(Some(std::time::Duration::ZERO))
+        .unwrap();
+    let mut peer = peer;
+    peer.write_all(b"x").unwrap();
+    drop(peer);
+    let read = stream.read_bytes(10, false); // never satisfied: one byte comes
+    let err = io
+        .run_sync(move || read, Some(std::time::Duration::from_secs(60)))
+        .unwrap_err();
+    let reset = std::io::Error::from_raw_os_error(libc::ECONNRESET);
+    assert_eq!(err.to_string(), "stream closed: the stream is closed");
+    assert_eq!(
+        format!("{err:#}"),
+        format!("stream closed: the stream is closed: I/O error: {reset}")
+    );
+    io.close(false);
+}

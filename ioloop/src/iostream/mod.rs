@@ -1234,9 +1234,10 @@ fn closed_error(cause: &Option<Error>) -> Error {
     match cause {
         None => Error::new(ErrorKind::StreamClosed, "the stream is closed"),
         Some(cause) if cause.kind() == ErrorKind::StreamClosed => cause.clone(),
+        // The cause is the source, not part of the message: `{:#}` shows it, once.
         Some(cause) => Error::with_source(
             ErrorKind::StreamClosed,
-            format!("the stream is closed: {cause}"),
+            "the stream is closed",
             cause.clone(),
         ),
     }
