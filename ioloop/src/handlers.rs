@@ -347,10 +347,7 @@ impl Handlers {
             }
         }
         self.carried.clear();
-        let n = self.pollfds.len() as libc::nfds_t;
-        // SAFETY: `pollfds` is a valid, initialised buffer of `n` entries for the call.
-        let rc = unsafe { libc::poll(self.pollfds.as_mut_ptr(), n, 0) };
-        if rc <= 0 {
+        if !matches!(crate::sys::poll_now(&mut self.pollfds), Ok(n) if n > 0) {
             return false;
         }
         let mut any = false;

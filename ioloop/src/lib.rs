@@ -107,6 +107,7 @@ mod remote;
 mod resolver;
 mod resume;
 mod spawn;
+mod sys;
 pub mod tcpclient;
 pub mod tcpserver;
 mod timeouts;

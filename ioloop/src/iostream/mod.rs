@@ -14,7 +14,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::rc::{Rc, Weak};
 
 pub use bytes::{Bytes, BytesMut};
@@ -27,6 +27,7 @@ use crate::events::Events;
 use crate::future::{CancelHook, Future, WeakFuture};
 use crate::handlers::{HandlerKey, Trigger};
 use crate::ioloop::{IOLoop, WeakLoop};
+use crate::sys;
 use read::{Request, Verdict};
 use write::WriteQueue;
 
@@ -587,9 +588,9 @@ impl IOStream {
                 return;
             }
             match self.read_socket() {
-                Ok(Some(n)) => budget = budget.saturating_sub(n),
-                Ok(None) => return, // would block: the next edge brings more
-                Err(cause) => {
+                Received::Bytes(n) => budget = budget.saturating_sub(n),
+                Received::Nothing => return, // the next edge brings more
+                Received::Closed(cause) => {
                     self.close_with(cause);
                     // A read the remaining buffer satisfies still completes.
                 }
@@ -671,15 +672,13 @@ impl IOStream {
         }
     }
 
-    /// One read from the socket: into the caller's buffer for `read_into`, else into
-    /// ours. `Ok(Some(n))`: got `n` bytes (0: interrupted, try again); `Ok(None)`: would
-    /// block (or nothing to read into);
-    /// `Err(cause)`: the stream must close (cause `None` for end of file).
-    fn read_socket(&self) -> std::result::Result<Option<usize>, Option<Error>> {
+    /// One read from the socket: into the caller's buffer for `read_into` (when our
+    /// buffer is empty), else into ours.
+    fn read_socket(&self) -> Received {
         let mut guard = self.inner.state.borrow_mut();
         let state = &mut *guard;
         if state.closed || state.connecting.is_some() {
-            return Ok(None); // (a read waits for the connection: the edge brings it)
+            return Received::Nothing; // (a read waits for the connection: the edge brings it)
         }
         // Checked before `readable`: a read still unsatisfied with the buffer full can
         // never be satisfied, whether or not the socket has more.
@@ -689,31 +688,27 @@ impl IOStream {
             let max_buffer_size = state.max_buffer_size;
             let limit = LimitExceeded::MaxBufferSize { max_buffer_size };
             let message = format!("reached the maximum read buffer size ({max_buffer_size})");
-            return Err(Some(limit.into_error(message)));
+            return Received::Closed(Some(limit.into_error(message)));
         }
         if !state.readable {
-            return Ok(None);
+            return Received::Nothing;
         }
-        let buffer_empty = state.buffer.is_empty();
-        let direct = match &mut state.pending {
-            Some(Pending::Into { buf, filled, .. }) if buffer_empty => Some((
-                buf.as_mut_ptr(),
-                *filled,
-                (buf.len() - *filled).min(READ_BUDGET),
-            )),
-            _ => None,
+        let socket = self.inner.socket.borrow();
+        let Some(socket) = socket.as_ref() else {
+            return Received::Nothing;
         };
-        let (result, asked) = match direct {
-            Some((ptr, filled, room)) => {
-                // SAFETY: `ptr + filled .. + room` lies inside the pending read's buffer,
-                // which the state owns and nothing else touches during the call.
-                let n = raw_read(self.inner.fd, unsafe { ptr.add(filled) }, room);
-                if let (Ok(n), Some(Pending::Into { filled, .. })) = (&n, &mut state.pending) {
+        let fd = socket.as_fd();
+        let buffer_empty = state.buffer.is_empty();
+        let (result, asked) = match &mut state.pending {
+            Some(Pending::Into { buf, filled, .. }) if buffer_empty => {
+                let room = (buf.len() - *filled).min(READ_BUDGET);
+                let n = sys::recv_into(fd, &mut buf[*filled..*filled + room]);
+                if let Ok(n) = n {
                     *filled += n;
                 }
                 (n, room)
             }
-            None => {
+            _ => {
                 if state.buffer.is_empty() {
                     // Everything was read and, unless a `Bytes` handed out still shares
                     // the allocation, start over at its front: the next message lands in
@@ -729,31 +724,31 @@ impl IOStream {
                 let spare = state.buffer.spare_capacity_mut();
                 // (At most a turn's budget: a grown buffer's spare room is megabytes.)
                 let room = spare.len().min(READ_BUDGET);
-                let n = raw_read(self.inner.fd, spare.as_mut_ptr().cast(), room);
+                let n = sys::recv(fd, &mut spare[..room]);
                 if let Ok(n) = n {
                     let len = state.buffer.len() + n;
-                    // SAFETY: the kernel initialised `n` bytes of the spare capacity.
+                    // SAFETY: `recv` initialised the first `n` bytes of the spare capacity.
                     unsafe { state.buffer.set_len(len) };
                 }
                 (n, room)
             }
         };
         match result {
-            Ok(0) => Err(None),
+            Ok(0) => Received::Closed(None),
             Ok(n) => {
                 // A read that came up short emptied the socket: more will raise an
                 // edge (as tokio reasons too), unless the peer has closed.
                 if n < asked && !state.peer_closed {
                     state.readable = false;
                 }
-                Ok(Some(n))
+                Received::Bytes(n)
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 state.readable = false;
-                Ok(None)
+                Received::Nothing
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(Some(0)),
-            Err(e) => Err(Some(Error::from(e))),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Received::Bytes(0),
+            Err(e) => Received::Closed(Some(Error::from(e))),
         }
     }
 
@@ -806,7 +801,7 @@ impl IOStream {
             let socket = self.inner.socket.borrow();
             match socket.as_ref() {
                 Some(socket) if !state.closed && state.connecting.is_none() => {
-                    state.writes.flush_into(socket.as_raw_fd()).err()
+                    state.writes.flush_into(socket.as_fd()).err()
                 }
                 _ => None,
             }
@@ -886,9 +881,9 @@ impl IOStream {
                 return;
             }
             match self.read_socket() {
-                Ok(Some(n)) => budget = budget.saturating_sub(n),
-                Ok(None) => return,
-                Err(cause) => {
+                Received::Bytes(n) => budget = budget.saturating_sub(n),
+                Received::Nothing => return,
+                Received::Closed(cause) => {
                     self.close_with(cause);
                     return;
                 }
@@ -1130,6 +1125,17 @@ impl IOStream {
     }
 }
 
+/// What one read from the socket brought.
+enum Received {
+    /// `n` bytes (0 after an interrupted call: try again).
+    Bytes(usize),
+    /// Nothing now: the socket would block, is known drained, or is not connected yet;
+    /// the next edge brings more.
+    Nothing,
+    /// The stream must close: end of file (`None`), or the error.
+    Closed(Option<Error>),
+}
+
 /// What serving the pending read from the buffer decided.
 enum Step {
     Done,
@@ -1240,19 +1246,6 @@ fn closed_error(cause: &Option<Error>) -> Error {
             "the stream is closed",
             cause.clone(),
         ),
-    }
-}
-
-/// `recv(2)` into `len` bytes at `ptr`.
-fn raw_read(fd: RawFd, ptr: *mut u8, len: usize) -> io::Result<usize> {
-    // `recv` rather than `read`: a socket read through the file layer costs a few
-    // percent more kernel time per message (measured on the echo workload).
-    // SAFETY: callers pass a pointer to `len` writable bytes they own.
-    let n = unsafe { libc::recv(fd, ptr.cast(), len, 0) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
     }
 }
 

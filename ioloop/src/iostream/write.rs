@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
-use std::os::fd::RawFd;
+use std::os::fd::BorrowedFd;
 
 use bytes::{Buf, Bytes};
 
@@ -46,7 +46,7 @@ impl WriteQueue {
     }
 
     /// Writes what the socket takes, until it would block or the queue is empty.
-    pub(crate) fn flush_into(&mut self, fd: RawFd) -> io::Result<()> {
+    pub(crate) fn flush_into(&mut self, fd: BorrowedFd<'_>) -> io::Result<()> {
         while !self.chunks.is_empty() {
             // On the stack: a flush allocates nothing.
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
@@ -55,7 +55,7 @@ impl WriteQueue {
                 *slot = IoSlice::new(chunk);
                 count += 1;
             }
-            match send(fd, &slices[..count]) {
+            match crate::sys::send(fd, &slices[..count]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.advance(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
@@ -95,34 +95,5 @@ impl WriteQueue {
         self.chunks.clear();
         self.queued = 0;
         self.waiting.drain(..).map(|(_, f)| f).collect()
-    }
-}
-
-/// The one place the stream's bytes go to the socket: `send` (one buffer, the common
-/// case: one reply queued) or `sendmsg` (several, gathered without copying), both with
-/// `MSG_NOSIGNAL`. A peer that reset makes the write fail with `EPIPE` instead of
-/// raising SIGPIPE, whose default action kills the process (`write`/`writev` raise it,
-/// and a host or parent may restore that default).
-fn send(fd: RawFd, slices: &[IoSlice<'_>]) -> io::Result<usize> {
-    let n = match slices {
-        [one] => {
-            // SAFETY: `one` is a readable buffer of `one.len()` bytes, borrowed for the call.
-            unsafe { libc::send(fd, one.as_ptr().cast(), one.len(), libc::MSG_NOSIGNAL) }
-        }
-        _ => {
-            // SAFETY: an all-zero `msghdr` is valid: no address, no control data.
-            let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
-            // `IoSlice` is guaranteed ABI-compatible with `iovec` on Unix.
-            message.msg_iov = slices.as_ptr() as *mut libc::iovec;
-            message.msg_iovlen = slices.len() as _;
-            // SAFETY: `message` points at `slices`, live and unmodified for the call
-            // (`sendmsg` only reads the iovecs despite the `*mut`).
-            unsafe { libc::sendmsg(fd, &message, libc::MSG_NOSIGNAL) }
-        }
-    };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
     }
 }
