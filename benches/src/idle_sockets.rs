@@ -51,9 +51,11 @@ pub fn prepare() {
     sockets();
 }
 
-/// Registers the listener and the idle connections on `io` (read interest, handlers
-/// that never run: nothing arrives). `io.close` drops the registrations.
-pub fn register_ioloop(io: &IOLoop) {
+/// A new loop with the listener and the idle connections registered on it (read
+/// interest, handlers that never run: nothing arrives). `close` drops the
+/// registrations.
+pub fn ioloop_with_io() -> IOLoop {
+    let io = IOLoop::new();
     let s = sockets();
     io.add_handler(&s.listener, Events::READ, |_, _| {})
         .expect("register the idle listener");
@@ -61,6 +63,7 @@ pub fn register_ioloop(io: &IOLoop) {
         io.add_handler(c, Events::READ, |_, _| {})
             .expect("register an idle connection");
     }
+    io
 }
 
 /// What tokio's reactor holds registered while a run lasts.

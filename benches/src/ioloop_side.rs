@@ -33,9 +33,7 @@ pub fn chain(ops: u64) {
 
 /// `chain` with a listener and idle connections registered on the loop.
 pub fn chain_io(ops: u64) {
-    let io = IOLoop::new();
-    crate::idle_sockets::register_ioloop(&io);
-    chain_on(io, ops);
+    chain_on(crate::idle_sockets::ioloop_with_io(), ops);
 }
 
 fn chain_on(io: IOLoop, ops: u64) {

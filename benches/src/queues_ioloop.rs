@@ -11,9 +11,7 @@ pub fn queue(ops: u64) {
 
 /// `queue` with a listener and idle connections registered on the loop.
 pub fn queue_io(ops: u64) {
-    let io = IOLoop::new();
-    crate::idle_sockets::register_ioloop(&io);
-    queue_on(io, ops);
+    queue_on(crate::idle_sockets::ioloop_with_io(), ops);
 }
 
 fn queue_on(io: IOLoop, ops: u64) {
