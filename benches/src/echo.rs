@@ -1,28 +1,34 @@
-//! The echo workload: each server runs as a child process, the same single-threaded
-//! client process (`echo_client`) loads it, and the round trips per second are compared.
+//! The echo workload: each server runs as a child process pinned to one core, the same
+//! single-threaded client process loads it from the other, and the server's CPU time
+//! (its rusage, reaped with `wait4`) is divided by the round trips the client counted.
+//! The sides interleave run by run. A server that fails to start, dies, or serves
+//! nothing is an error, never a blank cell.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 
-/// A sibling binary of this one (built together by `cargo run -p benches`).
-fn sibling(name: &str) -> PathBuf {
-    let me = std::env::current_exe().expect("the benchmark binary");
-    me.with_file_name(name)
+use crate::echo_client::timeval_seconds;
+use crate::interleave::{self, ratio, Side, Spread};
+
+/// Connections the client keeps in lock-step ping-pong.
+const CONNECTIONS: usize = 64;
+
+/// One run against one server.
+#[derive(Clone, Copy)]
+struct Run {
+    round_trips_per_s: f64,
+    /// Server CPU time (user + system) per round trip, in microseconds.
+    server_us: f64,
+    /// Server and client CPU time over the run's wall time.
+    server_busy: f64,
+    client_busy: f64,
 }
 
-/// Starts a server and returns it with the port it announced (`port N`).
-fn start(command: &mut Command) -> Option<(Child, u16)> {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let stdout = child.stdout.take()?;
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).ok()?;
-    let port = line.trim().strip_prefix("port ")?.parse().ok()?;
-    Some((child, port))
+/// This binary in one of its child roles.
+fn child(role: &[&str]) -> Command {
+    let mut c = Command::new(std::env::current_exe().expect("the benchmark binary"));
+    c.arg("--child").args(role);
+    c
 }
 
 /// Keeps the process `command` starts on CPU `cpu`, when the machine has more than one:
@@ -47,68 +53,149 @@ fn pin(command: &mut Command, cpu: usize) -> &mut Command {
     command
 }
 
-/// Round trips per second against a server, or `None` if it could not be measured.
-fn measure(mut command: Command, seconds: u64) -> Option<f64> {
-    let (mut server, port) = start(pin(&mut command, 0))?;
-    let out = pin(&mut Command::new(sibling("echo_client")), 1)
+/// Starts a server and returns it with the port it announced (`port N`).
+fn start(command: &mut Command) -> Result<(Child, u16), String> {
+    let mut server = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start the server: {e}"))?;
+    let mut line = String::new();
+    let stdout = server.stdout.take().expect("piped stdout");
+    let _ = BufReader::new(stdout).read_line(&mut line);
+    match line.trim().strip_prefix("port ").map(str::parse) {
+        Some(Ok(port)) => Ok((server, port)),
+        _ => {
+            let (_, why) = reap(server);
+            Err(format!("the server announced no port ({line:?}); {why}"))
+        }
+    }
+}
+
+/// Kills the server, reaps it, and returns its CPU seconds with a description of how
+/// it ended (its stderr) for error messages.
+fn reap(mut server: Child) -> (Result<f64, ()>, String) {
+    let pid = server.id() as libc::pid_t;
+    let _ = server.kill();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value to be overwritten.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our unreaped child; status and usage are valid out-pointers.
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let mut stderr = String::new();
+    if let Some(mut e) = server.stderr.take() {
+        let _ = e.read_to_string(&mut stderr);
+    }
+    let killed = libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL;
+    let why = format!("server status {status:#x}, stderr {:?}", stderr.trim());
+    if reaped != pid || !killed {
+        return (Err(()), format!("it ended before it was stopped ({why})"));
+    }
+    (
+        Ok(timeval_seconds(usage.ru_utime) + timeval_seconds(usage.ru_stime)),
+        why,
+    )
+}
+
+/// One client run of `seconds` against the server `command` starts.
+fn measure(command: &mut Command, seconds: f64) -> Result<Run, String> {
+    let (server, port) = start(pin(command, 0))?;
+    let out = pin(&mut child(&["echo-client"]), 1)
         .args([
             "--port",
             &port.to_string(),
             "--seconds",
             &seconds.to_string(),
+            "--connections",
+            &CONNECTIONS.to_string(),
         ])
         .output();
-    let _ = server.kill();
-    let _ = server.wait();
-    String::from_utf8_lossy(&out.ok()?.stdout)
-        .trim()
-        .parse()
-        .ok()
+    let (server_cpu, why) = reap(server);
+    let out = out.map_err(|e| format!("cannot run the client: {e}"))?;
+    let server_cpu = server_cpu.map_err(|()| why)?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let figures: Vec<f64> = text
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    match (out.status.success(), &figures[..]) {
+        (true, &[round_trips, wall, client_cpu]) if round_trips > 0.0 => Ok(Run {
+            round_trips_per_s: round_trips / wall,
+            server_us: server_cpu / round_trips * 1e6,
+            server_busy: server_cpu / wall,
+            client_busy: client_cpu / wall,
+        }),
+        _ => Err(format!(
+            "the client failed ({}, stdout {:?}, stderr {:?})",
+            out.status,
+            text.trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+    }
 }
 
-fn median(mut runs: Vec<f64>) -> Option<f64> {
-    runs.sort_by(f64::total_cmp);
-    runs.get(runs.len() / 2).copied()
-}
-
-/// Runs the echo workload against ioloop, tokio and (when `TORNADO_PYTHON` names a
-/// Python with Tornado, as `bench/compare.sh` sets) Tornado, and prints the results.
-pub fn report() {
-    let seconds = std::env::var("ECHO_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
-    let server = |side: &str| {
-        let mut c = Command::new(sibling("echo_server"));
-        c.arg(side);
-        c
-    };
-    // The machine is shared: alternate the sides and keep each one's median of five runs.
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    for _ in 0..5 {
-        ours.extend(measure(server("ioloop"), seconds));
-        theirs.extend(measure(server("tokio"), seconds));
-    }
-    let (ours, theirs) = (median(ours), median(theirs));
-    let tornado = std::env::var("TORNADO_PYTHON").ok().and_then(|python| {
-        let mut c = Command::new(python);
-        c.args(["bench/tornado_workloads.py", "--echo-server", "0"]);
-        measure(c, seconds)
-    });
-    let show = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.0}"));
-    print!(
-        "echo: {} round trips/s (ioloop), {} (tokio)",
-        show(ours),
-        show(theirs)
-    );
-    if let (Some(a), Some(b)) = (ours, theirs) {
-        print!(", ratio {:.2} (above 1: ioloop serves more)", a / b);
-    }
+/// Runs the echo workload against ioloop, tokio, the raw mio floor and (when
+/// `TORNADO_PYTHON` names a Python with Tornado, as `bench/compare.sh` sets) Tornado,
+/// interleaved, and prints the table.
+pub fn report(rounds: usize, seconds: f64) -> Result<(), String> {
+    let mut names = vec!["ioloop", "tokio", "mio (floor)"];
+    let tornado = std::env::var("TORNADO_PYTHON").ok();
     if tornado.is_some() {
-        print!("; Tornado {}", show(tornado));
-        if let (Some(a), Some(t)) = (ours, tornado) {
-            print!(" ({:.1}x)", a / t);
-        }
+        names.push("Tornado");
     }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/tornado_workloads.py");
+    let mut sides: Vec<Side<'_, Run>> = names
+        .iter()
+        .map(|&name| {
+            let mut command = match name {
+                "ioloop" => child(&["echo-server", "ioloop"]),
+                "tokio" => child(&["echo-server", "tokio"]),
+                "mio (floor)" => child(&["echo-server", "mio"]),
+                _ => {
+                    let mut c = Command::new(tornado.as_deref().unwrap_or("python3"));
+                    c.args([script, "--echo-server", "0"]);
+                    c
+                }
+            };
+            let run: Box<dyn FnMut() -> Result<Run, String>> =
+                Box::new(move || measure(&mut command, seconds));
+            (name, run)
+        })
+        .collect();
+    let samples = interleave::run(rounds, false, &mut sides).map_err(|e| format!("echo, {e}"))?;
+    let pick = |side: &[Run], f: fn(&Run) -> f64| side.iter().map(f).collect::<Vec<f64>>();
     println!();
+    println!(
+        "| echo server ({CONNECTIONS} connections, 64 B, {seconds} s runs) | round trips/s | server CPU us / round trip | server CPU busy | client CPU busy |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    for (name, side) in names.iter().zip(&samples) {
+        println!(
+            "| {name} | {} | {} | {} | {} |",
+            Spread::of(pick(side, |r| r.round_trips_per_s)).show(0),
+            Spread::of(pick(side, |r| r.server_us)).show(2),
+            Spread::of(pick(side, |r| r.server_busy * 100.0)).show(0),
+            Spread::of(pick(side, |r| r.client_busy * 100.0)).show(0),
+        );
+    }
+    let (ours, theirs) = (&samples[0], &samples[1]);
+    println!(
+        "ioloop / tokio, per round: server CPU per round trip {}, round trips/s {} \
+         (median, min-max; below 1 CPU is cheaper, above 1 serves more)",
+        ratio(&pick(ours, |r| r.server_us), &pick(theirs, |r| r.server_us)).show(2),
+        ratio(
+            &pick(ours, |r| r.round_trips_per_s),
+            &pick(theirs, |r| r.round_trips_per_s)
+        )
+        .show(2),
+    );
+    println!(
+        "ioloop / mio floor, per round: server CPU per round trip {}",
+        ratio(
+            &pick(ours, |r| r.server_us),
+            &pick(&samples[2], |r| r.server_us)
+        )
+        .show(2),
+    );
+    Ok(())
 }

@@ -5,19 +5,13 @@
 use std::process::Command;
 
 use ioloop::prelude::*;
+
+use crate::interleave::{self, Side, Spread};
 use tokio::sync::oneshot;
 use tokio::task::{spawn_local, LocalSet};
 
-const COUNT: usize = 100_000;
-const CHILD_FLAG: &str = "--idle-memory-child";
-
-/// The side to measure, when this process is a child started by [`report`].
-pub fn child_side() -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == CHILD_FLAG)
-        .and_then(|i| args.get(i + 1).cloned())
-}
+/// Suspended coroutines (tasks) per measurement.
+pub const COUNT: usize = 100_000;
 
 /// Resident set size of this process, in bytes.
 fn rss_bytes() -> usize {
@@ -29,40 +23,45 @@ fn rss_bytes() -> usize {
         .map_or(0, |kb| kb * 1024)
 }
 
-/// Measures one side and prints bytes per suspended coroutine/task on stdout.
-pub fn child(side: &str) {
+/// Measures one side with `count` coroutines (tasks) and prints bytes per suspended
+/// coroutine/task on stdout.
+pub fn child(side: &str, count: usize) {
     let per = match side {
-        "ioloop" => ioloop_side(),
-        _ => tokio_side(),
+        "ioloop" => ioloop_side(count),
+        "tokio" => tokio_side(count),
+        _ => {
+            eprintln!("idle-memory: no side {side:?} (ioloop or tokio)");
+            std::process::exit(1);
+        }
     };
     println!("{per:.1}");
 }
 
-fn ioloop_side() -> f64 {
+fn ioloop_side(count: usize) -> f64 {
     #[ioloop::coroutine]
     fn suspended(f: Future<u64>) -> Result<u64> {
         let v = yield_!(f)?;
         Ok(v)
     }
     let _io = IOLoop::current();
-    let pending: Vec<Future<u64>> = (0..COUNT).map(|_| Future::new()).collect();
-    let mut coroutines = Vec::with_capacity(COUNT);
+    let pending: Vec<Future<u64>> = (0..count).map(|_| Future::new()).collect();
+    let mut coroutines = Vec::with_capacity(count);
     let before = rss_bytes();
     for f in &pending {
         coroutines.push(suspended(f.clone()));
     }
     let after = rss_bytes();
     assert!(coroutines.iter().all(|c| !c.done()));
-    (after - before) as f64 / COUNT as f64
+    after.saturating_sub(before) as f64 / count as f64
 }
 
-fn tokio_side() -> f64 {
+fn tokio_side(count: usize) -> f64 {
     let rt = crate::tokio_side::runtime();
     let local = LocalSet::new();
     local.block_on(&rt, async {
         let (senders, receivers): (Vec<_>, Vec<_>) =
-            (0..COUNT).map(|_| oneshot::channel::<u64>()).unzip();
-        let mut handles = Vec::with_capacity(COUNT);
+            (0..count).map(|_| oneshot::channel::<u64>()).unzip();
+        let mut handles = Vec::with_capacity(count);
         let before = rss_bytes();
         for rx in receivers {
             handles.push(spawn_local(async move { rx.await.unwrap_or(0) }));
@@ -71,33 +70,52 @@ fn tokio_side() -> f64 {
         tokio::task::yield_now().await;
         let after = rss_bytes();
         drop(senders);
-        (after - before) as f64 / COUNT as f64
+        after.saturating_sub(before) as f64 / count as f64
     })
 }
 
-/// Runs both sides as child processes and prints the comparison (with Tornado's
-/// figure, when given).
-pub fn report(tornado: Option<f64>) {
-    let measure = |side: &str| -> f64 {
+/// Runs both sides as child processes, interleaved, and prints the comparison (with
+/// Tornado's figure, when given).
+pub fn report(rounds: usize, count: usize, tornado: Option<f64>) -> Result<(), String> {
+    let measure = |side: &'static str| -> Result<f64, String> {
         let exe = std::env::current_exe().expect("the benchmark binary");
         let out = Command::new(exe)
-            .args([CHILD_FLAG, side])
+            .args(["--child", "idle-memory", side, &count.to_string()])
             .output()
-            .expect("run the idle-memory child");
-        String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse()
-            .unwrap_or(f64::NAN)
+            .map_err(|e| format!("cannot run the child: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        match text.trim().parse() {
+            Ok(per) if out.status.success() => Ok(per),
+            _ => Err(format!(
+                "the child failed ({}, stdout {:?}, stderr {:?})",
+                out.status,
+                text.trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
+        }
     };
-    let (ours, theirs) = (measure("ioloop"), measure("tokio"));
+    let mut sides: Vec<Side<'_, f64>> = vec![
+        ("ioloop", Box::new(|| measure("ioloop"))),
+        ("tokio", Box::new(|| measure("tokio"))),
+    ];
+    let samples =
+        interleave::run(rounds, false, &mut sides).map_err(|e| format!("idle-memory, {e}"))?;
+    let (ours, theirs) = (
+        Spread::of(samples[0].clone()),
+        Spread::of(samples[1].clone()),
+    );
+    println!();
     println!(
-        "idle-memory: {ours:.0} bytes per suspended coroutine (ioloop), {theirs:.0} per suspended task (tokio), ratio {:.2}",
-        ours / theirs
+        "idle-memory ({count} suspended): bytes per suspended coroutine (ioloop) {}, per suspended task (tokio) {}, ratio {:.2}",
+        ours.show(0),
+        theirs.show(0),
+        ours.median / theirs.median
     );
     if let Some(t) = tornado {
         println!(
             "idle-memory: {t:.0} bytes per suspended coroutine (Tornado), {:.1}x ioloop's",
-            t / ours
+            t / ours.median
         );
     }
+    Ok(())
 }

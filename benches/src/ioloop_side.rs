@@ -28,6 +28,15 @@ pub fn callbacks(ops: u64) {
 
 /// One callback that schedules the next, `ops` hops: one loop turn each.
 pub fn chain(ops: u64) {
+    chain_on(IOLoop::new(), ops);
+}
+
+/// `chain` with a listener and idle connections registered on the loop.
+pub fn chain_io(ops: u64) {
+    chain_on(crate::idle_sockets::ioloop_with_io(), ops);
+}
+
+fn chain_on(io: IOLoop, ops: u64) {
     fn hop(io: IOLoop, left: u64) {
         if left == 0 {
             io.stop();
@@ -36,7 +45,6 @@ pub fn chain(ops: u64) {
             io.add_callback(move || hop(next, left - 1));
         }
     }
-    let io = IOLoop::new();
     let first = io.clone();
     io.add_callback(move || hop(first, ops - 1));
     io.start().unwrap();

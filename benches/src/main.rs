@@ -1,81 +1,212 @@
 //! ioloop vs tokio's current-thread runtime on the workloads of `shared/WORKLOADS.md`,
-//! side by side in one run, reported as ns/op and as a ratio (ioloop / tokio; below 1
-//! means ioloop is faster). Absolute figures vary with the machine; the ratios are the
-//! result.
+//! side by side in one run, the sides interleaved run by run (A B B A ..., the first
+//! drawn at random), each reported as its median with the min-max of its runs, and as
+//! the per-round ratio ioloop / tokio (below 1 means ioloop is faster). Absolute
+//! figures vary with the machine; the ratios are the result.
 //!
 //! Run with `cargo run --release -p benches` (optionally naming workloads:
-//! `cargo run --release -p benches -- chain timers`). `bench/compare.sh` also runs the
-//! workloads on Python Tornado and passes its figures in with `--tornado FILE.json`,
-//! which adds a Tornado column.
+//! `cargo run --release -p benches -- chain-io echo`). `--quick` runs every workload
+//! once with tiny counts, as a smoke test (`.ci/run`): its figures mean nothing.
+//! `bench/compare.sh` also runs the workloads on Python Tornado and passes its figures
+//! in with `--tornado FILE.json`, which adds a Tornado column.
+//!
+//! The servers, the echo client and the idle-memory probes are this same binary
+//! started again with `--child ROLE ...`, so `cargo run` builds all there is to run. A
+//! side that fails ends the run with an error and exit status 1.
 
 mod coroutines_ioloop;
 mod coroutines_tokio;
 mod echo;
+mod echo_client;
+mod echo_server;
 mod idle_memory;
+mod idle_sockets;
+mod interleave;
 mod ioloop_side;
 mod queues_ioloop;
 mod queues_tokio;
 mod report;
 mod tokio_side;
 
-use report::{measure, Row};
+use interleave::Side;
+use report::{time_once, PerOp, Row};
 
-/// Each workload runs this many times per side; the median is reported.
-const RUNS: usize = 5;
+/// Measured runs per side (after one warm-up run each) in a full run.
+const RUNS: usize = 7;
 
-fn main() {
-    if let Some(side) = idle_memory::child_side() {
-        idle_memory::child(&side);
-        return;
-    }
-    let args = report::Args::parse();
-    let wanted = args.workloads;
-    let picked = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
-    let mut rows = Vec::new();
-    type Workload = (&'static str, u64, fn(u64), fn(u64));
-    let workloads: Vec<Workload> = vec![
-        (
+/// A timed workload: name, operations in a full run and in `--quick`, ioloop's and
+/// tokio's implementation, and the Tornado figure that stands beside it.
+struct Workload {
+    name: &'static str,
+    ops: u64,
+    quick_ops: u64,
+    ioloop: fn(u64),
+    tokio: fn(u64),
+    /// Tornado's loop polls every iteration whether or not an fd is registered (its
+    /// waker pipe always is), so its `chain` and `queue` stand beside the "-io" rows.
+    tornado: Option<&'static str>,
+}
+
+fn workloads() -> Vec<Workload> {
+    let w = |name, ops, quick_ops, ioloop, tokio, tornado| Workload {
+        name,
+        ops,
+        quick_ops,
+        ioloop,
+        tokio,
+        tornado,
+    };
+    vec![
+        w(
             "callbacks",
             1_000_000,
+            10_000,
             ioloop_side::callbacks,
             tokio_side::callbacks,
+            Some("callbacks"),
         ),
-        ("chain", 1_000_000, ioloop_side::chain, tokio_side::chain),
-        ("timers", 200_000, ioloop_side::timers, tokio_side::timers),
-        (
+        w(
+            "chain",
+            1_000_000,
+            10_000,
+            ioloop_side::chain,
+            tokio_side::chain,
+            None,
+        ),
+        w(
+            "chain-io",
+            1_000_000,
+            10_000,
+            ioloop_side::chain_io,
+            tokio_side::chain_io,
+            Some("chain"),
+        ),
+        w(
+            "timers",
+            200_000,
+            2_000,
+            ioloop_side::timers,
+            tokio_side::timers,
+            Some("timers"),
+        ),
+        w(
             "yields",
             1_000_000,
+            20_000,
             coroutines_ioloop::yields,
             coroutines_tokio::yields,
+            Some("yields"),
         ),
-        (
+        w(
             "gather",
             200_000,
+            2_000,
             coroutines_ioloop::gather,
             coroutines_tokio::gather,
+            Some("gather"),
         ),
-        (
+        w(
             "queue",
             1_000_000,
+            10_000,
             queues_ioloop::queue,
             queues_tokio::queue,
+            None,
         ),
-    ];
-    for (name, ops, ours, theirs) in workloads {
-        if picked(name) {
-            rows.push(Row {
-                name,
-                ioloop: measure(RUNS, ops, ours),
-                tokio: measure(RUNS, ops, theirs),
-                tornado: args.tornado.per_op(name),
-            });
-        }
+        w(
+            "queue-io",
+            1_000_000,
+            10_000,
+            queues_ioloop::queue_io,
+            queues_tokio::queue_io,
+            Some("queue"),
+        ),
+    ]
+}
+
+/// This binary started again by the harness in a child role.
+fn run_child(args: &[String]) {
+    let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_default();
+    match arg(0) {
+        "echo-server" => echo_server::main(arg(1)),
+        "echo-client" => echo_client::main(),
+        "idle-memory" => match arg(2).parse() {
+            Ok(count) => idle_memory::child(arg(1), count),
+            Err(_) => fail("--child idle-memory SIDE COUNT"),
+        },
+        other => fail(&format!("no child role {other:?}")),
     }
-    report::print(&rows);
+}
+
+fn fail(why: &str) -> ! {
+    eprintln!("benches: {why}");
+    std::process::exit(1);
+}
+
+fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("--child") {
+        run_child(&argv[2..]);
+        return;
+    }
+    if let Err(e) = run() {
+        fail(&e);
+    }
+}
+
+fn run() -> Result<(), String> {
+    let workloads = workloads();
+    let mut known: Vec<&str> = workloads.iter().map(|w| w.name).collect();
+    known.extend(["echo", "idle-memory"]);
+    let args = report::Args::parse(&known)?;
+    let picked = |name: &str| args.workloads.is_empty() || args.workloads.iter().any(|w| w == name);
+    let runs = args.runs.unwrap_or(if args.quick { 1 } else { RUNS });
+    let warm_up = !args.quick;
+    if workloads
+        .iter()
+        .any(|w| w.name.ends_with("-io") && picked(w.name))
+    {
+        idle_sockets::prepare();
+    }
+    let mut rows = Vec::new();
+    for w in workloads.iter().filter(|w| picked(w.name)) {
+        let ops = if args.quick { w.quick_ops } else { w.ops };
+        let (ours, theirs) = (w.ioloop, w.tokio);
+        let mut sides: Vec<Side<'_, PerOp>> = vec![
+            ("ioloop", Box::new(move || Ok(time_once(ops, ours)))),
+            ("tokio", Box::new(move || Ok(time_once(ops, theirs)))),
+        ];
+        let mut samples = interleave::run(runs, warm_up, &mut sides)
+            .map_err(|e| format!("{}, {e}", w.name))?
+            .into_iter();
+        rows.push(Row {
+            name: w.name,
+            ops,
+            ioloop: samples.next().expect("ioloop's runs"),
+            tokio: samples.next().expect("tokio's runs"),
+            tornado: w.tornado.and_then(|t| args.tornado.per_op(t)),
+        });
+    }
+    if !rows.is_empty() {
+        report::print(&rows);
+    }
     if picked("echo") {
-        echo::report();
+        let seconds = match std::env::var("ECHO_SECONDS") {
+            Ok(s) => s
+                .parse()
+                .map_err(|_| format!("ECHO_SECONDS={s:?} is not a number of seconds"))?,
+            Err(_) if args.quick => 0.2,
+            Err(_) => 5.0,
+        };
+        echo::report(runs, seconds)?;
     }
     if picked("idle-memory") {
-        idle_memory::report(args.tornado.get("idle-memory"));
+        let count = if args.quick {
+            1_000
+        } else {
+            idle_memory::COUNT
+        };
+        idle_memory::report(runs, count, args.tornado.get("idle-memory"))?;
     }
+    Ok(())
 }

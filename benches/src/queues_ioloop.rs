@@ -6,6 +6,15 @@ use ioloop::prelude::*;
 use ioloop::queues::Queue;
 
 pub fn queue(ops: u64) {
+    queue_on(IOLoop::new(), ops);
+}
+
+/// `queue` with a listener and idle connections registered on the loop.
+pub fn queue_io(ops: u64) {
+    queue_on(crate::idle_sockets::ioloop_with_io(), ops);
+}
+
+fn queue_on(io: IOLoop, ops: u64) {
     #[ioloop::coroutine]
     fn producer(q: Queue<u64>, n: u64) -> Result<()> {
         for i in 0..n {
@@ -21,7 +30,6 @@ pub fn queue(ops: u64) {
         }
         Ok(sum)
     }
-    let io = IOLoop::new();
     let q = Queue::new(1);
     let ((), sum) = io
         .run_sync(

@@ -1,6 +1,8 @@
-//! Timing and the printed table.
+//! Timing, the command line, and the printed table.
 
 use std::time::Instant;
+
+use crate::interleave::{ratio, Spread};
 
 /// Nanoseconds per operation: wall-clock, and CPU time of this thread. They differ
 /// when a workload waits (timers spread over 100 ms): the CPU figure is the cost.
@@ -10,11 +12,12 @@ pub struct PerOp {
     pub cpu: f64,
 }
 
-/// One workload's result on each side.
+/// One workload's runs on each side, in round order.
 pub struct Row {
     pub name: &'static str,
-    pub ioloop: PerOp,
-    pub tokio: PerOp,
+    pub ops: u64,
+    pub ioloop: Vec<PerOp>,
+    pub tokio: Vec<PerOp>,
     /// Tornado's ns/op, when `--tornado` gave its figures.
     pub tornado: Option<PerOp>,
 }
@@ -25,11 +28,11 @@ pub struct Peer(std::collections::HashMap<String, f64>);
 
 impl Peer {
     /// Reads the flat JSON object `bench/tornado_workloads.py` prints.
-    fn load(path: &str) -> Peer {
+    fn load(path: &str) -> Result<Peer, String> {
         let text = std::fs::read_to_string(path)
-            .unwrap_or_else(|e| panic!("cannot read Tornado's figures from {path}: {e}"));
+            .map_err(|e| format!("cannot read Tornado's figures from {path}: {e}"))?;
         let value: serde_json::Value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{path} is not the JSON tornado_workloads.py prints: {e}"));
+            .map_err(|e| format!("{path} is not the JSON tornado_workloads.py prints: {e}"))?;
         let figures = value
             .as_object()
             .map(|o| {
@@ -38,7 +41,7 @@ impl Peer {
                     .collect()
             })
             .unwrap_or_default();
-        Peer(figures)
+        Ok(Peer(figures))
     }
 
     pub fn get(&self, name: &str) -> Option<f64> {
@@ -54,26 +57,46 @@ impl Peer {
     }
 }
 
-/// The command line: workload names, and `--tornado FILE`.
+/// The command line: workload names, `--quick`, `--runs N` and `--tornado FILE`.
 pub struct Args {
     pub workloads: Vec<String>,
+    pub quick: bool,
+    pub runs: Option<usize>,
     pub tornado: Peer,
 }
 
 impl Args {
-    pub fn parse() -> Args {
+    /// Parses the command line; anything it does not know is an error, so a mistyped
+    /// workload cannot pass as one that measured nothing.
+    pub fn parse(known: &[&str]) -> Result<Args, String> {
         let mut args = std::env::args().skip(1);
-        let (mut workloads, mut tornado) = (Vec::new(), Peer::default());
+        let mut parsed = Args {
+            workloads: Vec::new(),
+            quick: false,
+            runs: None,
+            tornado: Peer::default(),
+        };
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--tornado" => {
-                    let path = args.next().expect("--tornado needs a file");
-                    tornado = Peer::load(&path);
+                    let path = args.next().ok_or("--tornado needs a file")?;
+                    parsed.tornado = Peer::load(&path)?;
                 }
-                _ => workloads.push(arg),
+                "--quick" => parsed.quick = true,
+                "--runs" => {
+                    let n = args.next().and_then(|n| n.parse().ok()).filter(|&n| n > 0);
+                    parsed.runs = Some(n.ok_or("--runs needs a count above 0")?);
+                }
+                name if known.contains(&name) => parsed.workloads.push(arg),
+                other => {
+                    return Err(format!(
+                        "unknown argument {other:?}; workloads: {}; options: --quick, --runs N, --tornado FILE",
+                        known.join(", ")
+                    ))
+                }
             }
         }
-        Args { workloads, tornado }
+        Ok(parsed)
     }
 }
 
@@ -87,61 +110,57 @@ fn thread_cpu_ns() -> f64 {
     ts.tv_sec as f64 * 1e9 + ts.tv_nsec as f64
 }
 
-/// The median ns/op (wall and CPU, each its own median) of `runs` runs of
-/// `workload(ops)`, after one warm-up run.
-pub fn measure(runs: usize, ops: u64, workload: fn(u64)) -> PerOp {
+/// One run of `workload(ops)`: wall and CPU ns/op.
+pub fn time_once(ops: u64, workload: fn(u64)) -> PerOp {
+    let (began, cpu_began) = (Instant::now(), thread_cpu_ns());
     workload(ops);
-    let (mut wall, mut cpu): (Vec<f64>, Vec<f64>) = (0..runs)
-        .map(|_| {
-            let (began, cpu_began) = (Instant::now(), thread_cpu_ns());
-            workload(ops);
-            let wall = began.elapsed().as_nanos() as f64 / ops as f64;
-            (wall, (thread_cpu_ns() - cpu_began) / ops as f64)
-        })
-        .unzip();
-    wall.sort_by(f64::total_cmp);
-    cpu.sort_by(f64::total_cmp);
     PerOp {
-        wall: wall[runs / 2],
-        cpu: cpu[runs / 2],
+        wall: began.elapsed().as_nanos() as f64 / ops as f64,
+        cpu: (thread_cpu_ns() - cpu_began) / ops as f64,
     }
 }
 
+/// Prints the rows as a Markdown table: each side's median with its min-max, and the
+/// median (min-max) of the per-round ratios.
 pub fn print(rows: &[Row]) {
     let with_tornado = rows.iter().any(|r| r.tornado.is_some());
     print!(
-        "{:<12} {:>12} {:>12} {:>8}   {:>12} {:>12} {:>8}",
-        "workload", "ioloop wall", "tokio wall", "ratio", "ioloop cpu", "tokio cpu", "ratio"
+        "| workload | ops | ioloop CPU ns/op | tokio CPU ns/op | ioloop / tokio (CPU) | ioloop wall ns/op | tokio wall ns/op |"
     );
     if with_tornado {
-        print!(
-            "   {:>12} {:>12} {:>16}",
-            "tornado wall", "tornado cpu", "tornado / ioloop"
-        );
+        print!(" Tornado CPU ns/op | Tornado / ioloop |");
+    }
+    println!();
+    print!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    if with_tornado {
+        print!(" ---: | ---: |");
     }
     println!();
     for r in rows {
+        let cpu = |side: &[PerOp]| side.iter().map(|p| p.cpu).collect::<Vec<_>>();
+        let wall = |side: &[PerOp]| side.iter().map(|p| p.wall).collect::<Vec<_>>();
+        let ours = Spread::of(cpu(&r.ioloop));
         print!(
-            "{:<12} {:>12.1} {:>12.1} {:>8.2}   {:>12.1} {:>12.1} {:>8.2}",
+            "| {} | {} | {} | {} | {} | {} | {} |",
             r.name,
-            r.ioloop.wall,
-            r.tokio.wall,
-            r.ioloop.wall / r.tokio.wall,
-            r.ioloop.cpu,
-            r.tokio.cpu,
-            r.ioloop.cpu / r.tokio.cpu
+            r.ops,
+            ours.show(1),
+            Spread::of(cpu(&r.tokio)).show(1),
+            ratio(&cpu(&r.ioloop), &cpu(&r.tokio)).show(2),
+            Spread::of(wall(&r.ioloop)).show(1),
+            Spread::of(wall(&r.tokio)).show(1),
         );
-        if let Some(t) = r.tornado {
-            // CPU against CPU: wall time hides the cost where a workload waits (timers).
-            print!(
-                "   {:>12.1} {:>12.1} {:>15.0}x",
-                t.wall,
-                t.cpu,
-                t.cpu / r.ioloop.cpu
-            );
+        if with_tornado {
+            match r.tornado {
+                // CPU against CPU: wall time hides the cost where a workload waits.
+                Some(t) => print!(" {:.1} | {:.0}x |", t.cpu, t.cpu / ours.median),
+                None => print!(" - | - |"),
+            }
         }
         println!();
     }
-    println!("(ns per operation, median of runs; ratio = ioloop / tokio, below 1 is faster;");
-    println!(" tornado / ioloop = how many times less CPU time ioloop takes than Tornado)");
+    println!(
+        "(ns per operation: median (min-max) of the interleaved runs; ratio: median (min-max) \
+         of each round's ioloop / tokio, below 1 is faster)"
+    );
 }

@@ -2,7 +2,10 @@
 //! WORKLOADS.md prescribes (`spawn_local` for a callback).
 
 use std::cell::Cell;
+use std::future::{poll_fn, Future};
+use std::pin::pin;
 use std::rc::Rc;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -50,6 +53,15 @@ pub fn callbacks(ops: u64) {
 }
 
 pub fn chain(ops: u64) {
+    chain_with(ops, false);
+}
+
+/// `chain` with a listener and idle connections registered on the reactor.
+pub fn chain_io(ops: u64) {
+    chain_with(ops, true);
+}
+
+fn chain_with(ops: u64, with_io: bool) {
     fn hop(left: u64, done: oneshot::Sender<()>) {
         if left == 0 {
             let _ = done.send(());
@@ -60,12 +72,18 @@ pub fn chain(ops: u64) {
     let rt = runtime();
     let local = LocalSet::new();
     local.block_on(&rt, async {
+        let _registered = with_io.then(crate::idle_sockets::register_tokio);
         let (tx, rx) = oneshot::channel();
         spawn_local(async move { hop(ops - 1, tx) });
         rx.await.unwrap();
     });
 }
 
+/// A task per timeout (`sleep_until`). A removed one's task polls its `Sleep` once, which
+/// puts the timer in the wheel, then drops it, which takes it out again: tokio's timer
+/// removal is measured, not a task dropped before its first poll (which never touches
+/// the wheel). Removing it from inside the task, in the first poll, and not with
+/// `abort()` afterwards keeps removed timers from firing meanwhile, as on ioloop.
 pub fn timers(ops: u64) {
     let rt = runtime();
     let local = LocalSet::new();
@@ -77,8 +95,15 @@ pub fn timers(ops: u64) {
         let base = tokio::time::Instant::now();
         for (i, offset) in spread(ops).into_iter().enumerate() {
             let (f, tx) = (fired.clone(), tx.clone());
-            let task = spawn_local(async move {
-                tokio::time::sleep_until(base + Duration::from_nanos(offset)).await;
+            spawn_local(async move {
+                let mut sleep = pin!(tokio::time::sleep_until(
+                    base + Duration::from_nanos(offset)
+                ));
+                if i % 2 == 1 {
+                    poll_fn(|cx| Poll::Ready(sleep.as_mut().poll(cx).is_ready())).await;
+                    return;
+                }
+                sleep.await;
                 f.set(f.get() + 1);
                 if f.get() == live {
                     if let Some(tx) = tx.take() {
@@ -86,9 +111,6 @@ pub fn timers(ops: u64) {
                     }
                 }
             });
-            if i % 2 == 1 {
-                task.abort();
-            }
         }
         rx.await.unwrap();
     });

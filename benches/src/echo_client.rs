@@ -1,8 +1,9 @@
 //! The echo workload's load client, one for every server so figures compare servers:
 //! single-threaded, `--connections` connections each in lock-step ping-pong of 64-byte
-//! messages for `--seconds`; prints the round trips per second.
+//! messages for `--seconds`; prints `ROUND_TRIPS SECONDS CPU_SECONDS` (its own CPU
+//! time, which tells whether the client or the server was the limit).
 //!
-//! `echo_client --port 8888 [--seconds 5] [--connections 64]`
+//! `benches --child echo-client --port 8888 [--seconds 5] [--connections 64]`
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
@@ -21,12 +22,26 @@ struct Connection {
     read: usize,
 }
 
-fn arg(name: &str, default: u64) -> u64 {
+fn arg(name: &str, default: f64) -> f64 {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1)?.parse().ok())
         .unwrap_or(default)
+}
+
+/// CPU time (user and system) of this process so far, in seconds.
+pub fn cpu_seconds(who: libc::c_int) -> f64 {
+    // SAFETY: an all-zero rusage is a valid value to be overwritten.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid out-pointer for getrusage.
+    unsafe { libc::getrusage(who, &mut usage) };
+    timeval_seconds(usage.ru_utime) + timeval_seconds(usage.ru_stime)
+}
+
+/// A `timeval` in seconds.
+pub fn timeval_seconds(t: libc::timeval) -> f64 {
+    t.tv_sec as f64 + t.tv_usec as f64 / 1e6
 }
 
 /// Writes and reads what the socket allows; returns completed round trips.
@@ -58,10 +73,18 @@ fn drive(c: &mut Connection) -> std::io::Result<u64> {
     }
 }
 
-fn main() -> std::io::Result<()> {
-    let port = arg("--port", 8888) as u16;
-    let seconds = arg("--seconds", 5);
-    let count = arg("--connections", 64) as usize;
+/// Loads the server `--port` names; an error is printed and exits with status 1.
+pub fn main() {
+    if let Err(e) = run() {
+        eprintln!("echo client: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> std::io::Result<()> {
+    let port = arg("--port", 8888.0) as u16;
+    let seconds = arg("--seconds", 5.0);
+    let count = arg("--connections", 64.0) as usize;
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let mut poll = Poll::new()?;
     let mut connections = HashMap::new();
@@ -85,7 +108,7 @@ fn main() -> std::io::Result<()> {
         );
     }
     let mut events = Events::with_capacity(1024);
-    let (began, limit) = (Instant::now(), Duration::from_secs(seconds));
+    let (began, limit) = (Instant::now(), Duration::from_secs_f64(seconds));
     let mut round_trips = 0u64;
     for c in connections.values_mut() {
         round_trips += drive(c)?;
@@ -98,6 +121,10 @@ fn main() -> std::io::Result<()> {
             }
         }
     }
-    println!("{:.0}", round_trips as f64 / began.elapsed().as_secs_f64());
+    let elapsed = began.elapsed().as_secs_f64();
+    println!(
+        "{round_trips} {elapsed:.6} {:.6}",
+        cpu_seconds(libc::RUSAGE_SELF)
+    );
     Ok(())
 }

@@ -1,0 +1,176 @@
+//! The echo workload's servers, each run as a child process of the harness
+//! (`benches --child echo-server ioloop|tokio|mio`): one thread, every connection
+//! echoes what it reads; prints `port N` once listening.
+
+use std::io::Write;
+
+fn announce(port: u16) {
+    println!("port {port}");
+    let _ = std::io::stdout().flush();
+}
+
+/// Written the way the docs teach: a coroutine per connection, `read_bytes` of one
+/// message, `write` of it.
+fn ioloop_server() -> ioloop::Result<()> {
+    use ioloop::iostream::IOStream;
+    use ioloop::prelude::*;
+    use ioloop::tcpserver::TCPServer;
+
+    #[ioloop::coroutine]
+    fn echo(stream: IOStream) -> Result<()> {
+        stream.set_nodelay(true)?;
+        loop {
+            let Ok(data) = yield_!(stream.read_bytes(64, false)) else {
+                return Ok(());
+            };
+            yield_!(stream.write(data))?;
+        }
+    }
+
+    let io = IOLoop::current();
+    let server = TCPServer::new(|stream, _| echo(stream));
+    server.listen(0, Some("127.0.0.1"))?;
+    announce(server.local_addrs()[0].port());
+    io.start()
+}
+
+/// tokio's own echo idiom: a task per connection, `read` into a 4 KiB buffer, answer
+/// with `write_all` of what came (one `recv` per message when the peer sends one at a
+/// time, where `read_exact(64)` made a second one that would block).
+fn tokio_server() -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        announce(listener.local_addr()?.port());
+        loop {
+            let (mut socket, _) = listener.accept().await?;
+            socket.set_nodelay(true)?;
+            tokio::task::spawn_local(async move {
+                let mut buf = vec![0u8; 4096];
+                loop {
+                    let n = match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if socket.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    })
+}
+
+/// The floor: no framework, mio's edge-triggered poll, one 4 KiB buffer per
+/// connection; a short read means the socket is drained (the next arrival raises a new
+/// edge), so a message costs one `recv` and one `send`.
+fn mio_server() -> std::io::Result<()> {
+    use std::io::{ErrorKind, Read};
+
+    use mio::net::{TcpListener, TcpStream};
+    use mio::{Events, Interest, Poll, Token};
+
+    struct Connection {
+        socket: TcpStream,
+        buf: Box<[u8; 4096]>,
+        /// The bytes of `buf` read and not yet written back.
+        pending: std::ops::Range<usize>,
+    }
+
+    /// Echoes until the socket would block or is drained; false once the connection
+    /// is over.
+    fn serve(c: &mut Connection) -> bool {
+        let mut drained = false;
+        loop {
+            if !c.pending.is_empty() {
+                match c.socket.write(&c.buf[c.pending.clone()]) {
+                    Ok(n) => c.pending.start += n,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => return false,
+                }
+                continue;
+            }
+            if drained {
+                return true;
+            }
+            match c.socket.read(&mut c.buf[..]) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    c.pending = 0..n;
+                    drained = n < c.buf.len();
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+    }
+
+    const LISTENER: Token = Token(usize::MAX);
+    let mut poll = Poll::new()?;
+    let mut listener = TcpListener::bind(([127, 0, 0, 1], 0).into())?;
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    announce(listener.local_addr()?.port());
+    let mut connections: Vec<Option<Connection>> = Vec::new();
+    let mut events = Events::with_capacity(1024);
+    loop {
+        if let Err(e) = poll.poll(&mut events, None) {
+            if e.kind() == ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        for event in events.iter() {
+            if event.token() == LISTENER {
+                loop {
+                    match listener.accept() {
+                        Ok((mut socket, _)) => {
+                            socket.set_nodelay(true)?;
+                            let token = Token(connections.len());
+                            poll.registry().register(
+                                &mut socket,
+                                token,
+                                Interest::READABLE | Interest::WRITABLE,
+                            )?;
+                            connections.push(Some(Connection {
+                                socket,
+                                buf: Box::new([0; 4096]),
+                                pending: 0..0,
+                            }));
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        Err(e) => return Err(e),
+                    }
+                }
+            } else if let Some(slot) = connections.get_mut(event.token().0) {
+                if let Some(c) = slot {
+                    if !serve(c) {
+                        *slot = None;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs the server `side` names until killed; an unknown side or a failed server is an
+/// error on stderr and exit status 1.
+pub fn main(side: &str) {
+    let outcome = match side {
+        "ioloop" => ioloop_server().map_err(|e| e.to_string()),
+        "tokio" => tokio_server().map_err(|e| e.to_string()),
+        "mio" => mio_server().map_err(|e| e.to_string()),
+        _ => Err(format!("no echo server {side:?} (ioloop, tokio or mio)")),
+    };
+    if let Err(e) = outcome {
+        eprintln!("echo server: {e}");
+        std::process::exit(1);
+    }
+}
