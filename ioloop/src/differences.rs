@@ -16,7 +16,8 @@
 //!   `Cancelled` error and drops the coroutine or task producing it, running its
 //!   destructors (Tornado 4.x's futures cannot be cancelled).
 //! * **Dropping a coroutine's future cancels it.** A coroutine whose future nobody holds
-//!   any more is dropped at its next suspension, where Tornado would run it to the end.
+//!   any more is dropped at its next suspension, where Tornado would run it to the end
+//!   (`Future` is `#[must_use]`, so the compiler warns about the dropped call).
 //!   Port the fire-and-forget `worker()` as `IOLoop::current().spawn_callback(|| worker())`
 //!   (the loop holds it until it completes), or keep the future and yield it.
 //! * **`.await` is not allowed in a coroutine body**: only the runner suspends it. Yield

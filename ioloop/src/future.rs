@@ -140,6 +140,11 @@ struct Inner<T> {
 /// A future that failed and whose error nobody looked at logs the error when its last
 /// handle is dropped, so errors do not vanish silently.
 ///
+/// `Future` is `#[must_use]`: calling a coroutine and dropping its future (Tornado's
+/// fire-and-forget `worker()`) cancels it at its first suspension, so the compiler warns.
+/// Keep it, yield it, or start it with
+/// [`spawn_callback`](crate::IOLoop::spawn_callback), which holds it until it is done.
+///
 /// `Future<T>` lives on one thread (it is not `Send`); results computed on other threads
 /// reach it through [`Future::with_resolver`].
 ///
@@ -156,6 +161,11 @@ struct Inner<T> {
 /// assert_eq!(seen.get(), 42);
 /// assert!(future.set_result(43).is_err()); // a second result is refused
 /// ```
+#[must_use = "a coroutine whose future is dropped is cancelled at its next suspension: \
+              keep the future, `yield_!` it, or run the coroutine fire-and-forget with \
+              `IOLoop::current().spawn_callback(|| coroutine(..))`; for an operation \
+              that goes on without it (a stream's write), `let _ =` says you do not \
+              need the outcome"]
 pub struct Future<T> {
     inner: Rc<Inner<T>>,
 }

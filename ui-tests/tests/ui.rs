@@ -37,3 +37,8 @@ fn supported_forms() {
 fn fd_handler_misuse() {
     trybuild::TestCases::new().compile_fail("tests/ui/handlers/*.rs");
 }
+
+#[test]
+fn dropped_futures() {
+    trybuild::TestCases::new().compile_fail("tests/ui/future/*.rs");
+}
