@@ -10,7 +10,7 @@
 //!
 //! * **Setting a result twice is an error value.** [`Future::set_result`] on a done or
 //!   cancelled future returns an `InvalidState` error instead of raising or overwriting.
-//!   Port: `future.set_result(v)?`, or `let _ = future.set_result(v);` where a late
+//!   Port: `future.set_result(v)?`, or `future.set_result_unless_cancelled(v);` where a late
 //!   result is expected (as after a timeout).
 //! * **Futures can be cancelled.** [`Future::cancel`] fails the future with a
 //!   `Cancelled` error and drops the coroutine or task producing it, running its

@@ -192,7 +192,7 @@ impl ThreadPoolExecutor {
                 // No thread at all to run it: fail the job rather than queue it forever.
                 queue.jobs.pop_back();
                 drop(queue);
-                let _ = future.set_exception(Error::from(e));
+                future.set_exception_unless_cancelled(Error::from(e));
                 return future;
             }
             // The workers already started will get to it.

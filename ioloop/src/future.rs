@@ -291,6 +291,44 @@ impl<T: 'static> Future<T> {
         Ok(())
     }
 
+    /// Completes the future with `value` unless it was cancelled or is done already:
+    /// Tornado's `future_set_result_unless_cancelled`. For a producer whose consumer may
+    /// have given up (cancelled, timed out): a late result is not an error then. Returns
+    /// whether the value was taken.
+    ///
+    /// ```
+    /// let f = ioloop::Future::new();
+    /// f.cancel();
+    /// assert!(!f.set_result_unless_cancelled(1)); // nobody wants it: no error
+    /// ```
+    pub fn set_result_unless_cancelled(&self, value: T) -> bool {
+        self.set_unless_cancelled(Ok(value))
+    }
+
+    /// [`set_result_unless_cancelled`](Future::set_result_unless_cancelled) for an error:
+    /// Tornado's `future_set_exception_unless_cancelled`.
+    ///
+    /// ```
+    /// let f = ioloop::Future::<()>::new();
+    /// assert!(f.set_exception_unless_cancelled(ioloop::Error::msg("failed")));
+    /// assert!(!f.set_exception_unless_cancelled(ioloop::Error::msg("again")));
+    /// ```
+    pub fn set_exception_unless_cancelled(&self, error: impl Into<Error>) -> bool {
+        self.set_unless_cancelled(Err(error.into()))
+    }
+
+    /// [`set_result_unless_cancelled`](Future::set_result_unless_cancelled) for a value or
+    /// an error.
+    ///
+    /// ```
+    /// let f = ioloop::Future::new();
+    /// assert!(f.set_unless_cancelled(Ok(2)));
+    /// assert_eq!(f.result().unwrap(), 2);
+    /// ```
+    pub fn set_unless_cancelled(&self, result: Result<T>) -> bool {
+        self.set(result).is_ok()
+    }
+
     /// Whether the future has a result (a value, an error, or a cancellation).
     ///
     /// ```
@@ -601,8 +639,7 @@ pub fn chain_future<T: 'static>(a: &Future<T>, b: &Future<T>) {
     let b = b.clone();
     a.add_done_callback(move |a| {
         if !b.done() {
-            // `b` was checked pending just now and callbacks run on one thread.
-            let _ = b.set(a.take_result());
+            b.set_unless_cancelled(a.take_result());
         }
     });
 }

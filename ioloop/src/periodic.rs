@@ -5,12 +5,11 @@ use std::cell::{Cell, RefCell};
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::callback::CallbackReturn;
-use crate::error::{take_panic_message, Error, Result};
+use crate::callback::{guard_named, CallbackReturn};
+use crate::error::{Error, Result};
 use crate::ioloop::{IOLoop, WeakLoop};
 use crate::timeouts::{saturating_after, Timeout};
 
@@ -125,19 +124,15 @@ impl PeriodicCallback {
             ));
         }
         let name = type_name::<F>();
-        let body: Body =
-            Box::new(
-                move |then| match catch_unwind(AssertUnwindSafe(&mut callback)) {
-                    Ok(returned) => returned.settle(name, then),
-                    Err(payload) => {
-                        log::error!(
-                            "Exception in callback {name}: panicked: {}",
-                            take_panic_message(payload)
-                        );
-                        then()
-                    }
-                },
-            );
+        let body: Body = Box::new(move |then| {
+            // The shared panic guard logs a panic; the schedule goes on either way.
+            let mut returned = None;
+            guard_named(name, || returned = Some(callback()));
+            match returned {
+                Some(returned) => returned.settle(name, then),
+                None => then(),
+            }
+        });
         Ok(PeriodicCallback {
             inner: Rc::new(Inner {
                 io: io.downgrade(),

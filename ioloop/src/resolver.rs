@@ -87,8 +87,7 @@ impl<T: Send + 'static> Future<T> {
             InlineFn::new(move || {
                 let result = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
                 if let Some(result) = result {
-                    // A future cancelled meanwhile refuses the result: nothing to do.
-                    let _ = future.set(result);
+                    future.set_unless_cancelled(result);
                 }
             })
         };

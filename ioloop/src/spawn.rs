@@ -113,7 +113,7 @@ where
             drop((body, me));
         }
         if let Some(result) = outcome {
-            let _ = self.result.set(result);
+            self.result.set_unless_cancelled(result);
         }
     }
 

@@ -134,16 +134,11 @@ impl Failures {
 
     /// Completes `result` with the first failure, or with `value` if there was none.
     fn finish<T: 'static>(self, result: &Future<T>, value: impl FnOnce() -> Option<T>) {
-        // A result cancelled meanwhile refuses either: nobody waits for it any more.
-        let _ = match self.first {
-            Some(e) => result.set_exception(e),
-            None => match value() {
-                Some(v) => result.set_result(v),
-                None => {
-                    result.set_exception(Error::invalid_state("a child of multi lost its result"))
-                }
-            },
+        let outcome = match self.first {
+            Some(e) => Err(e),
+            None => value().ok_or_else(|| Error::invalid_state("a child of multi lost its result")),
         };
+        result.set_unless_cancelled(outcome);
     }
 }
 
@@ -181,7 +176,7 @@ where
     let result = Future::new();
     let target = result.clone();
     values.add_done_callback(move |values| {
-        let _ = target.set(
+        target.set_unless_cancelled(
             values
                 .take_result()
                 .map(|values| keys.into_iter().zip(values).collect()),

@@ -80,8 +80,7 @@ where
         let gen = self.gen.borrow_mut().take();
         drop(gen);
         if let Some(future) = self.result.upgrade() {
-            // Refused only if cancelled meanwhile, and then nobody wants the result.
-            let _ = future.set(result);
+            future.set_unless_cancelled(result);
         }
     }
 

@@ -37,7 +37,7 @@ impl<T: 'static> Drop for Pending<T> {
             return;
         }
         if let Some(future) = self.future.take() {
-            let _ = future.set_exception(Error::new(
+            future.set_exception_unless_cancelled(Error::new(
                 ErrorKind::Cancelled,
                 "the task! callback was dropped without being called",
             ));
@@ -66,7 +66,7 @@ fn watched_pair<T: 'static>() -> (Future<T>, Callback<T>, Rc<Cell<bool>>) {
     };
     let callback: Callback<T> = Box::new(move |value| {
         if let Some(future) = pending.future.take() {
-            let _ = future.set_result(value);
+            future.set_result_unless_cancelled(value);
         }
     });
     (future, callback, calling)
@@ -145,7 +145,7 @@ pub fn call_with_callback<T: 'static>(call: impl FnOnce(Callback<T>)) -> Future<
         if future.done() {
             resume_unwind(payload);
         }
-        let _ = future.set_exception(Error::from_panic(payload));
+        future.set_exception_unless_cancelled(Error::from_panic(payload));
     }
     future
 }

@@ -27,7 +27,7 @@ pub fn sleep(duration: impl Into<Deadline>) -> Future<()> {
     let done = future.clone();
     let io = IOLoop::current();
     let timer = io.add_timeout(duration, move || {
-        let _ = done.set_result(());
+        done.set_result_unless_cancelled(());
     });
     let io = io.downgrade();
     // An upkeep callback: it does not count as observing the sleep's outcome.
@@ -126,7 +126,7 @@ fn race_clock<Y: Yieldable>(deadline: Deadline, yieldable: Y, cancel: bool) -> F
                 log::error!("Exception in Future {inner:?} after timeout: {e:#}");
             }
         } else {
-            let _ = target.set(inner.take_result());
+            target.set_unless_cancelled(inner.take_result());
         }
     });
     result

@@ -85,7 +85,7 @@ impl<K: Clone + 'static, T: 'static> WaitIterator<K, T> {
                     if let Some(waiting) = waiting {
                         let handed = Self::hand_out(&state);
                         if let Some(handed) = handed {
-                            let _ = waiting.set_result(handed);
+                            waiting.set_result_unless_cancelled(handed);
                         }
                     }
                 }

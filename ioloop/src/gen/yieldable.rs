@@ -89,7 +89,7 @@ impl<T: Clone + 'static> Yieldable for &Future<T> {
         let copy = Future::new();
         let target = copy.clone();
         self.add_done_callback(move |source| {
-            let _ = target.set(source.result());
+            target.set_unless_cancelled(source.result());
         });
         copy.into()
     }

@@ -610,7 +610,7 @@ impl IOStream {
                 Verdict::Take(n) => {
                     let data = state.buffer.split_to(n).freeze();
                     drop(state);
-                    let _ = future.set_result(data);
+                    future.set_result_unless_cancelled(data);
                     Step::Done
                 }
                 // Closed for another reason first: that reason is the read's, as in
@@ -634,7 +634,7 @@ impl IOStream {
                         }
                         None => Error::new(ErrorKind::StreamClosed, why),
                     };
-                    let _ = future.set_exception(error.clone());
+                    future.set_exception_unless_cancelled(error.clone());
                     Step::Unsatisfiable(error)
                 }
             },
@@ -652,7 +652,7 @@ impl IOStream {
                 let complete = filled == buf.len() || (partial && filled > 0);
                 if complete {
                     drop(state);
-                    let _ = future.set_result((buf, filled));
+                    future.set_result_unless_cancelled((buf, filled));
                     Step::Done
                 } else if closed {
                     let error = closed_error(&state.cause);
@@ -810,7 +810,7 @@ impl IOStream {
             let flushed = self.inner.state.borrow_mut().writes.pop_flushed();
             match flushed {
                 Some(future) => {
-                    let _ = future.set_result(());
+                    future.set_result_unless_cancelled(());
                 }
                 None => break,
             }
@@ -1156,7 +1156,7 @@ fn fail_pending(pending: Pending, error: Error) {
 /// so a write nobody awaited need not log it again, once per write (Tornado 6.5 marks
 /// its stream futures the same way).
 fn fail_observed<T: 'static>(future: &Future<T>, error: Error) {
-    let _ = future.set_exception(error);
+    future.set_exception_unless_cancelled(error);
     let _ = future.exception();
 }
 

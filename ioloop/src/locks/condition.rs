@@ -55,7 +55,7 @@ impl Condition {
         self.waiters.borrow_mut().push(waiter.clone());
         if let Some(deadline) = timeout.into_deadline() {
             expire_at(&waiter, deadline, |w| {
-                let _ = w.set_result(false);
+                w.set_result_unless_cancelled(false);
             });
         }
         waiter
@@ -82,7 +82,7 @@ impl Condition {
         }
         // Completed outside the borrow: a waiter's callbacks may wait again.
         for waiter in woken {
-            let _ = waiter.set_result(true);
+            waiter.set_result_unless_cancelled(true);
         }
     }
 

@@ -68,7 +68,7 @@ impl Event {
         let waiters = self.inner.waiters.borrow_mut().take_all();
         for waiter in waiters {
             if !waiter.done() {
-                let _ = waiter.set_result(());
+                waiter.set_result_unless_cancelled(());
             }
         }
     }

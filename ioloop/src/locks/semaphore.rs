@@ -55,7 +55,7 @@ impl Core {
         match next {
             // Completed outside the borrow: the waiter's callbacks may acquire again.
             Some(waiter) => {
-                let _ = waiter.set_result(SemaphoreGuard::new(self));
+                waiter.set_result_unless_cancelled(SemaphoreGuard::new(self));
             }
             None => self.free.set(self.free.get() + 1),
         }

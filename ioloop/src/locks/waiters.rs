@@ -59,7 +59,7 @@ pub(crate) fn fail_after<T: 'static>(
 ) {
     if let Some(deadline) = timeout.into_deadline() {
         expire_at(waiter, deadline, move |w| {
-            let _ = w.set_exception(timed_out(what, deadline));
+            w.set_exception_unless_cancelled(timed_out(what, deadline));
         });
     }
 }

@@ -276,7 +276,7 @@ impl<T: 'static, S: Store<T> + 'static> QueueOf<T, S> {
         };
         self.inner.finished.clear();
         // Handed over outside the borrow: the getter's callbacks may use the queue.
-        let _ = getter.set_result(item);
+        getter.set_result_unless_cancelled(item);
         Ok(())
     }
 
@@ -324,7 +324,7 @@ impl<T: 'static, S: Store<T> + 'static> QueueOf<T, S> {
         let item = state.items.pop();
         drop(state);
         if let Some(putter) = putter {
-            let _ = putter.set_result(());
+            putter.set_result_unless_cancelled(());
         }
         item.ok_or_else(|| Error::new(ErrorKind::QueueEmpty, "the queue is empty"))
     }
