@@ -51,6 +51,15 @@
 //! * **A loop its thread leaves alive is closed when the thread ends.** Cycles of
 //!   callbacks holding their own loop would otherwise keep it (Python's collector breaks
 //!   them; `Rc` cannot). Nothing could run such a loop again.
+//! * **A busy loop asks the poller every 61 callbacks, not every iteration.** While
+//!   callbacks are queued, Tornado runs an `epoll_wait(0)` in every iteration; here the
+//!   poller is asked once 61 callbacks and timeouts have run since it last was (as
+//!   tokio's reactor is), at once after an fd is registered or re-armed, and in every
+//!   iteration while a level-triggered handler stays ready (so such a handler is still
+//!   called once per iteration). An fd that becomes ready meanwhile is seen within 61
+//!   callbacks instead of in the next iteration; an idle loop polls at once. Port:
+//!   nothing, unless code counts iterations between an fd becoming ready and its
+//!   handler.
 //! * **Durations saturate.** A `Duration` too long to add to the clock
 //!   (`Duration::MAX`) means "never" everywhere a timeout is taken, instead of panicking on the overflow.
 //! * **A zero timeout times out; it does not mean "wait forever".** Every timeout of

@@ -164,6 +164,12 @@ impl Handlers {
         self.entries.is_empty()
     }
 
+    /// Whether a level-triggered handler dispatched last iteration waits for its
+    /// re-check (Tornado calls it again in every iteration while its fd stays ready).
+    pub(crate) fn has_carried(&self) -> bool {
+        !self.carried.is_empty()
+    }
+
     /// Registers `fd`. A number that still has an entry is refused while that fd is
     /// registered with the poller; if the poller no longer knows it (the fd was closed
     /// without `remove_handler` and the number reused), the stale entry is evicted and

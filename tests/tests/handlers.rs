@@ -231,3 +231,39 @@ fn a_panicking_handler_is_logged_and_stays_registered() {
     assert_eq!(logs.len(), 2, "{logs:?}");
     assert!(logs[0].contains("Exception in callback") && logs[0].contains("handler failure 1"));
 }
+
+#[test]
+fn an_fd_that_becomes_ready_while_callbacks_keep_the_loop_busy_is_seen_within_61_callbacks() {
+    // The loop asks the poller once per 61 callbacks while callbacks are queued (not in
+    // every iteration): a handler must still come up within that many.
+    let io = IOLoop::new();
+    let (w, r) = pair();
+    let ran = Rc::new(Cell::new(0u32));
+    let seen_after = Rc::new(Cell::new(None));
+    let (seen, count) = (seen_after.clone(), ran.clone());
+    let io2 = io.clone();
+    io.add_handler(r.as_raw_fd(), Events::READ, move |_, _| {
+        seen.set(Some(count.get()));
+        io2.stop();
+    })
+    .unwrap();
+    fn tick(io: IOLoop, n: Rc<Cell<u32>>, w: Rc<std::os::unix::net::UnixStream>) {
+        n.set(n.get() + 1);
+        if n.get() == 100 {
+            (&*w).write_all(b"x").unwrap(); // ready from here on
+        }
+        if n.get() < 10_000 {
+            let again = io.clone();
+            io.add_callback(move || tick(again, n, w));
+        }
+    }
+    w.set_nonblocking(true).unwrap();
+    let (io3, n, w) = (io.clone(), ran.clone(), Rc::new(w));
+    io.add_callback(move || tick(io3, n, w));
+    io.start().unwrap();
+    let seen = seen_after.get().expect("the handler ran");
+    assert!(
+        (100..=100 + 61).contains(&seen),
+        "seen after {seen} callbacks, the fd was ready after 100"
+    );
+}
