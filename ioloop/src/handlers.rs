@@ -131,7 +131,8 @@ pub(crate) struct Removed {
     pub(crate) owner: Owner,
 }
 
-struct Entry {
+/// One fd's registration: its handler, what it waits for, and who owns the fd.
+struct Registration {
     fd: RawFd,
     interest: Events,
     /// Tells a re-registered fd that reused this slot from the one an event was for.
@@ -147,7 +148,7 @@ struct Entry {
 
 #[derive(Default)]
 pub(crate) struct Handlers {
-    entries: Slab<Entry>,
+    entries: Slab<Registration>,
     by_fd: HashMap<RawFd, usize>,
     next_generation: u64,
     /// Registrations with events to deliver this iteration.
@@ -204,7 +205,7 @@ impl Handlers {
         }
         self.next_generation += 1;
         let generation = self.next_generation;
-        slot.insert(Entry {
+        slot.insert(Registration {
             fd,
             interest,
             generation,
@@ -229,7 +230,7 @@ impl Handlers {
         ))
     }
 
-    fn removed(entry: Entry) -> Removed {
+    fn removed(entry: Registration) -> Removed {
         Removed {
             handler: entry.handler,
             owner: entry.owner,
@@ -252,7 +253,7 @@ impl Handlers {
             .map(|_| key.slot)
     }
 
-    fn entry_mut(&mut self, key: HandlerKey) -> Option<&mut Entry> {
+    fn entry_mut(&mut self, key: HandlerKey) -> Option<&mut Registration> {
         self.entries
             .get_mut(key.slot)
             .filter(|e| e.generation == key.generation)

@@ -35,7 +35,8 @@ impl Resolvers {
     }
 }
 
-type Slot<T> = Arc<Mutex<Option<Result<T>>>>;
+/// Where the other thread leaves the result for the loop to pick up.
+type Mailbox<T> = Arc<Mutex<Option<Result<T>>>>;
 
 /// The sending half of a [`Future`] that another thread completes: `Send`, used once.
 ///
@@ -59,7 +60,7 @@ type Slot<T> = Arc<Mutex<Option<Result<T>>>>;
 pub struct Resolver<T: Send + 'static> {
     id: u64,
     remote: Remote,
-    slot: Slot<T>,
+    slot: Mailbox<T>,
     sent: bool,
 }
 
@@ -80,7 +81,7 @@ impl<T: Send + 'static> Future<T> {
     /// current one.
     pub(crate) fn with_resolver_on(io: &IOLoop) -> (Future<T>, Resolver<T>) {
         let future = Future::new();
-        let slot: Slot<T> = Arc::new(Mutex::new(None));
+        let slot: Mailbox<T> = Arc::new(Mutex::new(None));
         let deliver = {
             let future = future.clone();
             let slot = slot.clone();

@@ -29,7 +29,7 @@ mod time;
 mod wait_iterator;
 mod yieldable;
 
-pub use multi::{multi, multi_quiet, Multi};
+pub use multi::{multi, multi_quiet, Multi, OtherFailures};
 pub use task::{call_task, call_with_callback, callback_pair, Callback, TaskFn};
 pub use time::{sleep, with_timeout, with_timeout_cancel};
 pub use wait_iterator::WaitIterator;

@@ -32,7 +32,7 @@ use crate::gen::yieldable::{Yieldable, Yielded};
 /// assert_eq!(both.result().unwrap(), vec![1, 2]);
 /// ```
 pub fn multi<C: Multi>(children: C) -> Future<C::Output> {
-    children.join(false)
+    children.join(OtherFailures::Logged)
 }
 
 /// [`multi`] without logging the failures after the first.
@@ -48,23 +48,33 @@ pub fn multi<C: Multi>(children: C) -> Future<C::Output> {
 /// assert_eq!(all.result().unwrap_err().message(), "first");
 /// ```
 pub fn multi_quiet<C: Multi>(children: C) -> Future<C::Output> {
-    children.join(true)
+    children.join(OtherFailures::Quiet)
+}
+
+/// What [`Multi::join`] does with the failures after the first (the first is the
+/// result's): [`multi`] logs them, [`multi_quiet`] does not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OtherFailures {
+    /// Each is logged once ("Multiple exceptions in yield list").
+    Logged,
+    /// Dropped silently: Tornado's `quiet_exceptions`.
+    Quiet,
 }
 
 /// A collection of futures [`multi`] can wait for.
 ///
 /// ```
-/// use ioloop::gen::Multi;
+/// use ioloop::gen::{Multi, OtherFailures};
 /// use ioloop::Future;
-/// let joined = (Future::ready(1), Future::ready("two")).join(false);
+/// let joined = (Future::ready(1), Future::ready("two")).join(OtherFailures::Logged);
 /// assert_eq!(joined.result().unwrap(), (1, "two"));
 /// ```
 pub trait Multi {
     /// The results, in the collection's shape.
     type Output: 'static;
 
-    /// Waits for every child; `quiet` suppresses logging failures after the first.
-    fn join(self, quiet: bool) -> Future<Self::Output>;
+    /// Waits for every child; `others` says whether failures after the first are logged.
+    fn join(self, others: OtherFailures) -> Future<Self::Output>;
 }
 
 /// Counts children down and runs `then` when the last one is done. One extra count,
@@ -108,12 +118,15 @@ impl AllDone {
 /// Collects the outcome of one child: keeps the first failure, logs the others.
 struct Failures {
     first: Option<Error>,
-    quiet: bool,
+    others: OtherFailures,
 }
 
 impl Failures {
-    fn new(quiet: bool) -> Failures {
-        Failures { first: None, quiet }
+    fn new(others: OtherFailures) -> Failures {
+        Failures {
+            first: None,
+            others,
+        }
     }
 
     fn take<T>(&mut self, result: Result<T>) -> Option<T> {
@@ -124,7 +137,7 @@ impl Failures {
                 None
             }
             Err(e) => {
-                if !self.quiet {
+                if self.others == OtherFailures::Logged {
                     log::error!("Multiple exceptions in yield list: {e:#}");
                 }
                 None
@@ -145,7 +158,7 @@ impl Failures {
 impl<T: 'static> Multi for Vec<Future<T>> {
     type Output = Vec<T>;
 
-    fn join(self, quiet: bool) -> Future<Vec<T>> {
+    fn join(self, others: OtherFailures) -> Future<Vec<T>> {
         let result = Future::new();
         let all = AllDone::new(self.len());
         for child in &self {
@@ -153,7 +166,7 @@ impl<T: 'static> Multi for Vec<Future<T>> {
         }
         let target = result.clone();
         all.arm(Box::new(move || {
-            let mut failures = Failures::new(quiet);
+            let mut failures = Failures::new(others);
             let values: Vec<Option<T>> = self
                 .iter()
                 .map(|child| failures.take(child.take_result()))
@@ -165,14 +178,14 @@ impl<T: 'static> Multi for Vec<Future<T>> {
 }
 
 /// Joins the values of a map, rebuilding it with the same keys.
-fn join_map<K, T, M>(entries: Vec<(K, Future<T>)>, quiet: bool) -> Future<M>
+fn join_map<K, T, M>(entries: Vec<(K, Future<T>)>, others: OtherFailures) -> Future<M>
 where
     K: 'static,
     T: 'static,
     M: FromIterator<(K, T)> + 'static,
 {
     let (keys, futures): (Vec<K>, Vec<Future<T>>) = entries.into_iter().unzip();
-    let values = futures.join(quiet);
+    let values = futures.join(others);
     let result = Future::new();
     let target = result.clone();
     values.add_done_callback(move |values| {
@@ -188,16 +201,16 @@ where
 impl<K: Eq + Hash + 'static, T: 'static> Multi for HashMap<K, Future<T>> {
     type Output = HashMap<K, T>;
 
-    fn join(self, quiet: bool) -> Future<HashMap<K, T>> {
-        join_map(self.into_iter().collect(), quiet)
+    fn join(self, others: OtherFailures) -> Future<HashMap<K, T>> {
+        join_map(self.into_iter().collect(), others)
     }
 }
 
 impl<K: Ord + 'static, T: 'static> Multi for BTreeMap<K, Future<T>> {
     type Output = BTreeMap<K, T>;
 
-    fn join(self, quiet: bool) -> Future<BTreeMap<K, T>> {
-        join_map(self.into_iter().collect(), quiet)
+    fn join(self, others: OtherFailures) -> Future<BTreeMap<K, T>> {
+        join_map(self.into_iter().collect(), others)
     }
 }
 
@@ -206,13 +219,13 @@ macro_rules! multi_tuple {
         impl<$($T: 'static),+> Multi for ($(Future<$T>,)+) {
             type Output = ($($T,)+);
 
-            fn join(self, quiet: bool) -> Future<Self::Output> {
+            fn join(self, others: OtherFailures) -> Future<Self::Output> {
                 let result = Future::new();
                 let all = AllDone::new($count);
                 $( all.watch(&self.$i); )+
                 let target = result.clone();
                 all.arm(Box::new(move || {
-                    let mut failures = Failures::new(quiet);
+                    let mut failures = Failures::new(others);
                     $( let $v = failures.take(self.$i.take_result()); )+
                     failures.finish(&target, || Some(($($v?,)+)));
                 }));

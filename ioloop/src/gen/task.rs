@@ -24,14 +24,14 @@ use crate::future::Future;
 pub type Callback<T> = Box<dyn FnOnce(T)>;
 
 /// Fails the future if the callback is dropped uncalled.
-struct Pending<T: 'static> {
+struct Unanswered<T: 'static> {
     future: Option<Future<T>>,
     /// Set while `call_with_callback` runs the task's function: a panic unwinding out of
     /// it drops the callback, and the future must fail with that panic instead.
     calling: Rc<Cell<bool>>,
 }
 
-impl<T: 'static> Drop for Pending<T> {
+impl<T: 'static> Drop for Unanswered<T> {
     fn drop(&mut self) {
         if self.calling.get() && std::thread::panicking() {
             return;
@@ -60,7 +60,7 @@ pub fn callback_pair<T: 'static>() -> (Future<T>, Callback<T>) {
 fn watched_pair<T: 'static>() -> (Future<T>, Callback<T>, Rc<Cell<bool>>) {
     let future = Future::new();
     let calling = Rc::new(Cell::new(false));
-    let mut pending = Pending {
+    let mut pending = Unanswered {
         future: Some(future.clone()),
         calling: calling.clone(),
     };

@@ -64,7 +64,7 @@ pub fn with_timeout<Y: Yieldable>(
     deadline: impl Into<Deadline>,
     yieldable: Y,
 ) -> Future<Y::Output> {
-    race_clock(deadline.into(), yieldable, false)
+    race_clock(deadline.into(), yieldable, OnTimeout::KeepRunning)
 }
 
 /// [`with_timeout`], but on timeout the inner future is cancelled (which drops a
@@ -87,10 +87,23 @@ pub fn with_timeout_cancel<Y: Yieldable>(
     deadline: impl Into<Deadline>,
     yieldable: Y,
 ) -> Future<Y::Output> {
-    race_clock(deadline.into(), yieldable, true)
+    race_clock(deadline.into(), yieldable, OnTimeout::Cancel)
 }
 
-fn race_clock<Y: Yieldable>(deadline: Deadline, yieldable: Y, cancel: bool) -> Future<Y::Output> {
+/// What happens to the inner work when the clock wins.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OnTimeout {
+    /// It goes on, held by the loop, and a failure it reports later is logged.
+    KeepRunning,
+    /// It is cancelled.
+    Cancel,
+}
+
+fn race_clock<Y: Yieldable>(
+    deadline: Deadline,
+    yieldable: Y,
+    on_timeout: OnTimeout,
+) -> Future<Y::Output> {
     // (A moment becomes a done future: it is shorter than any timeout worth setting.)
     let inner = maybe_future(yieldable);
     if inner.done() {
@@ -101,13 +114,13 @@ fn race_clock<Y: Yieldable>(deadline: Deadline, yieldable: Y, cancel: bool) -> F
     // Without cancelling, the loop holds the inner work until it completes, as Tornado
     // keeps it running: a coroutine passed by value has no other handle, and dropping
     // the last one would cancel it (and lose the failure logged below).
-    let held = (!cancel).then(|| io.hold(Box::new(inner.clone())));
+    let held = (on_timeout == OnTimeout::KeepRunning).then(|| io.hold(Box::new(inner.clone())));
     let (target, watched) = (result.clone(), inner.clone());
     let timer = io.add_timeout(deadline, move || {
         if target
             .set_exception(timed_out("with_timeout", deadline))
             .is_ok()
-            && cancel
+            && on_timeout == OnTimeout::Cancel
         {
             watched.cancel();
         }

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::queue::Entry;
+use super::queue::Scheduled;
 use super::KEEP;
 
 /// How many buckets the ring spans ahead of its start (~1.07 s of 2^20 ns buckets).
@@ -20,14 +20,14 @@ const SPARE_BUCKETS: usize = 8;
 /// every bucket in `beyond` is at or after `start + WINDOW`.
 #[derive(Default)]
 pub(super) struct FarBuckets {
-    ring: VecDeque<Vec<Entry>>,
+    ring: VecDeque<Vec<Scheduled>>,
     start: u64,
     /// No bucket in the ring before this index holds entries, so looking for the first
     /// one never walks the same empty buckets twice.
     empty_before: usize,
-    beyond: BTreeMap<u64, Vec<Entry>>,
+    beyond: BTreeMap<u64, Vec<Scheduled>>,
     len: usize,
-    spare: Vec<Vec<Entry>>,
+    spare: Vec<Vec<Scheduled>>,
 }
 
 impl FarBuckets {
@@ -44,11 +44,11 @@ impl FarBuckets {
             .chain(&self.spare);
         let entries: usize = buffers.map(Vec::capacity).sum();
         let headers = self.ring.capacity() + self.spare.capacity() + self.beyond.len();
-        entries * size_of::<Entry>() + headers * size_of::<Vec<Entry>>()
+        entries * size_of::<Scheduled>() + headers * size_of::<Vec<Scheduled>>()
     }
 
     /// Adds `entry` to bucket `b`, which is at or after the start.
-    pub(super) fn push(&mut self, b: u64, entry: Entry) {
+    pub(super) fn push(&mut self, b: u64, entry: Scheduled) {
         debug_assert!(b >= self.start);
         let distance = b - self.start;
         let bucket = if distance < WINDOW {
@@ -65,7 +65,7 @@ impl FarBuckets {
 
     /// Takes out the earliest bucket holding entries, with its number, if that is at
     /// most `limit`; the start moves past it.
-    pub(super) fn take_first(&mut self, limit: u64) -> Option<(u64, Vec<Entry>)> {
+    pub(super) fn take_first(&mut self, limit: u64) -> Option<(u64, Vec<Scheduled>)> {
         let (b, entries) = match self.first_in_ring() {
             Some(i) => {
                 let b = self.start + i as u64;
@@ -112,7 +112,7 @@ impl FarBuckets {
     }
 
     /// Keeps only the entries for which `keep` is true.
-    pub(super) fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) {
+    pub(super) fn retain(&mut self, mut keep: impl FnMut(&Scheduled) -> bool) {
         let mut len = 0;
         for bucket in &mut self.ring {
             bucket.retain(&mut keep);
@@ -135,7 +135,7 @@ impl FarBuckets {
     }
 
     /// Keeps a drained bucket's buffer for a later bucket, unless a spike made it large.
-    pub(super) fn recycle(&mut self, mut buffer: Vec<Entry>) {
+    pub(super) fn recycle(&mut self, mut buffer: Vec<Scheduled>) {
         let capacity = buffer.capacity();
         if capacity > 0 && capacity <= KEEP && self.spare.len() < SPARE_BUCKETS {
             buffer.clear();
@@ -154,10 +154,10 @@ impl FarBuckets {
 /// The ring's bucket `i` (growing the ring to reach it), about to hold entries. (Takes
 /// the two fields rather than `&mut FarBuckets`, so the spare buffers stay free to use.)
 fn ring_bucket<'a>(
-    ring: &'a mut VecDeque<Vec<Entry>>,
+    ring: &'a mut VecDeque<Vec<Scheduled>>,
     empty_before: &mut usize,
     i: usize,
-) -> &'a mut Vec<Entry> {
+) -> &'a mut Vec<Scheduled> {
     if i >= ring.len() {
         ring.resize_with(i + 1, Vec::new);
     }
@@ -169,16 +169,20 @@ fn ring_bucket<'a>(
 mod tests {
     use super::*;
 
+    fn at(ticks: u64, seq: u64) -> Scheduled {
+        Scheduled::for_test(ticks, seq)
+    }
+
     #[test]
     fn buckets_come_out_in_order_from_the_ring_and_beyond_it() {
         let mut far = FarBuckets::default();
         for (seq, b) in [5, 3 * WINDOW, 2, WINDOW + 7, 5, 0].into_iter().enumerate() {
-            far.push(b, (b, seq as u64, seq));
+            far.push(b, at(b, seq as u64));
         }
         assert_eq!(far.len(), 6);
         let mut order = Vec::new();
         while let Some((b, entries)) = far.take_first(u64::MAX) {
-            order.push((b, entries.iter().map(|e| e.1).collect::<Vec<_>>()));
+            order.push((b, entries.iter().map(|e| e.seq).collect::<Vec<_>>()));
         }
         assert_eq!(
             order,
@@ -196,10 +200,10 @@ mod tests {
     #[test]
     fn a_bucket_past_the_limit_stays() {
         let mut far = FarBuckets::default();
-        far.push(10, (10, 0, 0));
+        far.push(10, at(10, 0));
         assert!(far.take_first(9).is_none());
         far.skip_to(4);
-        far.push(6, (6, 1, 1));
+        far.push(6, at(6, 1));
         assert_eq!(far.take_first(9).map(|(b, _)| b), Some(6));
         assert_eq!(far.take_first(9).map(|(b, _)| b), None);
         assert_eq!(far.take_first(10).map(|(b, _)| b), Some(10));
@@ -208,10 +212,10 @@ mod tests {
     #[test]
     fn skipping_ahead_pulls_later_buckets_into_the_ring() {
         let mut far = FarBuckets::default();
-        far.push(2 * WINDOW, (0, 0, 0));
+        far.push(2 * WINDOW, at(0, 0));
         far.skip_to(WINDOW + 1);
         assert!(far.beyond.is_empty(), "within the window now");
-        far.push(2 * WINDOW, (0, 1, 1)); // the same bucket, through the ring
+        far.push(2 * WINDOW, at(0, 1)); // the same bucket, through the ring
         let (b, entries) = far.take_first(u64::MAX).unwrap();
         assert_eq!((b, entries.len()), (2 * WINDOW, 2));
     }

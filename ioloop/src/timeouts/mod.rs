@@ -106,7 +106,7 @@ impl From<Duration> for Deadline {
     }
 }
 
-use queue::{DeadlineQueue, Entry};
+use queue::{DeadlineQueue, Scheduled};
 use slots::Slots;
 
 /// Ticks are nanoseconds around the heap's creation, biased so deadlines before it
@@ -121,7 +121,8 @@ fn nanos(d: Duration) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
-struct Slot {
+/// A scheduled timeout as its slot holds it: its callback, and its tag.
+struct Armed {
     /// The timeout's sequence number, shifted up one bit; the low bit is set while it
     /// is still queued (not yet moved to a due list), so a removal leaves a dead entry.
     /// (One word rather than two: the slots are most of the memory a timeout takes.)
@@ -129,7 +130,7 @@ struct Slot {
     callback: InlineFn,
 }
 
-impl Slot {
+impl Armed {
     fn seq(&self) -> u64 {
         self.tag >> 1
     }
@@ -147,7 +148,7 @@ pub(crate) struct Timeouts {
     /// The instant of tick `BIAS`.
     base: Instant,
     queue: DeadlineQueue,
-    slots: Slots<Slot>,
+    slots: Slots<Armed>,
     next_seq: u64,
     cancelled: usize,
 }
@@ -204,11 +205,15 @@ impl Timeouts {
     pub(crate) fn insert(&mut self, deadline: Instant, callback: InlineFn) -> Timeout {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let key = self.slots.insert(Slot {
+        let key = self.slots.insert(Armed {
             tag: seq << 1 | 1,
             callback,
         });
-        self.queue.push((self.ticks(deadline), seq, key));
+        self.queue.push(Scheduled {
+            ticks: self.ticks(deadline),
+            seq,
+            key,
+        });
         Timeout { key, seq }
     }
 
@@ -227,7 +232,7 @@ impl Timeouts {
 
     /// Takes `timeout`'s slot out, unless the handle is stale (its timeout ran or was
     /// removed, and the key may hold another one now).
-    fn take(&mut self, timeout: Timeout) -> Option<Slot> {
+    fn take(&mut self, timeout: Timeout) -> Option<Armed> {
         if self.slots.get(timeout.key)?.seq() != timeout.seq {
             return None;
         }
@@ -239,7 +244,12 @@ impl Timeouts {
         let now = self.ticks(now);
         self.queue
             .advance_to(now, counting_dead(&self.slots, &mut self.cancelled));
-        while let Some((deadline, seq, key)) = self.first_live() {
+        while let Some(Scheduled {
+            ticks: deadline,
+            seq,
+            key,
+        }) = self.first_live()
+        {
             if deadline > now {
                 break;
             }
@@ -259,12 +269,12 @@ impl Timeouts {
 
     /// The earliest live deadline.
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
-        let (deadline, _, _) = self.first_live()?;
+        let deadline = self.first_live()?.ticks;
         Some(self.instant(deadline))
     }
 
     /// The earliest entry whose timeout was not removed; dead ones before it are dropped.
-    fn first_live(&mut self) -> Option<Entry> {
+    fn first_live(&mut self) -> Option<Scheduled> {
         let mut live = counting_dead(&self.slots, &mut self.cancelled);
         loop {
             let entry = self.queue.first(&mut live)?;
@@ -279,11 +289,11 @@ impl Timeouts {
 /// Whether a queued entry's timeout is still there; the queue drops the entries this
 /// rejects, so each is taken off the count of dead entries.
 fn counting_dead<'a>(
-    slots: &'a Slots<Slot>,
+    slots: &'a Slots<Armed>,
     cancelled: &'a mut usize,
-) -> impl FnMut(&Entry) -> bool + 'a {
-    |(_, seq, key)| {
-        let live = slots.get(*key).is_some_and(|s| s.seq() == *seq);
+) -> impl FnMut(&Scheduled) -> bool + 'a {
+    |&Scheduled { seq, key, .. }| {
+        let live = slots.get(key).is_some_and(|s| s.seq() == seq);
         *cancelled -= usize::from(!live);
         live
     }

@@ -20,25 +20,45 @@ use super::shrunk_capacity;
 
 /// A pending timeout: (deadline in ticks, insertion order, slot). Plain integers rather
 /// than an `Instant`: 24 bytes and integer compares.
-pub(super) type Entry = (u64, u64, usize);
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Scheduled {
+    /// The deadline, in ticks of the loop's clock.
+    pub(super) ticks: u64,
+    /// Insertion order: breaks ties between equal deadlines.
+    pub(super) seq: u64,
+    /// Where the callback is, in the timeouts' slots.
+    pub(super) key: usize,
+}
 
 /// log2 of a bucket's width in ticks (nanoseconds).
 const BUCKET_SHIFT: u32 = 20;
 
-fn bucket(entry: &Entry) -> u64 {
-    entry.0 >> BUCKET_SHIFT
+fn bucket(entry: &Scheduled) -> u64 {
+    entry.ticks >> BUCKET_SHIFT
 }
 
-/// A min-queue of [`Entry`]s. Invariant: every entry in `run` and `late` is in a bucket
+#[cfg(test)]
+impl Scheduled {
+    /// An entry at `ticks`, with `seq` as its order and its slot.
+    pub(super) fn for_test(ticks: u64, seq: u64) -> Scheduled {
+        Scheduled {
+            ticks,
+            seq,
+            key: seq as usize,
+        }
+    }
+}
+
+/// A min-queue of [`Scheduled`]s. Invariant: every entry in `run` and `late` is in a bucket
 /// at or before `horizon`, and `far` starts right after it, so the smaller of the run's
 /// and the heap's first entries is the queue's. The horizon only moves up.
 #[derive(Default)]
 pub(super) struct DeadlineQueue {
     /// Entries of the buckets up to the horizon, ascending from `next`.
-    run: Vec<Entry>,
+    run: Vec<Scheduled>,
     next: usize,
     /// Entries pushed for a bucket up to the horizon after it was sorted.
-    late: BinaryHeap<Reverse<Entry>>,
+    late: BinaryHeap<Reverse<Scheduled>>,
     horizon: u64,
     far: FarBuckets,
 }
@@ -54,11 +74,11 @@ impl DeadlineQueue {
 
     /// The bytes the queue's buffers take, spare capacity included.
     pub(super) fn capacity_bytes(&self) -> usize {
-        (self.run.capacity() + self.late.capacity()) * size_of::<Entry>()
+        (self.run.capacity() + self.late.capacity()) * size_of::<Scheduled>()
             + self.far.capacity_bytes()
     }
 
-    pub(super) fn push(&mut self, entry: Entry) {
+    pub(super) fn push(&mut self, entry: Scheduled) {
         let b = bucket(&entry);
         if b <= self.horizon {
             self.late.push(Reverse(entry));
@@ -71,7 +91,7 @@ impl DeadlineQueue {
     /// run, minus their entries for which `keep` is false, and entries pushed from now on
     /// for a deadline up to `now`'s bucket go to the heap beside it. Driven by the clock,
     /// so the run holds about a bucket's worth, however far ahead timeouts are scheduled.
-    pub(super) fn advance_to(&mut self, now: u64, mut keep: impl FnMut(&Entry) -> bool) {
+    pub(super) fn advance_to(&mut self, now: u64, mut keep: impl FnMut(&Scheduled) -> bool) {
         let b = now >> BUCKET_SHIFT;
         if b <= self.horizon {
             return;
@@ -83,7 +103,7 @@ impl DeadlineQueue {
 
     /// The earliest entry, sorting in the next bucket if nothing nearer is left. Entries
     /// of that bucket for which `keep` is false are dropped unsorted.
-    pub(super) fn first(&mut self, mut keep: impl FnMut(&Entry) -> bool) -> Option<Entry> {
+    pub(super) fn first(&mut self, mut keep: impl FnMut(&Scheduled) -> bool) -> Option<Scheduled> {
         while self.next == self.run.len() && self.late.is_empty() {
             if !self.sort_in_bucket(u64::MAX, &mut keep) {
                 return None;
@@ -120,7 +140,7 @@ impl DeadlineQueue {
     }
 
     /// Keeps only the entries for which `keep` is true.
-    pub(super) fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) {
+    pub(super) fn retain(&mut self, mut keep: impl FnMut(&Scheduled) -> bool) {
         self.drop_consumed();
         self.run.retain(&mut keep);
         self.late.retain(|Reverse(entry)| keep(entry));
@@ -130,7 +150,7 @@ impl DeadlineQueue {
     /// Sorts the earliest later bucket onto the end of the run, if it is at most
     /// `limit`, moving the horizon up to it. Every entry already in the run is in an
     /// earlier bucket, so the run stays sorted.
-    fn sort_in_bucket(&mut self, limit: u64, keep: &mut impl FnMut(&Entry) -> bool) -> bool {
+    fn sort_in_bucket(&mut self, limit: u64, keep: &mut impl FnMut(&Scheduled) -> bool) -> bool {
         let Some((b, mut entries)) = self.far.take_first(limit) else {
             return false;
         };
@@ -139,7 +159,7 @@ impl DeadlineQueue {
         let start = self.run.len();
         self.run.extend(entries.drain(..).filter(|e| keep(e)));
         // Deadline and insertion order are unique together; the slot need not be compared.
-        self.run[start..].sort_unstable_by_key(|&(ticks, seq, _)| (ticks, seq));
+        self.run[start..].sort_unstable_by_key(|e| (e.ticks, e.seq));
         self.far.recycle(entries);
         true
     }
@@ -155,13 +175,13 @@ impl DeadlineQueue {
 mod tests {
     use super::*;
 
-    fn entry(ticks: u64, seq: u64) -> Entry {
-        (ticks, seq, seq as usize)
+    fn entry(ticks: u64, seq: u64) -> Scheduled {
+        Scheduled::for_test(ticks, seq)
     }
 
     fn drain(q: &mut DeadlineQueue) -> Vec<(u64, u64)> {
         let mut out = Vec::new();
-        while let Some((ticks, seq, _)) = q.first(|_| true) {
+        while let Some(Scheduled { ticks, seq, .. }) = q.first(|_| true) {
             q.pop_first();
             out.push((ticks, seq));
         }
@@ -204,7 +224,7 @@ mod tests {
         let (mut pushed, mut dead) = (Vec::new(), HashSet::new());
         let mut now = 0u64;
         for seq in 0..40_000u64 {
-            let keep = |e: &Entry| !dead.contains(&e.1);
+            let keep = |e: &Scheduled| !dead.contains(&e.seq);
             match next(20) {
                 // Within the current bucket, a few hundred buckets ahead, past the ring.
                 0..=9 => {
@@ -232,7 +252,7 @@ mod tests {
                     let got = loop {
                         match q.first(keep) {
                             Some(e) if !keep(&e) => q.pop_first(),
-                            got => break got.map(|(t, s, _)| (t, s)),
+                            got => break got.map(|e| (e.ticks, e.seq)),
                         }
                     };
                     assert_eq!(got, model.first().copied());
@@ -244,7 +264,7 @@ mod tests {
             }
             assert!(q.len() >= model.len());
         }
-        q.retain(|e| !dead.contains(&e.1));
+        q.retain(|e| !dead.contains(&e.seq));
         let rest: Vec<_> = model.into_iter().collect();
         assert_eq!(drain(&mut q), rest);
     }
@@ -275,7 +295,7 @@ mod tests {
         for (seq, bucket) in [4, 1, 2, 3, 2, 5].into_iter().enumerate() {
             q.push(entry(bucket * width, seq as u64));
         }
-        q.advance_to(2 * width + 7, |e| e.1 != 4); // drops one of bucket 2's
+        q.advance_to(2 * width + 7, |e| e.seq != 4); // drops one of bucket 2's
         assert_eq!(q.run.len(), 2, "buckets 1 and 2, less the dropped entry");
         assert_eq!(q.len(), 5);
         q.push(entry(2 * width + 1, 6));
@@ -291,12 +311,12 @@ mod tests {
         for seq in 0..100 {
             q.push(entry(seq * width / 4, seq));
         }
-        let even = |e: &Entry| e.1 % 2 == 0;
+        let even = |e: &Scheduled| e.seq % 2 == 0;
         q.retain(even);
         assert_eq!(q.len(), 50);
-        let multiple_of_four = |e: &Entry| e.1 % 4 == 0;
+        let multiple_of_four = |e: &Scheduled| e.seq % 4 == 0;
         let mut out = Vec::new();
-        while let Some((_, seq, _)) = q.first(multiple_of_four) {
+        while let Some(Scheduled { seq, .. }) = q.first(multiple_of_four) {
             q.pop_first();
             out.push(seq);
         }
