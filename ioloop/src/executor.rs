@@ -285,7 +285,7 @@ impl IOLoop {
         match executor {
             Some(executor) => executor.submit_on(self, job),
             None => {
-                let default = self.inner().default_executor.0.get_or_init(|| {
+                let default = self.default_executor().0.get_or_init(|| {
                     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
                     ThreadPoolExecutor::new(default_workers(cpus))
                 });
@@ -313,7 +313,7 @@ mod tests {
     #[test]
     fn the_default_pool_starts_a_thread_only_when_a_job_needs_one() {
         let io = IOLoop::new();
-        let threads = |io: &IOLoop| match io.inner().default_executor.0.get() {
+        let threads = |io: &IOLoop| match io.default_executor().0.get() {
             Some(Ok(pool)) => format!("{pool:?}"),
             _ => "none".to_string(),
         };

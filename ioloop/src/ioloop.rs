@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use mio::{Poll, Token, Waker};
 
 use crate::callback::{self, guard_named, CallbackReturn, Held};
+use crate::callback_queue::Queued;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::Events;
 use crate::executor::DefaultExecutor;
@@ -19,7 +20,7 @@ use crate::handlers::{HandlerKey, Handlers, Owner, Trigger};
 use crate::inline_fn::InlineFn;
 use crate::remote::Remote;
 use crate::resolver::Resolvers;
-use crate::resume::{Queued, Resume};
+use crate::resume::Resume;
 use crate::spawn::Tasks;
 use crate::timeouts::{shrunk_capacity, Deadline, Timeout, Timeouts};
 
@@ -69,7 +70,7 @@ impl Drop for ThreadLoops {
     }
 }
 
-pub(crate) struct Inner {
+struct Inner {
     callbacks: RefCell<VecDeque<Queued>>,
     timeouts: RefCell<Timeouts>,
     /// Reused between iterations so finding the due timeouts does not allocate.
@@ -77,7 +78,7 @@ pub(crate) struct Inner {
     handlers: RefCell<Handlers>,
     poll: RefCell<Poll>,
     events: RefCell<mio::Events>,
-    pub(crate) remote: Remote,
+    remote: Remote,
     running: Cell<bool>,
     /// Callbacks and timeouts run since the poller was last asked (see [`POLL_AFTER`]).
     unpolled: Cell<usize>,
@@ -85,10 +86,10 @@ pub(crate) struct Inner {
     closed: Cell<bool>,
     clock: Option<Box<dyn Fn() -> Instant>>,
     blocking_threshold: Cell<Option<Duration>>,
-    pub(crate) tasks: Tasks,
+    tasks: Tasks,
     held: Held,
-    pub(crate) resolvers: Resolvers,
-    pub(crate) default_executor: DefaultExecutor,
+    resolvers: Resolvers,
+    default_executor: DefaultExecutor,
 }
 
 /// The event loop: runs callbacks, timeouts and fd handlers on one thread, with
@@ -312,8 +313,26 @@ impl IOLoop {
         self.inner.held.release(key);
     }
 
-    pub(crate) fn inner(&self) -> &Inner {
-        &self.inner
+    // Each subsystem reaches only its own part of the loop's state.
+
+    /// The tasks [`IOLoop::spawn`] drives (spawn.rs).
+    pub(crate) fn tasks(&self) -> &Tasks {
+        &self.inner.tasks
+    }
+
+    /// The futures other threads complete (resolver.rs).
+    pub(crate) fn resolvers(&self) -> &Resolvers {
+        &self.inner.resolvers
+    }
+
+    /// The pool `run_in_executor(None, ..)` uses (executor.rs).
+    pub(crate) fn default_executor(&self) -> &DefaultExecutor {
+        &self.inner.default_executor
+    }
+
+    /// Whether `remote` reaches this loop.
+    pub(crate) fn is_reached_by(&self, remote: &Remote) -> bool {
+        self.inner.remote.ptr_eq(remote)
     }
 
     /// The loop's clock: [`Instant::now`], or the clock given to

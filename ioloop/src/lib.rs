@@ -89,6 +89,7 @@
 //! listed in one place: [`differences`].
 
 mod callback;
+mod callback_queue;
 pub mod differences;
 mod error;
 mod events;
@@ -112,6 +113,7 @@ pub mod tcpclient;
 pub mod tcpserver;
 mod timeouts;
 mod trampoline;
+mod waiters;
 
 pub use crate::callback::CallbackReturn;
 pub use crate::error::{Error, ErrorKind, Result};

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::collections::VecDeque;
 
 use crate::callback::{self, CallbackReturn};
+use crate::callback_queue::Queued;
 use crate::inline_fn::InlineFn;
-use crate::resume::Queued;
 
 pub(crate) type SendCallback = Box<dyn FnOnce() + Send>;
 

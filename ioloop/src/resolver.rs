@@ -92,7 +92,7 @@ impl<T: Send + 'static> Future<T> {
                 }
             })
         };
-        let id = io.inner().resolvers.insert(deliver);
+        let id = io.resolvers().insert(deliver);
         let resolver = Resolver {
             id,
             remote: io.remote(),
@@ -145,7 +145,7 @@ impl<T: Send + 'static> Resolver<T> {
         *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
         let id = self.id;
         self.remote.push(Box::new(move || {
-            let deliver = IOLoop::try_current().and_then(|io| io.inner().resolvers.take(id));
+            let deliver = IOLoop::try_current().and_then(|io| io.resolvers().take(id));
             if let Some(deliver) = deliver {
                 deliver.call();
             }

@@ -7,8 +7,6 @@
 
 use std::rc::{Rc, Weak};
 
-use crate::inline_fn::InlineFn;
-
 /// A suspended coroutine (its runner), resumable by the loop.
 pub(crate) trait Resume {
     /// Runs the coroutine on until it next suspends or finishes.
@@ -23,25 +21,5 @@ pub(crate) trait Resume {
 pub(crate) fn wake(runner: &Weak<dyn Resume>) {
     if let Some(runner) = runner.upgrade() {
         runner.resume_soon();
-    }
-}
-
-/// An entry of the loop's callback queue.
-pub(crate) enum Queued {
-    Call(InlineFn),
-    Resume(Weak<dyn Resume>),
-}
-
-impl Queued {
-    #[inline]
-    pub(crate) fn run(self) {
-        match self {
-            Queued::Call(callback) => callback.call(),
-            Queued::Resume(runner) => {
-                if let Some(runner) = runner.upgrade() {
-                    runner.resume();
-                }
-            }
-        }
     }
 }

@@ -61,7 +61,7 @@ impl Wake for WakeHandle {
         }
         let id = self.id;
         // On the loop's own thread the local queue is enough: no lock, no syscall.
-        match IOLoop::try_current().filter(|io| io.inner().remote.ptr_eq(&self.remote)) {
+        match IOLoop::try_current().filter(|io| io.is_reached_by(&self.remote)) {
             Some(io) => io.push_callback(InlineFn::new(move || run_task(id))),
             None => self.remote.push(Box::new(move || run_task(id))),
         }
@@ -70,7 +70,7 @@ impl Wake for WakeHandle {
 
 fn run_task(id: u64) {
     if let Some(io) = IOLoop::try_current() {
-        let task = io.inner().tasks.get(id);
+        let task = io.tasks().get(id);
         if let Some(task) = task {
             task.run(&io);
         }
@@ -109,7 +109,7 @@ where
         };
         if outcome.is_some() || self.cancelled.get() {
             let body = self.body.take();
-            let me = io.inner().tasks.remove(self.id);
+            let me = io.tasks().remove(self.id);
             drop((body, me));
         }
         if let Some(result) = outcome {
@@ -138,7 +138,7 @@ struct CancelTask {
 impl CancelHook for CancelTask {
     fn cancel(self: Rc<Self>) {
         if let Some(io) = self.io.upgrade() {
-            let task = io.inner().tasks.remove(self.id);
+            let task = io.tasks().remove(self.id);
             if let Some(task) = task {
                 task.cancel();
             }
@@ -170,7 +170,7 @@ impl IOLoop {
         T: 'static,
         F: std::future::Future<Output = Result<T>> + 'static,
     {
-        let tasks = &self.inner().tasks;
+        let tasks = self.tasks();
         let id = tasks.next_id.get();
         tasks.next_id.set(id + 1);
         let handle = Arc::new(WakeHandle {

@@ -3,8 +3,8 @@
 use crate::future::Future;
 use crate::gen::yieldable::{maybe_future, Yieldable};
 use crate::ioloop::IOLoop;
-use crate::locks::waiters::timed_out;
 use crate::timeouts::Deadline;
+use crate::waiters::timed_out;
 
 /// A future that completes after `duration` (or at an `Instant`): Tornado's `gen.sleep`.
 ///

@@ -5,7 +5,7 @@ use std::fmt;
 use std::rc::Rc;
 
 use crate::future::Future;
-use crate::locks::waiters::{expire_at, MaybeDeadline, Waiters};
+use crate::waiters::{expire_at, MaybeDeadline, Waiters};
 
 /// Coroutines [`wait`](Condition::wait) until another one calls
 /// [`notify`](Condition::notify): Tornado's `locks.Condition`. Clones share the same

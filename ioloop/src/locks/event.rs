@@ -5,7 +5,7 @@ use std::fmt;
 use std::rc::Rc;
 
 use crate::future::Future;
-use crate::locks::waiters::{fail_after, MaybeDeadline, Waiters};
+use crate::waiters::{fail_after, MaybeDeadline, Waiters};
 
 #[derive(Default)]
 struct Inner {

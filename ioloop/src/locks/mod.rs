@@ -31,10 +31,9 @@ mod condition;
 mod event;
 mod lock;
 mod semaphore;
-pub(crate) mod waiters;
 
+pub use crate::waiters::MaybeDeadline;
 pub use condition::Condition;
 pub use event::Event;
 pub use lock::{Lock, LockGuard};
 pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};
-pub use waiters::MaybeDeadline;

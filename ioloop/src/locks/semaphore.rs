@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use crate::error::{Error, Result};
 use crate::future::Future;
-use crate::locks::waiters::{fail_after, MaybeDeadline, Waiters};
+use crate::waiters::{fail_after, MaybeDeadline, Waiters};
 
 pub(crate) struct Core {
     free: Cell<usize>,

@@ -8,10 +8,10 @@ use std::rc::Rc;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::future::Future;
-use crate::locks::waiters::{fail_after, Waiters};
 use crate::locks::Event;
 use crate::locks::MaybeDeadline;
 use crate::queues::store::{Fifo, Lifo, Priority, Store};
+use crate::waiters::{fail_after, Waiters};
 
 /// A first-in, first-out queue: Tornado's `queues.Queue`.
 pub type Queue<T> = QueueOf<T, Fifo<T>>;

@@ -1,4 +1,5 @@
-//! What every primitive keeps: a FIFO of waiting futures, and their timeouts.
+//! What every lock and queue keeps: a FIFO of waiting futures, and their timeouts
+//! (shared by `locks` and `queues`, so it belongs to neither).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
