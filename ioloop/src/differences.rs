@@ -23,6 +23,12 @@
 //! * **`.await` is not allowed in a coroutine body**: only the runner suspends it. Yield
 //!   with `yield_!`, yield a native future through [`gen::native`](crate::gen::native), or
 //!   write an `async` block and run it with [`IOLoop::spawn`].
+//! * **A future listed twice is listed by reference.** Tornado's `multi([f1, f2, f1])`
+//!   gives `[1, 2, 1]`: Python shares the value. A Rust value moves to one place, so
+//!   listing the same future twice by value fails the second place with an error that
+//!   says what to write; list references for a `T: Clone` instead:
+//!   `multi(vec![&f1, &f2, &f1])` or `yield_!(vec![&f1, &f2, &f1])` gives every place a
+//!   copy and leaves the futures their values (maps of `&Future<T>` too).
 //! * **Tuples of futures are yieldable**, besides lists and maps, and give a tuple of
 //!   results (Tornado yields lists and dicts only).
 //! * **Done callbacks nest at most 32 deep.** Tornado runs the callbacks of a future

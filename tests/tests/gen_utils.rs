@@ -266,3 +266,47 @@ fn a_task_callback_dropped_uncalled_fails_the_future() {
         "{err}"
     );
 }
+
+#[test]
+fn a_future_listed_twice_by_reference_gives_every_place_its_result() {
+    // Tornado: multi([f1, f2, f3, f2]) gives [1, 2, 3, 2].
+    let (f1, f2, f3) = (Future::new(), Future::new(), Future::new());
+    let all = multi(vec![&f1, &f2, &f3, &f2]);
+    f2.set_result(2).unwrap();
+    f1.set_result(1).unwrap();
+    f3.set_result(3).unwrap();
+    assert_eq!(all.result().unwrap(), vec![1, 2, 3, 2]);
+    assert_eq!(f2.result().unwrap(), 2, "the futures keep their values");
+    let mut map = HashMap::new();
+    map.insert("a", &f1);
+    map.insert("b", &f1);
+    let got = multi(map).result().unwrap();
+    assert_eq!((got["a"], got["b"]), (1, 1));
+}
+
+#[ioloop::coroutine]
+fn yield_twice_listed(f: Future<String>, g: Future<String>) -> Result<Vec<String>> {
+    let all = yield_!(vec![&f, &g, &f])?;
+    Ok(all)
+}
+
+#[test]
+fn yielding_a_list_of_references_gives_a_twice_listed_future_to_both_places() {
+    let io = IOLoop::new();
+    let (f, g) = (Future::new(), Future::ready("g".to_string()));
+    let later = f.clone();
+    io.add_callback(move || later.set_result("f".to_string()));
+    let got = io.run_sync(move || yield_twice_listed(f, g), None).unwrap();
+    assert_eq!(got, vec!["f", "g", "f"]);
+}
+
+#[test]
+fn a_future_listed_twice_by_value_says_how_to_give_every_place_a_copy() {
+    struct NotClone(#[allow(dead_code)] u8);
+    let f = Future::new();
+    let all = multi(vec![f.clone(), f.clone()]);
+    f.set_result(NotClone(1)).unwrap();
+    let err = all.exception().expect("one value cannot go to two places");
+    assert!(err.to_string().contains("listed twice"), "{err}");
+    assert!(err.to_string().contains("&future"), "{err}");
+}

@@ -7,11 +7,15 @@ use std::rc::Rc;
 
 use crate::error::{Error, Result};
 use crate::future::Future;
-use crate::gen::yieldable::{Yieldable, Yielded};
+use crate::gen::yieldable::{copy_of, Yieldable, Yielded};
 
 /// Waits for every child future, then returns their results in the same shape: a
 /// `Vec` in the same order, a map with the same keys, a tuple of the same arity.
 /// Tornado's `gen.multi`.
+///
+/// The values are moved out of the children; a future listed twice has one value to
+/// give, so list references (`vec![&a, &b, &a]`, for `T: Clone`) to give every place a
+/// copy, as Tornado's `multi([a, b, a])` does.
 ///
 /// Every child is awaited, even after one fails. If any failed, the result fails with the
 /// first failure in input order (iteration order for a `HashMap`), and each other failure
@@ -167,13 +171,59 @@ impl<T: 'static> Multi for Vec<Future<T>> {
         let target = result.clone();
         all.arm(Box::new(move || {
             let mut failures = Failures::new(others);
-            let values: Vec<Option<T>> = self
-                .iter()
-                .map(|child| failures.take(child.take_result()))
+            let values: Vec<Option<T>> = (0..self.len())
+                .map(|i| failures.take(take_child(&self, i)))
                 .collect();
             failures.finish(&target, || values.into_iter().collect());
         }));
         result
+    }
+}
+
+/// The value of child `i`, moved out. A future listed twice has one value to give: the
+/// second place gets an error that says how to give every place a copy.
+fn take_child<T: 'static>(children: &[Future<T>], i: usize) -> Result<T> {
+    let taken = children[i].take_result();
+    if taken.is_err() && children[..i].iter().any(|c| c.ptr_eq(&children[i])) {
+        return Err(Error::invalid_state(
+            "a future listed twice in multi gives its value to one place only: list \
+             references (`&future`, for a `T: Clone`) to give every place a copy",
+        ));
+    }
+    taken
+}
+
+/// Futures listed by reference (`T: Clone`): each place gets a copy of its future's
+/// value, so one future may be listed several times, as in Tornado
+/// (`multi([f1, f2, f1])` gives `[1, 2, 1]`). The futures keep their values.
+impl<T: Clone + 'static> Multi for Vec<&Future<T>> {
+    type Output = Vec<T>;
+
+    fn join(self, others: OtherFailures) -> Future<Vec<T>> {
+        let copies: Vec<Future<T>> = self.into_iter().map(copy_of).collect();
+        copies.join(others)
+    }
+}
+
+impl<K: Eq + Hash + 'static, T: Clone + 'static> Multi for HashMap<K, &Future<T>> {
+    type Output = HashMap<K, T>;
+
+    fn join(self, others: OtherFailures) -> Future<HashMap<K, T>> {
+        join_map(
+            self.into_iter().map(|(k, f)| (k, copy_of(f))).collect(),
+            others,
+        )
+    }
+}
+
+impl<K: Ord + 'static, T: Clone + 'static> Multi for BTreeMap<K, &Future<T>> {
+    type Output = BTreeMap<K, T>;
+
+    fn join(self, others: OtherFailures) -> Future<BTreeMap<K, T>> {
+        join_map(
+            self.into_iter().map(|(k, f)| (k, copy_of(f))).collect(),
+            others,
+        )
     }
 }
 
@@ -255,6 +305,27 @@ multi_tuple!(8; A a 0, B b 1, C c 2, D d 3, E e 4, F f 5, G g 6, H h 7);
 impl<T: 'static> Yieldable for Vec<Future<T>> {
     type Output = Vec<T>;
     fn into_yielded(self) -> Yielded<Vec<T>> {
+        multi(self).into()
+    }
+}
+
+impl<T: Clone + 'static> Yieldable for Vec<&Future<T>> {
+    type Output = Vec<T>;
+    fn into_yielded(self) -> Yielded<Vec<T>> {
+        multi(self).into()
+    }
+}
+
+impl<K: Eq + Hash + 'static, T: Clone + 'static> Yieldable for HashMap<K, &Future<T>> {
+    type Output = HashMap<K, T>;
+    fn into_yielded(self) -> Yielded<HashMap<K, T>> {
+        multi(self).into()
+    }
+}
+
+impl<K: Ord + 'static, T: Clone + 'static> Yieldable for BTreeMap<K, &Future<T>> {
+    type Output = BTreeMap<K, T>;
+    fn into_yielded(self) -> Yielded<BTreeMap<K, T>> {
         multi(self).into()
     }
 }

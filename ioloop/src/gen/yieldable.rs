@@ -10,7 +10,8 @@ use crate::ioloop::IOLoop;
 /// * `&Future<T>` with `T: Clone`: gives a clone, leaving the value for other waiters;
 /// * `Vec<Future<T>>`, `HashMap<K, Future<T>>`, `BTreeMap<K, Future<T>>`: waited for in
 ///   parallel, giving a `Vec<T>` in the same order, or a map with the same keys (see
-///   [`multi`](crate::gen::multi));
+///   [`multi`](crate::gen::multi)); the same with `&Future<T>` (`T: Clone`), where one
+///   future may be listed several times and each place gets a copy;
 /// * tuples of up to 8 futures of different types: a tuple of their results;
 /// * [`moment()`](crate::gen::moment): exactly one loop turn;
 /// * a native Rust future wrapped with [`native`](crate::gen::native);
@@ -38,7 +39,7 @@ use crate::ioloop::IOLoop;
     message = "`{Self}` cannot be yielded in a coroutine",
     label = "`yield_!` cannot wait for this",
     note = "`yield_!` accepts what implements `ioloop::gen::Yieldable`: a `Future<T>`, a `&Future<T>`, \
-            a `Vec`, `HashMap` or `BTreeMap` of futures, a tuple of up to 8 futures, \
+            a `Vec`, `HashMap` or `BTreeMap` of futures (or of `&Future<T>`), a tuple of up to 8 futures, \
             `gen::moment()`, or a native Rust future wrapped as `gen::native(f)`"
 )]
 pub trait Yieldable {
@@ -83,16 +84,22 @@ impl<T: 'static> Yieldable for Future<T> {
 impl<T: Clone + 'static> Yieldable for &Future<T> {
     type Output = T;
     fn into_yielded(self) -> Yielded<T> {
-        if self.done() {
-            return Future::resolved(self.result()).into();
-        }
-        let copy = Future::new();
-        let target = copy.clone();
-        self.add_done_callback(move |source| {
-            target.set_unless_cancelled(source.result());
-        });
-        copy.into()
+        copy_of(self).into()
     }
+}
+
+/// A future that gets a clone of `source`'s outcome, leaving the value in `source` for
+/// its other readers: what waiting on a `&Future<T>` waits on.
+pub(crate) fn copy_of<T: Clone + 'static>(source: &Future<T>) -> Future<T> {
+    if source.done() {
+        return Future::resolved(source.result());
+    }
+    let copy = Future::new();
+    let target = copy.clone();
+    source.add_done_callback(move |source| {
+        target.set_unless_cancelled(source.result());
+    });
+    copy
 }
 
 /// The value of [`moment()`]: yielding it gives other callbacks and coroutines one loop
