@@ -58,19 +58,15 @@ impl IOStream {
                     stream: Rc::downgrade(&self.inner),
                     id: state.read_id,
                 });
-                match &pending {
-                    Pending::Data(_, future) => future.set_cancel_hook(hook),
-                    Pending::Into { future, .. } => future.set_cancel_hook(hook),
-                }
+                pending.future().set_cancel_hook(hook);
                 state.pending = Some(pending);
                 None
             }
         };
         match refused {
-            Some(pending) => fail_pending(
-                pending,
-                Error::invalid_state("already reading: one read at a time on an IOStream"),
-            ),
+            Some(pending) => pending.future().fail(Error::invalid_state(
+                "already reading: one read at a time on an IOStream",
+            )),
             None => {
                 self.advance_read();
                 self.settle_keepalive();
@@ -107,8 +103,7 @@ impl IOStream {
     /// dropped, say) ends here, before it can swallow bytes or keep the stream busy.
     pub(super) fn drop_unobserved_read(&self) {
         let unobserved = match &self.inner.state.borrow().pending {
-            Some(Pending::Data(_, future)) => !future.is_observed(),
-            Some(Pending::Into { future, .. }) => !future.is_observed(),
+            Some(pending) => !pending.future().is_observed(),
             None => false,
         };
         if unobserved {
@@ -146,74 +141,37 @@ impl IOStream {
 
     /// Completes the pending read if the buffer (or the closed state) decides it.
     pub(super) fn serve_from_buffer(&self) -> Step {
-        let mut state = self.inner.state.borrow_mut();
-        let closed = state.closed;
-        let Some(pending) = state.pending.take() else {
+        let mut guard = self.inner.state.borrow_mut();
+        let state = &mut *guard;
+        let Some(mut pending) = state.pending.take() else {
             return Step::Done;
         };
-        match pending {
-            Pending::Data(mut request, future) => match request.verdict(&state.buffer, closed) {
-                Verdict::Take(n) => {
-                    let data = state.buffer.split_to(n).freeze();
-                    drop(state);
-                    future.set_result_unless_cancelled(data);
-                    Step::Done
-                }
-                // Closed for another reason first: that reason is the read's, as in
-                // Tornado's `close`, which ignores an unsatisfiable read.
-                Verdict::More | Verdict::Unsatisfiable(_) if closed => {
-                    let error = closed_error(&state.cause);
-                    drop(state);
-                    fail_observed(&future, error);
-                    Step::Done
-                }
-                Verdict::More => {
-                    state.pending = Some(Pending::Data(request, future));
-                    Step::NeedMore
-                }
-                Verdict::Unsatisfiable(why) => {
-                    drop(state);
-                    let error = match request.exceeded() {
-                        Some(limit) => {
-                            log::info!("Unsatisfiable read, closing connection: {limit}");
-                            limit.into_error(why)
-                        }
-                        None => Error::new(ErrorKind::StreamClosed, why),
-                    };
-                    future.set_exception_unless_cancelled(error.clone());
-                    Step::Unsatisfiable(error)
-                }
-            },
-            Pending::Into {
-                mut buf,
-                mut filled,
-                partial,
-                future,
-            } => {
-                let n = (buf.len() - filled).min(state.buffer.len());
-                if n > 0 {
-                    buf[filled..filled + n].copy_from_slice(&state.buffer.split_to(n));
-                    filled += n;
-                }
-                let complete = filled == buf.len() || (partial && filled > 0);
-                if complete {
-                    drop(state);
-                    future.set_result_unless_cancelled((buf, filled));
-                    Step::Done
-                } else if closed {
-                    let error = closed_error(&state.cause);
-                    drop(state);
-                    fail_observed(&future, error);
-                    Step::Done
-                } else {
-                    state.pending = Some(Pending::Into {
-                        buf,
-                        filled,
-                        partial,
-                        future,
-                    });
-                    Step::NeedMore
-                }
+        // Decided under the borrow, completed or failed outside it: the future's
+        // callbacks may use the stream.
+        match pending.verdict(&mut state.buffer, state.closed) {
+            Verdict::Take(n) => {
+                let completion = pending.take(&mut state.buffer, n);
+                drop(guard);
+                completion.complete();
+                Step::Done
+            }
+            // Closed for another reason first: that reason is the read's, as in
+            // Tornado's `close`, which ignores an unsatisfiable read.
+            Verdict::More | Verdict::Unsatisfiable(_) if state.closed => {
+                let error = closed_error(&state.cause);
+                drop(guard);
+                pending.future().fail_closed(error);
+                Step::Done
+            }
+            Verdict::More => {
+                state.pending = Some(pending);
+                Step::NeedMore
+            }
+            Verdict::Unsatisfiable(why) => {
+                drop(guard);
+                let error = pending.unsatisfiable(why);
+                pending.future().fail(error.clone());
+                Step::Unsatisfiable(error)
             }
         }
     }
@@ -357,11 +315,110 @@ pub(super) enum Step {
     Unsatisfiable(Error),
 }
 
-fn fail_pending(pending: Pending, error: Error) {
-    let _ = match pending {
-        Pending::Data(_, future) => future.set_exception(error),
-        Pending::Into { future, .. } => future.set_exception(error),
-    };
+impl Pending {
+    /// What `buffer` does for this read; `closed`: no more bytes will come. A
+    /// `read_into` first moves what fits of the buffer into its own, and is judged on
+    /// what that holds: its `Take(n)` has been taken already.
+    fn verdict(&mut self, buffer: &mut BytesMut, closed: bool) -> Verdict {
+        match self {
+            Pending::Data(request, _) => request.verdict(buffer, closed),
+            Pending::Into {
+                buf,
+                filled,
+                partial,
+                ..
+            } => {
+                let n = (buf.len() - *filled).min(buffer.len());
+                if n > 0 {
+                    buf[*filled..*filled + n].copy_from_slice(&buffer.split_to(n));
+                    *filled += n;
+                }
+                if *filled == buf.len() || (*partial && *filled > 0) {
+                    Verdict::Take(*filled)
+                } else {
+                    Verdict::More
+                }
+            }
+        }
+    }
+
+    /// The read with its result: the first `n` bytes of `buffer`, as its `Take(n)`
+    /// verdict said (a `read_into`'s own buffer, which holds them).
+    fn take(self, buffer: &mut BytesMut, n: usize) -> Completion {
+        match self {
+            Pending::Data(_, future) => Completion::Data(future, buffer.split_to(n).freeze()),
+            Pending::Into { buf, future, .. } => Completion::Into(future, (buf, n)),
+        }
+    }
+
+    /// The error an `Unsatisfiable(why)` verdict closes the stream with: the limit the
+    /// read passed, logged as Tornado logs it, is its source.
+    fn unsatisfiable(&self, why: String) -> Error {
+        let limit = match self {
+            Pending::Data(request, _) => request.exceeded(),
+            Pending::Into { .. } => None,
+        };
+        match limit {
+            Some(limit) => {
+                log::info!("Unsatisfiable read, closing connection: {limit}");
+                limit.into_error(why)
+            }
+            None => Error::new(ErrorKind::StreamClosed, why),
+        }
+    }
+
+    /// Its future, whatever the read's result type: what the read loop does to it other
+    /// than completing it.
+    fn future(&self) -> &dyn ReadFuture {
+        match self {
+            Pending::Data(_, future) => future,
+            Pending::Into { future, .. } => future,
+        }
+    }
+}
+
+/// A satisfied read and its result, to complete once the stream's state is no longer
+/// borrowed.
+enum Completion {
+    Data(Future<Bytes>, Bytes),
+    Into(Future<(Vec<u8>, usize)>, (Vec<u8>, usize)),
+}
+
+impl Completion {
+    fn complete(self) {
+        match self {
+            Completion::Data(future, data) => future.set_result_unless_cancelled(data),
+            Completion::Into(future, filled) => future.set_result_unless_cancelled(filled),
+        };
+    }
+}
+
+/// A pending read's future with its result type left out.
+trait ReadFuture {
+    fn set_cancel_hook(&self, hook: Rc<dyn CancelHook>);
+    fn is_observed(&self) -> bool;
+    /// Fails it, unless it was cancelled.
+    fn fail(&self, error: Error);
+    /// Fails it because the stream closed, marked seen (see `fail_observed`).
+    fn fail_closed(&self, error: Error);
+}
+
+impl<T: 'static> ReadFuture for Future<T> {
+    fn set_cancel_hook(&self, hook: Rc<dyn CancelHook>) {
+        Future::set_cancel_hook(self, hook);
+    }
+
+    fn is_observed(&self) -> bool {
+        Future::is_observed(self)
+    }
+
+    fn fail(&self, error: Error) {
+        self.set_exception_unless_cancelled(error);
+    }
+
+    fn fail_closed(&self, error: Error) {
+        fail_observed(self, error);
+    }
 }
 
 /// A pending read's cancel hook: cancelling the read ends it at once (see
