@@ -29,7 +29,7 @@ use crate::future::{CancelHook, Future, WeakFuture};
 use crate::handlers::{HandlerKey, Trigger};
 use crate::ioloop::{IOLoop, WeakLoop};
 use read::Request;
-use reading::Pending;
+use reading::PendingRead;
 use write::WriteQueue;
 
 /// Tornado's default limit on buffered, unread bytes.
@@ -37,7 +37,7 @@ const DEFAULT_MAX_BUFFER: usize = 100 * 1024 * 1024;
 
 struct State {
     buffer: BytesMut,
-    pending: Option<Pending>,
+    pending: Option<PendingRead>,
     /// Counts the reads started; the pending read is the one numbered so, which tells
     /// a late cancellation from the read now pending.
     read_id: u64,
@@ -446,7 +446,7 @@ impl IOStream {
     /// ```
     pub fn read_into(&self, buf: Vec<u8>, partial: bool) -> Future<(Vec<u8>, usize)> {
         let future = Future::new();
-        self.start_read(Pending::Into {
+        self.start_read(PendingRead::Into {
             buf,
             filled: 0,
             partial,

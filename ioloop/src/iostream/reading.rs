@@ -13,7 +13,7 @@ use std::os::fd::AsFd;
 use std::rc::{Rc, Weak};
 
 use super::read::{Request, Verdict};
-use super::{closed_error, fail_observed, Bytes, BytesMut, IOStream, Inner, LimitExceeded};
+use super::{closed_error, Bytes, BytesMut, IOStream, Inner, LimitExceeded};
 use crate::error::{Error, ErrorKind};
 use crate::events::Events;
 use crate::future::{CancelHook, Future};
@@ -27,7 +27,7 @@ const READ_CHUNK: usize = 64 * 1024;
 const READ_BUDGET: usize = READ_CHUNK;
 
 /// The read the stream serves: what it asks for, and the future its result goes to.
-pub(super) enum Pending {
+pub(super) enum PendingRead {
     Data(Request, Future<Bytes>),
     /// `read_into`: the caller's buffer, how much of it is filled, whether a partial
     /// fill will do.
@@ -42,11 +42,11 @@ pub(super) enum Pending {
 impl IOStream {
     pub(super) fn start_data_read(&self, request: Request) -> Future<Bytes> {
         let future = Future::new();
-        self.start_read(Pending::Data(request, future.clone()));
+        self.start_read(PendingRead::Data(request, future.clone()));
         future
     }
 
-    pub(super) fn start_read(&self, pending: Pending) {
+    pub(super) fn start_read(&self, pending: PendingRead) {
         self.drop_unobserved_read();
         let refused = {
             let mut state = self.inner.state.borrow_mut();
@@ -85,7 +85,7 @@ impl IOStream {
                 return; // that read is over already; another may be pending
             }
             let withdrawn = state.pending.take();
-            if let Some(Pending::Into { buf, filled, .. }) = &withdrawn {
+            if let Some(PendingRead::Into { buf, filled, .. }) = &withdrawn {
                 if *filled > 0 {
                     let mut restored = BytesMut::with_capacity(filled + state.buffer.len());
                     restored.extend_from_slice(&buf[..*filled]);
@@ -160,7 +160,7 @@ impl IOStream {
             Verdict::More | Verdict::Unsatisfiable(_) if state.closed => {
                 let error = closed_error(&state.cause);
                 drop(guard);
-                pending.future().fail_closed(error);
+                pending.future().fail_observed(error);
                 Step::Done
             }
             Verdict::More => {
@@ -204,7 +204,7 @@ impl IOStream {
         let fd = socket.as_fd();
         let buffer_empty = state.buffer.is_empty();
         let (result, asked) = match &mut state.pending {
-            Some(Pending::Into { buf, filled, .. }) if buffer_empty => {
+            Some(PendingRead::Into { buf, filled, .. }) if buffer_empty => {
                 let room = (buf.len() - *filled).min(READ_BUDGET);
                 let n = sys::recv_into(fd, &mut buf[*filled..*filled + room]);
                 if let Ok(n) = n {
@@ -315,14 +315,14 @@ pub(super) enum Step {
     Unsatisfiable(Error),
 }
 
-impl Pending {
+impl PendingRead {
     /// What `buffer` does for this read; `closed`: no more bytes will come. A
     /// `read_into` first moves what fits of the buffer into its own, and is judged on
     /// what that holds: its `Take(n)` has been taken already.
     fn verdict(&mut self, buffer: &mut BytesMut, closed: bool) -> Verdict {
         match self {
-            Pending::Data(request, _) => request.verdict(buffer, closed),
-            Pending::Into {
+            PendingRead::Data(request, _) => request.verdict(buffer, closed),
+            PendingRead::Into {
                 buf,
                 filled,
                 partial,
@@ -346,8 +346,8 @@ impl Pending {
     /// verdict said (a `read_into`'s own buffer, which holds them).
     fn take(self, buffer: &mut BytesMut, n: usize) -> Completion {
         match self {
-            Pending::Data(_, future) => Completion::Data(future, buffer.split_to(n).freeze()),
-            Pending::Into { buf, future, .. } => Completion::Into(future, (buf, n)),
+            PendingRead::Data(_, future) => Completion::Data(future, buffer.split_to(n).freeze()),
+            PendingRead::Into { buf, future, .. } => Completion::Into(future, (buf, n)),
         }
     }
 
@@ -355,8 +355,8 @@ impl Pending {
     /// read passed, logged as Tornado logs it, is its source.
     fn unsatisfiable(&self, why: String) -> Error {
         let limit = match self {
-            Pending::Data(request, _) => request.exceeded(),
-            Pending::Into { .. } => None,
+            PendingRead::Data(request, _) => request.exceeded(),
+            PendingRead::Into { .. } => None,
         };
         match limit {
             Some(limit) => {
@@ -371,8 +371,8 @@ impl Pending {
     /// than completing it.
     fn future(&self) -> &dyn ReadFuture {
         match self {
-            Pending::Data(_, future) => future,
-            Pending::Into { future, .. } => future,
+            PendingRead::Data(_, future) => future,
+            PendingRead::Into { future, .. } => future,
         }
     }
 }
@@ -399,8 +399,8 @@ trait ReadFuture {
     fn is_observed(&self) -> bool;
     /// Fails it, unless it was cancelled.
     fn fail(&self, error: Error);
-    /// Fails it because the stream closed, marked seen (see `fail_observed`).
-    fn fail_closed(&self, error: Error);
+    /// Fails it because the stream closed, marked seen (see `super::fail_observed`).
+    fn fail_observed(&self, error: Error);
 }
 
 impl<T: 'static> ReadFuture for Future<T> {
@@ -416,8 +416,8 @@ impl<T: 'static> ReadFuture for Future<T> {
         self.set_exception_unless_cancelled(error);
     }
 
-    fn fail_closed(&self, error: Error) {
-        fail_observed(self, error);
+    fn fail_observed(&self, error: Error) {
+        super::fail_observed(self, error);
     }
 }
 
