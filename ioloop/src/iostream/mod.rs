@@ -7,8 +7,8 @@
 //! caller's [`Bytes`] and go out with `writev`, without copying at all.
 
 mod limit;
-mod read;
 mod reading;
+mod request;
 mod write;
 
 use std::cell::{Cell, RefCell};
@@ -28,8 +28,8 @@ use crate::events::Events;
 use crate::future::{CancelHook, Future, WeakFuture};
 use crate::handlers::{HandlerKey, Trigger};
 use crate::ioloop::{IOLoop, WeakLoop};
-use read::Request;
 use reading::PendingRead;
+use request::Request;
 use write::WriteQueue;
 
 /// Tornado's default limit on buffered, unread bytes.

@@ -1,6 +1,6 @@
 //! The read loop: how bytes move from the socket, through the stream's buffer, to the
 //! pending read (what each read asks for, and how much of the buffer satisfies it, is
-//! `read.rs`, apart from the socket).
+//! `request.rs`, apart from the socket).
 //!
 //! A read starts by being served from the buffer; while the buffer does not satisfy
 //! it, the socket is read into the buffer's spare room (or straight into a `read_into`
@@ -12,7 +12,7 @@ use std::io;
 use std::os::fd::AsFd;
 use std::rc::{Rc, Weak};
 
-use super::read::{Request, Verdict};
+use super::request::{Request, Verdict};
 use super::{closed_error, Bytes, BytesMut, IOStream, Inner, LimitExceeded};
 use crate::error::{Error, ErrorKind};
 use crate::events::Events;
