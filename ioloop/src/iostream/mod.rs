@@ -4,7 +4,8 @@
 //! socket would block, so it never needs the level re-check of user handlers. Bytes
 //! are read straight from the socket into one buffer ([`BytesMut`]) and handed to the
 //! reader as [`Bytes`] split off that buffer, without copying again; writes queue the
-//! caller's [`Bytes`] and go out with `writev`, without copying at all.
+//! caller's [`Bytes`] and go out with one `send` (`sendmsg` for several), without
+//! copying at all.
 
 mod limit;
 mod reading;
