@@ -4,10 +4,12 @@
 //! socket would block, so it never needs the level re-check of user handlers. Bytes
 //! are read straight from the socket into one buffer ([`BytesMut`]) and handed to the
 //! reader as [`Bytes`] split off that buffer, without copying again; writes queue the
-//! caller's [`Bytes`] and go out with `writev`, without copying at all.
+//! caller's [`Bytes`] and go out with one `send` (`sendmsg` for several), without
+//! copying at all.
 
 mod limit;
-mod read;
+mod reading;
+mod request;
 mod write;
 
 use std::cell::{Cell, RefCell};
@@ -27,34 +29,16 @@ use crate::events::Events;
 use crate::future::{CancelHook, Future, WeakFuture};
 use crate::handlers::{HandlerKey, Trigger};
 use crate::ioloop::{IOLoop, WeakLoop};
-use crate::sys;
-use read::{Request, Verdict};
+use reading::PendingRead;
+use request::Request;
 use write::WriteQueue;
 
-/// Bytes asked of the kernel per read; the buffer grows by this much when low.
-const READ_CHUNK: usize = 64 * 1024;
-/// The most bytes one stream reads in one loop turn before it lets the others run (and
-/// picks up in the next turn): a peer flooding bytes cannot hold up the loop's other
-/// connections for longer than reading this much takes.
-const READ_BUDGET: usize = READ_CHUNK;
 /// Tornado's default limit on buffered, unread bytes.
 const DEFAULT_MAX_BUFFER: usize = 100 * 1024 * 1024;
 
-enum Pending {
-    Data(Request, Future<Bytes>),
-    /// `read_into`: the caller's buffer, how much of it is filled, whether a partial
-    /// fill will do.
-    Into {
-        buf: Vec<u8>,
-        filled: usize,
-        partial: bool,
-        future: Future<(Vec<u8>, usize)>,
-    },
-}
-
 struct State {
     buffer: BytesMut,
-    pending: Option<Pending>,
+    pending: Option<PendingRead>,
     /// Counts the reads started; the pending read is the one numbered so, which tells
     /// a late cancellation from the read now pending.
     read_id: u64,
@@ -463,51 +447,13 @@ impl IOStream {
     /// ```
     pub fn read_into(&self, buf: Vec<u8>, partial: bool) -> Future<(Vec<u8>, usize)> {
         let future = Future::new();
-        self.start_read(Pending::Into {
+        self.start_read(PendingRead::Into {
             buf,
             filled: 0,
             partial,
             future: future.clone(),
         });
         future
-    }
-
-    fn start_data_read(&self, request: Request) -> Future<Bytes> {
-        let future = Future::new();
-        self.start_read(Pending::Data(request, future.clone()));
-        future
-    }
-
-    fn start_read(&self, pending: Pending) {
-        self.drop_unobserved_read();
-        let refused = {
-            let mut state = self.inner.state.borrow_mut();
-            if state.pending.is_some() {
-                Some(pending)
-            } else {
-                state.read_id += 1;
-                let hook = Rc::new(CancelRead {
-                    stream: Rc::downgrade(&self.inner),
-                    id: state.read_id,
-                });
-                match &pending {
-                    Pending::Data(_, future) => future.set_cancel_hook(hook),
-                    Pending::Into { future, .. } => future.set_cancel_hook(hook),
-                }
-                state.pending = Some(pending);
-                None
-            }
-        };
-        match refused {
-            Some(pending) => fail_pending(
-                pending,
-                Error::invalid_state("already reading: one read at a time on an IOStream"),
-            ),
-            None => {
-                self.advance_read();
-                self.settle_keepalive();
-            }
-        }
     }
 
     /// Has the loop hold the stream while something waits on it, and let go once
@@ -530,226 +476,6 @@ impl IOStream {
         };
         // Dropped outside the borrow: it may be the last handle.
         drop(released);
-    }
-
-    /// Ends the pending read without completing it (numbered `only`, if given): it was
-    /// cancelled, or nobody can see its result any more. What it took from the stream
-    /// goes back: bytes already copied into a `read_into` buffer return to the front of
-    /// the stream's buffer, for the next read.
-    fn withdraw_read(&self, only: Option<u64>) {
-        let withdrawn = {
-            let mut state = self.inner.state.borrow_mut();
-            if only.is_some_and(|id| id != state.read_id) {
-                return; // that read is over already; another may be pending
-            }
-            let withdrawn = state.pending.take();
-            if let Some(Pending::Into { buf, filled, .. }) = &withdrawn {
-                if *filled > 0 {
-                    let mut restored = BytesMut::with_capacity(filled + state.buffer.len());
-                    restored.extend_from_slice(&buf[..*filled]);
-                    restored.extend_from_slice(&state.buffer);
-                    state.buffer = restored;
-                }
-            }
-            withdrawn
-        };
-        // Dropped outside the borrow: it may hold the last handle to its future.
-        drop(withdrawn);
-    }
-
-    /// A pending read whose future nobody holds or waits on (its coroutine was
-    /// dropped, say) ends here, before it can swallow bytes or keep the stream busy.
-    fn drop_unobserved_read(&self) {
-        let unobserved = match &self.inner.state.borrow().pending {
-            Some(Pending::Data(_, future)) => !future.is_observed(),
-            Some(Pending::Into { future, .. }) => !future.is_observed(),
-            None => false,
-        };
-        if unobserved {
-            self.withdraw_read(None);
-        }
-    }
-
-    /// Serves the pending read from the buffer, reading from the socket as needed,
-    /// until it completes or the socket would block.
-    fn advance_read(&self) {
-        let mut budget = READ_BUDGET;
-        loop {
-            match self.serve_from_buffer() {
-                Step::Done => return,
-                Step::Unsatisfiable(error) => {
-                    self.close_with(Some(error));
-                    return;
-                }
-                Step::NeedMore => {}
-            }
-            if budget == 0 {
-                self.read_next_turn();
-                return;
-            }
-            match self.read_socket() {
-                Received::Bytes(n) => budget = budget.saturating_sub(n),
-                Received::Nothing => return, // the next edge brings more
-                Received::Closed(cause) => {
-                    self.close_with(cause);
-                    // A read the remaining buffer satisfies still completes.
-                }
-            }
-        }
-    }
-
-    /// Completes the pending read if the buffer (or the closed state) decides it.
-    fn serve_from_buffer(&self) -> Step {
-        let mut state = self.inner.state.borrow_mut();
-        let closed = state.closed;
-        let Some(pending) = state.pending.take() else {
-            return Step::Done;
-        };
-        match pending {
-            Pending::Data(mut request, future) => match request.verdict(&state.buffer, closed) {
-                Verdict::Take(n) => {
-                    let data = state.buffer.split_to(n).freeze();
-                    drop(state);
-                    future.set_result_unless_cancelled(data);
-                    Step::Done
-                }
-                // Closed for another reason first: that reason is the read's, as in
-                // Tornado's `close`, which ignores an unsatisfiable read.
-                Verdict::More | Verdict::Unsatisfiable(_) if closed => {
-                    let error = closed_error(&state.cause);
-                    drop(state);
-                    fail_observed(&future, error);
-                    Step::Done
-                }
-                Verdict::More => {
-                    state.pending = Some(Pending::Data(request, future));
-                    Step::NeedMore
-                }
-                Verdict::Unsatisfiable(why) => {
-                    drop(state);
-                    let error = match request.exceeded() {
-                        Some(limit) => {
-                            log::info!("Unsatisfiable read, closing connection: {limit}");
-                            limit.into_error(why)
-                        }
-                        None => Error::new(ErrorKind::StreamClosed, why),
-                    };
-                    future.set_exception_unless_cancelled(error.clone());
-                    Step::Unsatisfiable(error)
-                }
-            },
-            Pending::Into {
-                mut buf,
-                mut filled,
-                partial,
-                future,
-            } => {
-                let n = (buf.len() - filled).min(state.buffer.len());
-                if n > 0 {
-                    buf[filled..filled + n].copy_from_slice(&state.buffer.split_to(n));
-                    filled += n;
-                }
-                let complete = filled == buf.len() || (partial && filled > 0);
-                if complete {
-                    drop(state);
-                    future.set_result_unless_cancelled((buf, filled));
-                    Step::Done
-                } else if closed {
-                    let error = closed_error(&state.cause);
-                    drop(state);
-                    fail_observed(&future, error);
-                    Step::Done
-                } else {
-                    state.pending = Some(Pending::Into {
-                        buf,
-                        filled,
-                        partial,
-                        future,
-                    });
-                    Step::NeedMore
-                }
-            }
-        }
-    }
-
-    /// One read from the socket: into the caller's buffer for `read_into` (when our
-    /// buffer is empty), else into ours.
-    fn read_socket(&self) -> Received {
-        let mut guard = self.inner.state.borrow_mut();
-        let state = &mut *guard;
-        if state.closed || state.connecting.is_some() {
-            return Received::Nothing; // (a read waits for the connection: the edge brings it)
-        }
-        // Checked before `readable`: a read still unsatisfied with the buffer full can
-        // never be satisfied, whether or not the socket has more.
-        if state.buffer.len() >= state.max_buffer_size {
-            // As Tornado logs it; once, as the stream closes.
-            log::error!("Reached maximum read buffer size");
-            let max_buffer_size = state.max_buffer_size;
-            let limit = LimitExceeded::MaxBufferSize { max_buffer_size };
-            let message = format!("reached the maximum read buffer size ({max_buffer_size})");
-            return Received::Closed(Some(limit.into_error(message)));
-        }
-        if !state.readable {
-            return Received::Nothing;
-        }
-        let socket = self.inner.socket.borrow();
-        let Some(socket) = socket.as_ref() else {
-            return Received::Nothing;
-        };
-        let fd = socket.as_fd();
-        let buffer_empty = state.buffer.is_empty();
-        let (result, asked) = match &mut state.pending {
-            Some(Pending::Into { buf, filled, .. }) if buffer_empty => {
-                let room = (buf.len() - *filled).min(READ_BUDGET);
-                let n = sys::recv_into(fd, &mut buf[*filled..*filled + room]);
-                if let Ok(n) = n {
-                    *filled += n;
-                }
-                (n, room)
-            }
-            _ => {
-                if state.buffer.is_empty() {
-                    // Everything was read and, unless a `Bytes` handed out still shares
-                    // the allocation, start over at its front: the next message lands in
-                    // memory still in cache. Appending instead walked each stream's whole
-                    // chunk, and on the echo workload 64 streams x 64 KB thrashed L2.
-                    // (Asks for more than the rest of the allocation, so `try_reclaim`
-                    // cannot succeed without moving back; it never allocates.)
-                    let _ = state.buffer.try_reclaim(state.buffer.capacity() + 1);
-                }
-                if state.buffer.capacity() - state.buffer.len() < READ_CHUNK / 16 {
-                    state.buffer.reserve(READ_CHUNK);
-                }
-                let spare = state.buffer.spare_capacity_mut();
-                // (At most a turn's budget: a grown buffer's spare room is megabytes.)
-                let room = spare.len().min(READ_BUDGET);
-                let n = sys::recv(fd, &mut spare[..room]);
-                if let Ok(n) = n {
-                    let len = state.buffer.len() + n;
-                    // SAFETY: `recv` initialised the first `n` bytes of the spare capacity.
-                    unsafe { state.buffer.set_len(len) };
-                }
-                (n, room)
-            }
-        };
-        match result {
-            Ok(0) => Received::Closed(None),
-            Ok(n) => {
-                // A read that came up short emptied the socket: more will raise an
-                // edge (as tokio reasons too), unless the peer has closed.
-                if n < asked && !state.peer_closed {
-                    state.readable = false;
-                }
-                Received::Bytes(n)
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                state.readable = false;
-                Received::Nothing
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Received::Bytes(0),
-            Err(e) => Received::Closed(Some(Error::from(e))),
-        }
     }
 
     // ----- writing -----
@@ -850,45 +576,6 @@ impl IOStream {
             }
         }
         self.settle_keepalive();
-    }
-
-    /// The turn's read budget is spent and the socket may hold more, which no new edge
-    /// will announce: read on in the next turn, after the loop's other work.
-    fn read_next_turn(&self) {
-        let Some(io) = self.inner.io.upgrade() else {
-            return;
-        };
-        if std::mem::replace(&mut self.inner.state.borrow_mut().read_later, true) {
-            return; // queued already
-        }
-        let weak = Rc::downgrade(&self.inner);
-        io.add_callback(move || {
-            if let Some(inner) = weak.upgrade() {
-                let stream = IOStream { inner };
-                stream.inner.state.borrow_mut().read_later = false;
-                stream.handle_events(Events::READ);
-            }
-        });
-    }
-
-    /// No read is pending: buffer what arrives (up to the limit) so an edge is not lost
-    /// and a close is noticed.
-    fn read_ahead(&self) {
-        let mut budget = READ_BUDGET;
-        loop {
-            if budget == 0 {
-                self.read_next_turn();
-                return;
-            }
-            match self.read_socket() {
-                Received::Bytes(n) => budget = budget.saturating_sub(n),
-                Received::Nothing => return,
-                Received::Closed(cause) => {
-                    self.close_with(cause);
-                    return;
-                }
-            }
-        }
     }
 
     /// Settles a connect the socket says is over: tells the waiter, or closes the stream
@@ -1125,32 +812,6 @@ impl IOStream {
     }
 }
 
-/// What one read from the socket brought.
-enum Received {
-    /// `n` bytes (0 after an interrupted call: try again).
-    Bytes(usize),
-    /// Nothing now: the socket would block, is known drained, or is not connected yet;
-    /// the next edge brings more.
-    Nothing,
-    /// The stream must close: end of file (`None`), or the error.
-    Closed(Option<Error>),
-}
-
-/// What serving the pending read from the buffer decided.
-enum Step {
-    Done,
-    NeedMore,
-    /// The read can never be satisfied: the stream closes with this error.
-    Unsatisfiable(Error),
-}
-
-fn fail_pending(pending: Pending, error: Error) {
-    let _ = match pending {
-        Pending::Data(_, future) => future.set_exception(error),
-        Pending::Into { future, .. } => future.set_exception(error),
-    };
-}
-
 /// Fails one of the stream's own futures because the stream closed, marking the error
 /// seen: the stream reports its close itself ([`IOStream::error`], the close callback),
 /// so a write nobody awaited need not log it again, once per write (Tornado 6.5 marks
@@ -1158,23 +819,6 @@ fn fail_pending(pending: Pending, error: Error) {
 fn fail_observed<T: 'static>(future: &Future<T>, error: Error) {
     future.set_exception_unless_cancelled(error);
     let _ = future.exception();
-}
-
-/// A pending read's cancel hook: cancelling the read ends it at once (see
-/// `IOStream::withdraw_read`), so the next read may start and no byte is lost.
-struct CancelRead {
-    stream: Weak<Inner>,
-    id: u64,
-}
-
-impl CancelHook for CancelRead {
-    fn cancel(self: Rc<Self>) {
-        if let Some(inner) = self.stream.upgrade() {
-            let stream = IOStream { inner };
-            stream.withdraw_read(Some(self.id));
-            stream.settle_keepalive();
-        }
-    }
 }
 
 /// The future a connecting stream tells how the connect ended.
