@@ -3,12 +3,15 @@
 //! `request.rs`, apart from the socket).
 //!
 //! A read starts by being served from the buffer; while the buffer does not satisfy
-//! it, the socket is read into the buffer's spare room (or straight into a `read_into`
-//! caller's buffer), at most `READ_BUDGET` bytes a turn, until the socket would block
-//! and the next edge brings more. With no read pending, what arrives is read ahead
+//! it, the socket is read into the thread's scratch chunk and what came is appended to
+//! the buffer (or it is read straight into a `read_into` caller's buffer), at most
+//! `READ_BUDGET` bytes a turn, until the socket would block and the next edge brings
+//! more. A drained buffer lets go of its allocation, so an idle stream holds none. With no read pending, what arrives is read ahead
 //! into the buffer, so an edge is not lost and a close is noticed.
 
+use std::cell::RefCell;
 use std::io;
+use std::mem::MaybeUninit;
 use std::os::fd::AsFd;
 use std::rc::{Rc, Weak};
 
@@ -19,8 +22,17 @@ use crate::events::Events;
 use crate::future::{CancelHook, Future};
 use crate::sys;
 
-/// Bytes asked of the kernel per read; the buffer grows by this much when low.
+/// Bytes asked of the kernel per read, into the thread's scratch space.
 const READ_CHUNK: usize = 64 * 1024;
+
+thread_local! {
+    /// Where every stream of this thread's loop reads into: one chunk per thread
+    /// instead of one per stream, so an idle stream holds no read chunk (10,000 idle
+    /// connections held 64 KiB each). What a read brings is then copied into the
+    /// stream's own buffer, sized to what it holds; the chunk stays hot in cache.
+    static SCRATCH: RefCell<Box<[MaybeUninit<u8>]>> =
+        RefCell::new(vec![MaybeUninit::uninit(); READ_CHUNK].into_boxed_slice());
+}
 /// The most bytes one stream reads in one loop turn before it lets the others run (and
 /// picks up in the next turn): a peer flooding bytes cannot hold up the loop's other
 /// connections for longer than reading this much takes.
@@ -151,6 +163,11 @@ impl IOStream {
         match pending.verdict(&mut state.buffer, state.closed) {
             Verdict::Take(n) => {
                 let completion = pending.take(&mut state.buffer, n);
+                if state.buffer.is_empty() {
+                    // Drained: let go of the allocation (the bytes handed out keep
+                    // theirs), so an idle stream holds no buffer.
+                    state.buffer = BytesMut::new();
+                }
                 drop(guard);
                 completion.complete();
                 Step::Done
@@ -212,30 +229,20 @@ impl IOStream {
                 }
                 (n, room)
             }
-            _ => {
-                if state.buffer.is_empty() {
-                    // Everything was read and, unless a `Bytes` handed out still shares
-                    // the allocation, start over at its front: the next message lands in
-                    // memory still in cache. Appending instead walked each stream's whole
-                    // chunk, and on the echo workload 64 streams x 64 KB thrashed L2.
-                    // (Asks for more than the rest of the allocation, so `try_reclaim`
-                    // cannot succeed without moving back; it never allocates.)
-                    let _ = state.buffer.try_reclaim(state.buffer.capacity() + 1);
-                }
-                if state.buffer.capacity() - state.buffer.len() < READ_CHUNK / 16 {
-                    state.buffer.reserve(READ_CHUNK);
-                }
-                let spare = state.buffer.spare_capacity_mut();
-                // (At most a turn's budget: a grown buffer's spare room is megabytes.)
-                let room = spare.len().min(READ_BUDGET);
-                let n = sys::recv(fd, &mut spare[..room]);
-                if let Ok(n) = n {
-                    let len = state.buffer.len() + n;
-                    // SAFETY: `recv` initialised the first `n` bytes of the spare capacity.
-                    unsafe { state.buffer.set_len(len) };
-                }
+            _ => SCRATCH.with(|scratch| {
+                let mut scratch = scratch.borrow_mut();
+                let room = scratch.len().min(READ_BUDGET);
+                let n = sys::recv(fd, &mut scratch[..room]).map(|got| {
+                    // Into an empty buffer: a fresh allocation of just this size, rather
+                    // than keeping whatever the last message grew it to.
+                    if state.buffer.is_empty() {
+                        state.buffer = BytesMut::new();
+                    }
+                    state.buffer.extend_from_slice(got);
+                    got.len()
+                });
                 (n, room)
-            }
+            }),
         };
         match result {
             Ok(0) => Received::Closed(None),
@@ -346,7 +353,16 @@ impl PendingRead {
     /// verdict said (a `read_into`'s own buffer, which holds them).
     fn take(self, buffer: &mut BytesMut, n: usize) -> Completion {
         match self {
-            PendingRead::Data(_, future) => Completion::Data(future, buffer.split_to(n).freeze()),
+            PendingRead::Data(_, future) => {
+                // All of it (the common case: one message, one read): the buffer's own
+                // allocation becomes the `Bytes`, with no shared header to allocate.
+                let data = if n == buffer.len() {
+                    std::mem::take(buffer).freeze()
+                } else {
+                    buffer.split_to(n).freeze()
+                };
+                Completion::Data(future, data)
+            }
             PendingRead::Into { buf, future, .. } => Completion::Into(future, (buf, n)),
         }
     }
