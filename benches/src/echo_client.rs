@@ -22,7 +22,8 @@ struct Connection {
     read: usize,
 }
 
-fn arg(name: &str, default: f64) -> f64 {
+/// The number after `name` on the command line, or `default`.
+pub fn arg(name: &str, default: f64) -> f64 {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
         .position(|a| a == name)

@@ -4,7 +4,8 @@
 
 use std::io::Write;
 
-fn announce(port: u16) {
+/// Tells the harness the port a server listens on (`port N`, the line `echo::start` reads).
+pub fn announce(port: u16) {
     println!("port {port}");
     let _ = std::io::stdout().flush();
 }
