@@ -167,35 +167,42 @@ pub fn report(rounds: usize, seconds: f64) -> Result<(), String> {
         })
         .collect();
     let samples = interleave::run(rounds, false, &mut sides).map_err(|e| format!("echo, {e}"))?;
-    let pick = |side: &[Run], f: fn(&Run) -> f64| side.iter().map(f).collect::<Vec<f64>>();
-    println!();
+    let title = format!("echo server ({CONNECTIONS} connections, 64 B, {seconds} s runs)");
+    print_servers(&title, "round trip", &names, &samples, 2);
+    let (ours, floor) = (&samples[0], &samples[2]);
     println!(
-        "| echo server ({CONNECTIONS} connections, 64 B, {seconds} s runs) | round trips/s | server CPU us / round trip | server CPU busy | client CPU busy |"
+        "ioloop / mio floor, per round: server CPU per round trip {}",
+        ratio(&pick(ours, |r| r.server_us), &pick(floor, |r| r.server_us)).show(2),
     );
+    Ok(())
+}
+
+/// The runs' figure `f`, in round order.
+fn pick(side: &[Run], f: fn(&Run) -> f64) -> Vec<f64> {
+    side.iter().map(f).collect()
+}
+
+/// Prints a server workload's table, one row per side (`names[i]` for `samples[i]`,
+/// ioloop first and tokio second), server CPU per `op` with `digits` after the point,
+/// then the per-round ratios of ioloop to tokio.
+pub fn print_servers(title: &str, op: &str, names: &[&str], samples: &[Vec<Run>], digits: usize) {
+    println!();
+    println!("| {title} | {op}s/s | server CPU us / {op} | server CPU busy | client CPU busy |");
     println!("| --- | ---: | ---: | ---: | ---: |");
-    for (name, side) in names.iter().zip(&samples) {
+    for (name, side) in names.iter().zip(samples) {
         println!(
             "| {name} | {} | {} | {} | {} |",
             Spread::of(pick(side, |r| r.ops_per_s)).show(0),
-            Spread::of(pick(side, |r| r.server_us)).show(2),
+            Spread::of(pick(side, |r| r.server_us)).show(digits),
             Spread::of(pick(side, |r| r.server_busy * 100.0)).show(0),
             Spread::of(pick(side, |r| r.client_busy * 100.0)).show(0),
         );
     }
     let (ours, theirs) = (&samples[0], &samples[1]);
     println!(
-        "ioloop / tokio, per round: server CPU per round trip {}, round trips/s {} \
+        "ioloop / tokio, per round: server CPU per {op} {}, {op}s/s {} \
          (median, min-max; below 1 CPU is cheaper, above 1 serves more)",
         ratio(&pick(ours, |r| r.server_us), &pick(theirs, |r| r.server_us)).show(2),
         ratio(&pick(ours, |r| r.ops_per_s), &pick(theirs, |r| r.ops_per_s)).show(2),
     );
-    println!(
-        "ioloop / mio floor, per round: server CPU per round trip {}",
-        ratio(
-            &pick(ours, |r| r.server_us),
-            &pick(&samples[2], |r| r.server_us)
-        )
-        .show(2),
-    );
-    Ok(())
 }

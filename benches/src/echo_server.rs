@@ -22,7 +22,6 @@ const BACKLOG: i32 = 4096;
 fn ioloop_server(read: usize, partial: bool) -> ioloop::Result<()> {
     use ioloop::iostream::IOStream;
     use ioloop::prelude::*;
-    use ioloop::tcpserver::TCPServer;
 
     #[ioloop::coroutine]
     fn echo(stream: IOStream, read: usize, partial: bool) -> Result<()> {
@@ -35,8 +34,16 @@ fn ioloop_server(read: usize, partial: bool) -> ioloop::Result<()> {
         }
     }
 
-    let io = IOLoop::current();
-    let server = TCPServer::new(move |stream, _| echo(stream, read, partial));
+    ioloop_serve(move |stream| echo(stream, read, partial))
+}
+
+/// Serves 127.0.0.1 on the current loop, `serve` handling each connection, until
+/// killed: the servers' common part, announcing the port.
+pub fn ioloop_serve<R: ioloop::CallbackReturn>(
+    serve: impl Fn(ioloop::iostream::IOStream) -> R + 'static,
+) -> ioloop::Result<()> {
+    let io = ioloop::IOLoop::current();
+    let server = ioloop::tcpserver::TCPServer::new(move |stream, _| serve(stream));
     server.bind(0, Some("127.0.0.1"), BACKLOG, false)?;
     server.start()?;
     announce(server.local_addrs()[0].port());
@@ -49,6 +56,27 @@ fn ioloop_server(read: usize, partial: bool) -> ioloop::Result<()> {
 fn tokio_server() -> std::io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+    tokio_serve(|mut socket| async move {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let n = match socket.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if socket.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    })
+}
+
+/// Serves 127.0.0.1 on a current-thread runtime with a `LocalSet`, a `spawn_local`ed
+/// `serve(socket)` for each connection (`TCP_NODELAY` set), until killed: the servers'
+/// common part, announcing the port.
+pub fn tokio_serve<F>(serve: impl Fn(tokio::net::TcpStream) -> F) -> std::io::Result<()>
+where
+    F: std::future::Future<Output = ()> + 'static,
+{
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -59,20 +87,9 @@ fn tokio_server() -> std::io::Result<()> {
         let listener = socket.listen(BACKLOG as u32)?;
         announce(listener.local_addr()?.port());
         loop {
-            let (mut socket, _) = listener.accept().await?;
+            let (socket, _) = listener.accept().await?;
             socket.set_nodelay(true)?;
-            tokio::task::spawn_local(async move {
-                let mut buf = vec![0u8; 4096];
-                loop {
-                    let n = match socket.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
-                    if socket.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-            });
+            tokio::task::spawn_local(serve(socket));
         }
     })
 }

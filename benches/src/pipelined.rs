@@ -9,7 +9,7 @@
 use std::process::Command;
 
 use crate::echo::{self, Run};
-use crate::interleave::{self, ratio, Side, Spread};
+use crate::interleave::{self, Side};
 
 /// Connections the client keeps busy.
 pub const CONNECTIONS: usize = 50;
@@ -26,7 +26,6 @@ const MAX_LINE: usize = 1024;
 fn ioloop_server() -> ioloop::Result<()> {
     use ioloop::iostream::IOStream;
     use ioloop::prelude::*;
-    use ioloop::tcpserver::TCPServer;
 
     #[ioloop::coroutine]
     fn serve(stream: IOStream) -> Result<()> {
@@ -43,11 +42,7 @@ fn ioloop_server() -> ioloop::Result<()> {
         }
     }
 
-    let io = IOLoop::current();
-    let server = TCPServer::new(|stream, _| serve(stream));
-    server.listen(0, Some("127.0.0.1"))?;
-    crate::echo_server::announce(server.local_addrs()[0].port());
-    io.start()
+    crate::echo_server::ioloop_serve(serve)
 }
 
 /// As a competent tokio user writes it: a task per connection, a `BufReader` for the
@@ -56,39 +51,27 @@ fn ioloop_server() -> ioloop::Result<()> {
 fn tokio_server() -> std::io::Result<()> {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        crate::echo_server::announce(listener.local_addr()?.port());
+    crate::echo_server::tokio_serve(|mut socket| async move {
+        let (reader, writer) = socket.split();
+        let (mut reader, mut writer) = (BufReader::new(reader), BufWriter::new(writer));
+        let mut line = Vec::with_capacity(64);
         loop {
-            let (mut socket, _) = listener.accept().await?;
-            socket.set_nodelay(true)?;
-            tokio::task::spawn_local(async move {
-                let (reader, writer) = socket.split();
-                let (mut reader, mut writer) = (BufReader::new(reader), BufWriter::new(writer));
-                let mut line = Vec::with_capacity(64);
-                loop {
-                    line.clear();
-                    // Bounded like ioloop's `max_bytes`: a longer line ends the connection.
-                    let mut limited = (&mut reader).take(MAX_LINE as u64);
-                    match limited.read_until(b'\n', &mut line).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(_) => {}
-                    }
-                    if line != REQUEST {
-                        break;
-                    }
-                    if writer.write_all(REPLY).await.is_err() {
-                        break;
-                    }
-                    if reader.buffer().is_empty() && writer.flush().await.is_err() {
-                        break;
-                    }
-                }
-            });
+            line.clear();
+            // Bounded like ioloop's `max_bytes`: a longer line ends the connection.
+            let mut limited = (&mut reader).take(MAX_LINE as u64);
+            match limited.read_until(b'\n', &mut line).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            if line != REQUEST {
+                break;
+            }
+            if writer.write_all(REPLY).await.is_err() {
+                break;
+            }
+            if reader.buffer().is_empty() && writer.flush().await.is_err() {
+                break;
+            }
         }
     })
 }
@@ -122,27 +105,9 @@ pub fn report(rounds: usize, seconds: f64) -> Result<(), String> {
         .collect();
     let samples =
         interleave::run(rounds, false, &mut sides).map_err(|e| format!("pipelined, {e}"))?;
-    let pick = |side: &[Run], f: fn(&Run) -> f64| side.iter().map(f).collect::<Vec<f64>>();
-    println!();
-    println!(
-        "| pipelined server ({CONNECTIONS} connections x {DEPTH} in flight, {seconds} s runs) | requests/s | server CPU us / request | server CPU busy | client CPU busy |"
+    let title = format!(
+        "pipelined server ({CONNECTIONS} connections x {DEPTH} in flight, {seconds} s runs)"
     );
-    println!("| --- | ---: | ---: | ---: | ---: |");
-    for (name, side) in names.iter().zip(&samples) {
-        println!(
-            "| {name} | {} | {} | {} | {} |",
-            Spread::of(pick(side, |r| r.ops_per_s)).show(0),
-            Spread::of(pick(side, |r| r.server_us)).show(3),
-            Spread::of(pick(side, |r| r.server_busy * 100.0)).show(0),
-            Spread::of(pick(side, |r| r.client_busy * 100.0)).show(0),
-        );
-    }
-    let (ours, theirs) = (&samples[0], &samples[1]);
-    println!(
-        "ioloop / tokio, per round: server CPU per request {}, requests/s {} \
-         (median, min-max; below 1 CPU is cheaper, above 1 serves more)",
-        ratio(&pick(ours, |r| r.server_us), &pick(theirs, |r| r.server_us)).show(2),
-        ratio(&pick(ours, |r| r.ops_per_s), &pick(theirs, |r| r.ops_per_s)).show(2),
-    );
+    echo::print_servers(&title, "request", &names, &samples, 3);
     Ok(())
 }

@@ -8,13 +8,10 @@
 //! `benches --child pipelined-client --port 8888 [--seconds 5] [--connections 50] [--depth 16]`
 
 use std::io::{Error, ErrorKind, Read, Write};
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Token};
 
-use crate::echo_client::{arg, cpu_seconds};
+use crate::echo_client::{arg, load};
 use crate::pipelined::{CONNECTIONS, DEPTH, REPLY, REQUEST};
 
 struct Connection {
@@ -71,55 +68,14 @@ fn drive(c: &mut Connection, depth: usize, burst: &[u8]) -> std::io::Result<u64>
 
 /// Loads the server `--port` names; an error is printed and exits with status 1.
 pub fn main() {
-    if let Err(e) = run() {
-        eprintln!("pipelined client: {e}");
-        std::process::exit(1);
-    }
-}
-
-fn run() -> std::io::Result<()> {
-    let port = arg("--port", 8888.0) as u16;
-    let seconds = arg("--seconds", 5.0);
-    let count = arg("--connections", CONNECTIONS as f64) as usize;
     let depth = arg("--depth", DEPTH as f64) as usize;
     let burst = requests(depth);
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut poll = Poll::new()?;
-    let mut connections = Vec::with_capacity(count);
-    for i in 0..count {
-        let stream = std::net::TcpStream::connect(addr)?;
-        stream.set_nodelay(true)?;
-        stream.set_nonblocking(true)?;
-        let mut socket = TcpStream::from_std(stream);
-        poll.registry().register(
-            &mut socket,
-            Token(i),
-            Interest::READABLE | Interest::WRITABLE,
-        )?;
-        connections.push(Connection {
-            socket,
-            sent: 0,
-            received: 0,
-        });
-    }
-    let mut events = Events::with_capacity(1024);
-    let (began, limit) = (Instant::now(), Duration::from_secs_f64(seconds));
-    let mut requests = 0u64;
-    for c in &mut connections {
-        requests += drive(c, depth, &burst)?;
-    }
-    while began.elapsed() < limit {
-        poll.poll(&mut events, Some(Duration::from_millis(100)))?;
-        for event in events.iter() {
-            if let Some(c) = connections.get_mut(event.token().0) {
-                requests += drive(c, depth, &burst)?;
-            }
-        }
-    }
-    let elapsed = began.elapsed().as_secs_f64();
-    println!(
-        "{requests} {elapsed:.6} {:.6}",
-        cpu_seconds(libc::RUSAGE_SELF)
-    );
-    Ok(())
+    let fresh = |socket| Connection {
+        socket,
+        sent: 0,
+        received: 0,
+    };
+    load("pipelined client", CONNECTIONS, fresh, |c| {
+        drive(c, depth, &burst)
+    });
 }
