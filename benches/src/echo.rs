@@ -13,19 +13,20 @@ use crate::interleave::{self, ratio, Side, Spread};
 /// Connections the client keeps in lock-step ping-pong.
 const CONNECTIONS: usize = 64;
 
-/// One run against one server.
+/// One run against one server (of echo, or of the pipelined workload: an operation
+/// is a round trip there, a request here).
 #[derive(Clone, Copy)]
-struct Run {
-    round_trips_per_s: f64,
-    /// Server CPU time (user + system) per round trip, in microseconds.
-    server_us: f64,
+pub struct Run {
+    pub ops_per_s: f64,
+    /// Server CPU time (user + system) per operation, in microseconds.
+    pub server_us: f64,
     /// Server and client CPU time over the run's wall time.
-    server_busy: f64,
-    client_busy: f64,
+    pub server_busy: f64,
+    pub client_busy: f64,
 }
 
 /// This binary in one of its child roles.
-fn child(role: &[&str]) -> Command {
+pub fn child(role: &[&str]) -> Command {
     let mut c = Command::new(std::env::current_exe().expect("the benchmark binary"));
     c.arg("--child").args(role);
     c
@@ -35,7 +36,7 @@ fn child(role: &[&str]) -> Command {
 /// server and client then each have a core to themselves, whichever server it is,
 /// instead of the scheduler stacking or migrating them at random (on two cores that
 /// swung single runs by 30 %).
-fn pin(command: &mut Command, cpu: usize) -> &mut Command {
+pub fn pin(command: &mut Command, cpu: usize) -> &mut Command {
     use std::os::unix::process::CommandExt;
     if std::thread::available_parallelism().map_or(1, |n| n.get()) > cpu {
         // SAFETY: only sched_setaffinity runs between fork and exec, which is
@@ -54,7 +55,7 @@ fn pin(command: &mut Command, cpu: usize) -> &mut Command {
 }
 
 /// Starts a server and returns it with the port it announced (`port N`).
-fn start(command: &mut Command) -> Result<(Child, u16), String> {
+pub fn start(command: &mut Command) -> Result<(Child, u16), String> {
     let mut server = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -74,7 +75,7 @@ fn start(command: &mut Command) -> Result<(Child, u16), String> {
 
 /// Kills the server, reaps it, and returns its CPU seconds with a description of how
 /// it ended (its stderr) for error messages.
-fn reap(mut server: Child) -> (Result<f64, ()>, String) {
+pub fn reap(mut server: Child) -> (Result<f64, ()>, String) {
     let pid = server.id() as libc::pid_t;
     let _ = server.kill();
     let mut status = 0;
@@ -97,17 +98,17 @@ fn reap(mut server: Child) -> (Result<f64, ()>, String) {
     )
 }
 
-/// One client run of `seconds` against the server `command` starts.
-fn measure(command: &mut Command, seconds: f64) -> Result<Run, String> {
+/// One run of `seconds` of the load client `client` (a child role printing `OPS SECONDS
+/// CPU_SECONDS`, given `--port` and `--seconds` after `client`) against the server
+/// `command` starts, each pinned to a core of its own.
+pub fn measure(command: &mut Command, client: &[&str], seconds: f64) -> Result<Run, String> {
     let (server, port) = start(pin(command, 0))?;
-    let out = pin(&mut child(&["echo-client"]), 1)
+    let out = pin(&mut child(client), 1)
         .args([
             "--port",
             &port.to_string(),
             "--seconds",
             &seconds.to_string(),
-            "--connections",
-            &CONNECTIONS.to_string(),
         ])
         .output();
     let (server_cpu, why) = reap(server);
@@ -119,9 +120,9 @@ fn measure(command: &mut Command, seconds: f64) -> Result<Run, String> {
         .filter_map(|w| w.parse().ok())
         .collect();
     match (out.status.success(), &figures[..]) {
-        (true, &[round_trips, wall, client_cpu]) if round_trips > 0.0 => Ok(Run {
-            round_trips_per_s: round_trips / wall,
-            server_us: server_cpu / round_trips * 1e6,
+        (true, &[ops, wall, client_cpu]) if ops > 0.0 => Ok(Run {
+            ops_per_s: ops / wall,
+            server_us: server_cpu / ops * 1e6,
             server_busy: server_cpu / wall,
             client_busy: client_cpu / wall,
         }),
@@ -157,45 +158,51 @@ pub fn report(rounds: usize, seconds: f64) -> Result<(), String> {
                     c
                 }
             };
-            let run: Box<dyn FnMut() -> Result<Run, String>> =
-                Box::new(move || measure(&mut command, seconds));
+            let connections = CONNECTIONS.to_string();
+            let run: Box<dyn FnMut() -> Result<Run, String>> = Box::new(move || {
+                let client = ["echo-client", "--connections", &connections];
+                measure(&mut command, &client, seconds)
+            });
             (name, run)
         })
         .collect();
     let samples = interleave::run(rounds, false, &mut sides).map_err(|e| format!("echo, {e}"))?;
-    let pick = |side: &[Run], f: fn(&Run) -> f64| side.iter().map(f).collect::<Vec<f64>>();
-    println!();
+    let title = format!("echo server ({CONNECTIONS} connections, 64 B, {seconds} s runs)");
+    print_servers(&title, "round trip", &names, &samples, 2);
+    let (ours, floor) = (&samples[0], &samples[2]);
     println!(
-        "| echo server ({CONNECTIONS} connections, 64 B, {seconds} s runs) | round trips/s | server CPU us / round trip | server CPU busy | client CPU busy |"
+        "ioloop / mio floor, per round: server CPU per round trip {}",
+        ratio(&pick(ours, |r| r.server_us), &pick(floor, |r| r.server_us)).show(2),
     );
+    Ok(())
+}
+
+/// The runs' figure `f`, in round order.
+fn pick(side: &[Run], f: fn(&Run) -> f64) -> Vec<f64> {
+    side.iter().map(f).collect()
+}
+
+/// Prints a server workload's table, one row per side (`names[i]` for `samples[i]`,
+/// ioloop first and tokio second), server CPU per `op` with `digits` after the point,
+/// then the per-round ratios of ioloop to tokio.
+pub fn print_servers(title: &str, op: &str, names: &[&str], samples: &[Vec<Run>], digits: usize) {
+    println!();
+    println!("| {title} | {op}s/s | server CPU us / {op} | server CPU busy | client CPU busy |");
     println!("| --- | ---: | ---: | ---: | ---: |");
-    for (name, side) in names.iter().zip(&samples) {
+    for (name, side) in names.iter().zip(samples) {
         println!(
             "| {name} | {} | {} | {} | {} |",
-            Spread::of(pick(side, |r| r.round_trips_per_s)).show(0),
-            Spread::of(pick(side, |r| r.server_us)).show(2),
+            Spread::of(pick(side, |r| r.ops_per_s)).show(0),
+            Spread::of(pick(side, |r| r.server_us)).show(digits),
             Spread::of(pick(side, |r| r.server_busy * 100.0)).show(0),
             Spread::of(pick(side, |r| r.client_busy * 100.0)).show(0),
         );
     }
     let (ours, theirs) = (&samples[0], &samples[1]);
     println!(
-        "ioloop / tokio, per round: server CPU per round trip {}, round trips/s {} \
+        "ioloop / tokio, per round: server CPU per {op} {}, {op}s/s {} \
          (median, min-max; below 1 CPU is cheaper, above 1 serves more)",
         ratio(&pick(ours, |r| r.server_us), &pick(theirs, |r| r.server_us)).show(2),
-        ratio(
-            &pick(ours, |r| r.round_trips_per_s),
-            &pick(theirs, |r| r.round_trips_per_s)
-        )
-        .show(2),
+        ratio(&pick(ours, |r| r.ops_per_s), &pick(theirs, |r| r.ops_per_s)).show(2),
     );
-    println!(
-        "ioloop / mio floor, per round: server CPU per round trip {}",
-        ratio(
-            &pick(ours, |r| r.server_us),
-            &pick(&samples[2], |r| r.server_us)
-        )
-        .show(2),
-    );
-    Ok(())
 }

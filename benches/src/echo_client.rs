@@ -5,7 +5,6 @@
 //!
 //! `benches --child echo-client --port 8888 [--seconds 5] [--connections 64]`
 
-use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -22,7 +21,8 @@ struct Connection {
     read: usize,
 }
 
-fn arg(name: &str, default: f64) -> f64 {
+/// The number after `name` on the command line, or `default`.
+pub fn arg(name: &str, default: f64) -> f64 {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
         .position(|a| a == name)
@@ -75,19 +75,43 @@ fn drive(c: &mut Connection) -> std::io::Result<u64> {
 
 /// Loads the server `--port` names; an error is printed and exits with status 1.
 pub fn main() {
-    if let Err(e) = run() {
-        eprintln!("echo client: {e}");
+    let fresh = |socket| Connection {
+        socket,
+        written: 0,
+        read: 0,
+    };
+    load("echo client", 64, fresh, drive);
+}
+
+/// A load client: opens `--connections` (default `connections`) connections to
+/// 127.0.0.1:`--port`, each made into its state by `make`, and for `--seconds` calls
+/// `drive` on a connection whenever an event comes for it (and once at the start);
+/// then prints the operations `drive` counted, the seconds taken and its own CPU
+/// seconds (`OPS SECONDS CPU_SECONDS`). An error is printed as `name: error` and exits
+/// with status 1.
+pub fn load<C>(
+    name: &str,
+    connections: usize,
+    make: impl Fn(TcpStream) -> C,
+    drive: impl FnMut(&mut C) -> std::io::Result<u64>,
+) {
+    if let Err(e) = run(connections, make, drive) {
+        eprintln!("{name}: {e}");
         std::process::exit(1);
     }
 }
 
-fn run() -> std::io::Result<()> {
+fn run<C>(
+    connections: usize,
+    make: impl Fn(TcpStream) -> C,
+    mut drive: impl FnMut(&mut C) -> std::io::Result<u64>,
+) -> std::io::Result<()> {
     let port = arg("--port", 8888.0) as u16;
     let seconds = arg("--seconds", 5.0);
-    let count = arg("--connections", 64.0) as usize;
+    let count = arg("--connections", connections as f64) as usize;
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let mut poll = Poll::new()?;
-    let mut connections = HashMap::new();
+    let mut connections = Vec::with_capacity(count);
     for i in 0..count {
         let stream = std::net::TcpStream::connect(addr)?;
         stream.set_nodelay(true)?;
@@ -98,33 +122,23 @@ fn run() -> std::io::Result<()> {
             Token(i),
             Interest::READABLE | Interest::WRITABLE,
         )?;
-        connections.insert(
-            i,
-            Connection {
-                socket,
-                written: 0,
-                read: 0,
-            },
-        );
+        connections.push(make(socket));
     }
     let mut events = Events::with_capacity(1024);
     let (began, limit) = (Instant::now(), Duration::from_secs_f64(seconds));
-    let mut round_trips = 0u64;
-    for c in connections.values_mut() {
-        round_trips += drive(c)?;
+    let mut ops = 0u64;
+    for c in &mut connections {
+        ops += drive(c)?;
     }
     while began.elapsed() < limit {
         poll.poll(&mut events, Some(Duration::from_millis(100)))?;
         for event in events.iter() {
-            if let Some(c) = connections.get_mut(&event.token().0) {
-                round_trips += drive(c)?;
+            if let Some(c) = connections.get_mut(event.token().0) {
+                ops += drive(c)?;
             }
         }
     }
     let elapsed = began.elapsed().as_secs_f64();
-    println!(
-        "{round_trips} {elapsed:.6} {:.6}",
-        cpu_seconds(libc::RUSAGE_SELF)
-    );
+    println!("{ops} {elapsed:.6} {:.6}", cpu_seconds(libc::RUSAGE_SELF));
     Ok(())
 }

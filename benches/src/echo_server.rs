@@ -1,35 +1,51 @@
 //! The echo workload's servers, each run as a child process of the harness
-//! (`benches --child echo-server ioloop|tokio|mio`): one thread, every connection
-//! echoes what it reads; prints `port N` once listening.
+//! (`benches --child echo-server ioloop|ioloop-any|tokio|mio`): one thread, every
+//! connection echoes what it reads; prints `port N` once listening. The
+//! idle-connections workload runs `ioloop-any` and `tokio` with 10,000 connections, so
+//! every server raises its fd limit and listens with a backlog of `BACKLOG`.
 
 use std::io::Write;
 
-fn announce(port: u16) {
+/// Tells the harness the port a server listens on (`port N`, the line `echo::start` reads).
+pub fn announce(port: u16) {
     println!("port {port}");
     let _ = std::io::stdout().flush();
 }
 
-/// Written the way the docs teach: a coroutine per connection, `read_bytes` of one
-/// message, `write` of it.
-fn ioloop_server() -> ioloop::Result<()> {
+/// Pending connections the kernel queues for `accept` (10,000 connect at once in the
+/// idle-connections workload; echo's 64 never fill any backlog).
+const BACKLOG: i32 = 4096;
+
+/// Written the way the docs teach: a coroutine per connection, `read_bytes(read, partial)`
+/// of one message (echo: exactly 64 bytes; idle-connections: whatever came, up to
+/// 64 KiB), then `write` of it.
+fn ioloop_server(read: usize, partial: bool) -> ioloop::Result<()> {
     use ioloop::iostream::IOStream;
     use ioloop::prelude::*;
-    use ioloop::tcpserver::TCPServer;
 
     #[ioloop::coroutine]
-    fn echo(stream: IOStream) -> Result<()> {
+    fn echo(stream: IOStream, read: usize, partial: bool) -> Result<()> {
         stream.set_nodelay(true)?;
         loop {
-            let Ok(data) = yield_!(stream.read_bytes(64, false)) else {
+            let Ok(data) = yield_!(stream.read_bytes(read, partial)) else {
                 return Ok(());
             };
             yield_!(stream.write(data))?;
         }
     }
 
-    let io = IOLoop::current();
-    let server = TCPServer::new(|stream, _| echo(stream));
-    server.listen(0, Some("127.0.0.1"))?;
+    ioloop_serve(move |stream| echo(stream, read, partial))
+}
+
+/// Serves 127.0.0.1 on the current loop, `serve` handling each connection, until
+/// killed: the servers' common part, announcing the port.
+pub fn ioloop_serve<R: ioloop::CallbackReturn>(
+    serve: impl Fn(ioloop::iostream::IOStream) -> R + 'static,
+) -> ioloop::Result<()> {
+    let io = ioloop::IOLoop::current();
+    let server = ioloop::tcpserver::TCPServer::new(move |stream, _| serve(stream));
+    server.bind(0, Some("127.0.0.1"), BACKLOG, false)?;
+    server.start()?;
     announce(server.local_addrs()[0].port());
     io.start()
 }
@@ -40,28 +56,40 @@ fn ioloop_server() -> ioloop::Result<()> {
 fn tokio_server() -> std::io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+    tokio_serve(|mut socket| async move {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let n = match socket.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if socket.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    })
+}
+
+/// Serves 127.0.0.1 on a current-thread runtime with a `LocalSet`, a `spawn_local`ed
+/// `serve(socket)` for each connection (`TCP_NODELAY` set), until killed: the servers'
+/// common part, announcing the port.
+pub fn tokio_serve<F>(serve: impl Fn(tokio::net::TcpStream) -> F) -> std::io::Result<()>
+where
+    F: std::future::Future<Output = ()> + 'static,
+{
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(([127, 0, 0, 1], 0).into())?;
+        let listener = socket.listen(BACKLOG as u32)?;
         announce(listener.local_addr()?.port());
         loop {
-            let (mut socket, _) = listener.accept().await?;
+            let (socket, _) = listener.accept().await?;
             socket.set_nodelay(true)?;
-            tokio::task::spawn_local(async move {
-                let mut buf = vec![0u8; 4096];
-                loop {
-                    let n = match socket.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
-                    if socket.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-            });
+            tokio::task::spawn_local(serve(socket));
         }
     })
 }
@@ -163,14 +191,34 @@ fn mio_server() -> std::io::Result<()> {
 /// Runs the server `side` names until killed; an unknown side or a failed server is an
 /// error on stderr and exit status 1.
 pub fn main(side: &str) {
+    raise_fd_limit();
     let outcome = match side {
-        "ioloop" => ioloop_server().map_err(|e| e.to_string()),
+        "ioloop" => ioloop_server(64, false).map_err(|e| e.to_string()),
+        "ioloop-any" => ioloop_server(64 * 1024, true).map_err(|e| e.to_string()),
         "tokio" => tokio_server().map_err(|e| e.to_string()),
         "mio" => mio_server().map_err(|e| e.to_string()),
-        _ => Err(format!("no echo server {side:?} (ioloop, tokio or mio)")),
+        _ => Err(format!(
+            "no echo server {side:?} (ioloop, ioloop-any, tokio or mio)"
+        )),
     };
     if let Err(e) = outcome {
         eprintln!("echo server: {e}");
         std::process::exit(1);
+    }
+}
+
+/// Raises this process's soft limit on open fds to its hard limit (best effort: the
+/// harness checks the connections it gets).
+pub fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid rlimit for getrlimit to fill and setrlimit to read.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
     }
 }

@@ -10,7 +10,7 @@
 //! `bench/compare.sh` also runs the workloads on Python Tornado and passes its figures
 //! in with `--tornado FILE.json`, which adds a Tornado column.
 //!
-//! The servers, the echo client and the idle-memory probes are this same binary
+//! The servers, the load clients and the idle-memory probes are this same binary
 //! started again with `--child ROLE ...`, so `cargo run` builds all there is to run. A
 //! side that fails ends the run with an error and exit status 1.
 
@@ -19,10 +19,14 @@ mod coroutines_tokio;
 mod echo;
 mod echo_client;
 mod echo_server;
+mod idle_client;
+mod idle_connections;
 mod idle_memory;
 mod idle_sockets;
 mod interleave;
 mod ioloop_side;
+mod pipelined;
+mod pipelined_client;
 mod queues_ioloop;
 mod queues_tokio;
 mod report;
@@ -130,6 +134,9 @@ fn run_child(args: &[String]) {
     match arg(0) {
         "echo-server" => echo_server::main(arg(1)),
         "echo-client" => echo_client::main(),
+        "pipelined-server" => pipelined::server(arg(1)),
+        "pipelined-client" => pipelined_client::main(),
+        "idle-client" => idle_client::main(),
         "idle-memory" => match arg(2).parse() {
             Ok(count) => idle_memory::child(arg(1), count),
             Err(_) => fail("--child idle-memory SIDE COUNT"),
@@ -157,7 +164,7 @@ fn main() {
 fn run() -> Result<(), String> {
     let workloads = workloads();
     let mut known: Vec<&str> = workloads.iter().map(|w| w.name).collect();
-    known.extend(["echo", "idle-memory"]);
+    known.extend(["echo", "pipelined", "idle-memory", "idle-connections"]);
     let args = report::Args::parse(&known)?;
     let picked = |name: &str| args.workloads.is_empty() || args.workloads.iter().any(|w| w == name);
     let runs = args.runs.unwrap_or(if args.quick { 1 } else { RUNS });
@@ -190,15 +197,19 @@ fn run() -> Result<(), String> {
     if !rows.is_empty() {
         report::print(&rows);
     }
+    // Echo and pipelined run for ECHO_SECONDS a run (5 s; 0.2 s in --quick).
+    let seconds = match std::env::var("ECHO_SECONDS") {
+        Ok(s) => s
+            .parse()
+            .map_err(|_| format!("ECHO_SECONDS={s:?} is not a number of seconds"))?,
+        Err(_) if args.quick => 0.2,
+        Err(_) => 5.0,
+    };
     if picked("echo") {
-        let seconds = match std::env::var("ECHO_SECONDS") {
-            Ok(s) => s
-                .parse()
-                .map_err(|_| format!("ECHO_SECONDS={s:?} is not a number of seconds"))?,
-            Err(_) if args.quick => 0.2,
-            Err(_) => 5.0,
-        };
         echo::report(runs, seconds)?;
+    }
+    if picked("pipelined") {
+        pipelined::report(runs, seconds)?;
     }
     if picked("idle-memory") {
         let count = if args.quick {
@@ -207,6 +218,14 @@ fn run() -> Result<(), String> {
             idle_memory::COUNT
         };
         idle_memory::report(runs, count, args.tornado.get("idle-memory"))?;
+    }
+    if picked("idle-connections") {
+        let count = if args.quick {
+            100
+        } else {
+            idle_connections::COUNT
+        };
+        idle_connections::report(runs, count)?;
     }
     Ok(())
 }
