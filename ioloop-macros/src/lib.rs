@@ -1,10 +1,12 @@
-//! Procedural macros for [`ioloop`](https://docs.rs/ioloop): `#[ioloop::coroutine]`.
+//! Procedural macros for [`ioloop`](https://docs.rs/ioloop): `#[ioloop::coroutine]` and
+//! `#[ioloop::test]`.
 //!
 //! Users do not depend on this crate directly: `ioloop` re-exports the attribute, and its
 //! documentation (on `ioloop::coroutine`) is the reference.
 
 mod check;
 mod rewrite;
+mod test_attr;
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
@@ -57,4 +59,38 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
     };
     let errors = errors.iter().map(syn::Error::to_compile_error);
     quote!(#(#errors)* #output)
+}
+
+/// Tornado's `gen_test`: a `#[test]` that runs its body on a fresh `IOLoop`, with a
+/// timeout, and closes the loop afterwards.
+///
+/// The body is a coroutine (`fn name() -> Result<()>`, waiting with `yield_!`, as
+/// `#[ioloop::coroutine]` takes) or an `async fn name() -> Result<()>` (waiting with
+/// `.await`). The test fails with the body's error, or, when the body has not finished
+/// after the timeout, with a message naming the test and the timeout. The timeout is
+/// `#[ioloop::test(timeout = SECONDS)]` (an integer or a decimal), else the
+/// `ASYNC_TEST_TIMEOUT` environment variable (seconds), else 5 s, as in Tornado; see
+/// `ioloop::testing`. Other attributes (`#[should_panic]`, `#[ignore]`) go on as usual.
+/// A misuse (arguments, a bad option) is a compile error that says what to write.
+///
+/// ```
+/// use ioloop::prelude::*;
+///
+/// #[ioloop::test]
+/// fn a_coroutine_test() -> Result<()> {
+///     assert_eq!(yield_!(Future::ready(4))?, 4);
+///     Ok(())
+/// }
+///
+/// #[ioloop::test(timeout = 10)]
+/// async fn an_async_test() -> Result<()> {
+///     ioloop::gen::sleep(Duration::from_millis(1)).await?;
+///     Ok(())
+/// }
+/// # // `#[test]` functions are compiled out of a doctest; this is what they run.
+/// # ioloop::testing::run_test("an_async_test", None, || ioloop::gen::sleep(Duration::ZERO));
+/// ```
+#[proc_macro_attribute]
+pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
+    test_attr::expand(attr.into(), item.into()).into()
 }

@@ -111,6 +111,7 @@ mod spawn;
 mod sys;
 pub mod tcpclient;
 pub mod tcpserver;
+pub mod testing;
 mod timeouts;
 mod trampoline;
 mod waiters;
@@ -127,6 +128,7 @@ pub use crate::remote::Remote;
 pub use crate::resolver::Resolver;
 pub use crate::timeouts::{Deadline, Timeout};
 pub use ioloop_macros::coroutine;
+pub use ioloop_macros::test;
 
 /// Suspends a coroutine until what is yielded completes; evaluates to
 /// `Result<Output>`, so `?` propagates a failure.
