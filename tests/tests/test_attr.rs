@@ -23,8 +23,9 @@ async fn an_async_test_awaits_on_the_loop() -> Result<()> {
     Ok(())
 }
 
-#[ioloop::test]
-async fn an_async_test_may_fail_with_its_own_error_type() -> std::io::Result<()> {
+/// Documented, public, with a trailing comma in the options: all kept.
+#[ioloop::test(timeout = 5)]
+pub async fn an_async_test_may_fail_with_its_own_error_type() -> std::io::Result<()> {
     Ok(())
 }
 

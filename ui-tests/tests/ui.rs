@@ -1,6 +1,7 @@
-//! Compile-fail cases for every misuse of `#[ioloop::coroutine]`, `yield_!` and `task!`
-//! (each with the `.stderr` a user sees), and compile-pass cases for every supported
-//! form. Regenerate snapshots with `TRYBUILD=overwrite cargo test -p ui-tests`, then
+//! Compile-fail cases for every misuse of `#[ioloop::coroutine]`, `#[ioloop::test]`,
+//! `yield_!` and `task!` (each with the `.stderr` a user sees), and compile-pass cases for
+//! every supported form (`#[ioloop::test]`'s are in tests/tests/test_attr.rs: its test
+//! functions only exist in a test build, which trybuild does not make). Regenerate snapshots with `TRYBUILD=overwrite cargo test -p ui-tests`, then
 //! read them.
 
 #[test]
@@ -41,4 +42,9 @@ fn fd_handler_misuse() {
 #[test]
 fn dropped_futures() {
     trybuild::TestCases::new().compile_fail("tests/ui/future/*.rs");
+}
+
+#[test]
+fn test_attribute_misuse() {
+    trybuild::TestCases::new().compile_fail("tests/ui/test_attr/*.rs");
 }

@@ -1,0 +1,8 @@
+#[ioloop::test]
+struct Fixture {
+    port: u16,
+}
+
+fn main() {
+    let _ = Fixture { port: 0 }.port;
+}
