@@ -66,7 +66,7 @@ fn workloads() -> Vec<Workload> {
         tokio,
         tornado,
     };
-    vec![
+    let mut all = vec![
         w(
             "callbacks",
             1_000_000,
@@ -131,31 +131,17 @@ fn workloads() -> Vec<Workload> {
             queues_tokio::queue_io,
             Some("queue"),
         ),
-        w(
-            "remote-1",
-            REMOTE_OPS,
-            REMOTE_QUICK_OPS,
-            remote::on_ioloop::<1>,
-            remote::on_tokio::<1>,
-            None,
-        ),
-        w(
-            "remote-2",
-            REMOTE_OPS,
-            REMOTE_QUICK_OPS,
-            remote::on_ioloop::<2>,
-            remote::on_tokio::<2>,
-            None,
-        ),
-        w(
-            "remote-4",
-            REMOTE_OPS,
-            REMOTE_QUICK_OPS,
-            remote::on_ioloop::<4>,
-            remote::on_tokio::<4>,
-            None,
-        ),
-    ]
+    ];
+    let remote: [(&'static str, fn(u64), fn(u64)); 3] = [
+        ("remote-1", remote::on_ioloop::<1>, remote::on_tokio::<1>),
+        ("remote-2", remote::on_ioloop::<2>, remote::on_tokio::<2>),
+        ("remote-4", remote::on_ioloop::<4>, remote::on_tokio::<4>),
+    ];
+    all.extend(
+        remote
+            .map(|(name, ours, theirs)| w(name, REMOTE_OPS, REMOTE_QUICK_OPS, ours, theirs, None)),
+    );
+    all
 }
 
 /// This binary started again by the harness in a child role.
