@@ -132,8 +132,12 @@ fn workloads() -> Vec<Workload> {
             Some("queue"),
         ),
     ];
-    let remote: [(&'static str, fn(u64), fn(u64)); 3] = [
-        ("remote-1", remote::on_ioloop::<1>, remote::on_tokio::<1>),
+    let remote = [
+        (
+            "remote-1",
+            remote::on_ioloop::<1> as fn(u64),
+            remote::on_tokio::<1> as fn(u64),
+        ),
         ("remote-2", remote::on_ioloop::<2>, remote::on_tokio::<2>),
         ("remote-4", remote::on_ioloop::<4>, remote::on_tokio::<4>),
     ];
