@@ -1,19 +1,10 @@
 //! The coroutine workloads on tokio: a task per coroutine (`spawn_local`), a `oneshot`
 //! channel for a future a callback resolves, and the callback itself a `spawn_local`.
 
-use tokio::sync::oneshot;
+use benches::resolved_later;
 use tokio::task::{spawn_local, LocalSet};
 
 use crate::tokio_side::runtime;
-
-/// A future resolved by a "callback" task on the next scheduler tick.
-fn resolved_later(value: u64) -> oneshot::Receiver<u64> {
-    let (tx, rx) = oneshot::channel();
-    spawn_local(async move {
-        let _ = tx.send(value);
-    });
-    rx
-}
 
 pub fn yields(ops: u64) {
     const TASKS: u64 = 10_000;

@@ -29,6 +29,7 @@ mod pipelined;
 mod pipelined_client;
 mod queues_ioloop;
 mod queues_tokio;
+mod remote;
 mod report;
 mod tokio_side;
 
@@ -37,6 +38,11 @@ use report::{time_once, PerOp, Row};
 
 /// Measured runs per side (after one warm-up run each) in a full run.
 const RUNS: usize = 7;
+
+/// Callbacks sent from other threads per remote run (split evenly over 1, 2 or 4
+/// threads), full and `--quick`.
+const REMOTE_OPS: u64 = 400_000;
+const REMOTE_QUICK_OPS: u64 = 4_000;
 
 /// A timed workload: name, operations in a full run and in `--quick`, ioloop's and
 /// tokio's implementation, and the Tornado figure that stands beside it.
@@ -60,7 +66,7 @@ fn workloads() -> Vec<Workload> {
         tokio,
         tornado,
     };
-    vec![
+    let mut all = vec![
         w(
             "callbacks",
             1_000_000,
@@ -125,7 +131,21 @@ fn workloads() -> Vec<Workload> {
             queues_tokio::queue_io,
             Some("queue"),
         ),
-    ]
+    ];
+    let remote = [
+        (
+            "remote-1",
+            remote::on_ioloop::<1> as fn(u64),
+            remote::on_tokio::<1> as fn(u64),
+        ),
+        ("remote-2", remote::on_ioloop::<2>, remote::on_tokio::<2>),
+        ("remote-4", remote::on_ioloop::<4>, remote::on_tokio::<4>),
+    ];
+    all.extend(
+        remote
+            .map(|(name, ours, theirs)| w(name, REMOTE_OPS, REMOTE_QUICK_OPS, ours, theirs, None)),
+    );
+    all
 }
 
 /// This binary started again by the harness in a child role.
