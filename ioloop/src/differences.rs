@@ -88,6 +88,13 @@
 //!   quotas), where Python counts the machine's. Under `taskset -c 0` that is 5 threads.
 //!   Threads start as jobs need them, as in Python's `ThreadPoolExecutor`.
 //!
+//! ## Testing
+//!
+//! * **A bad `ASYNC_TEST_TIMEOUT` fails the test.** [`#[ioloop::test]`](crate::test)
+//!   reads the variable as Tornado's `gen_test` does (an explicit `timeout = N` wins,
+//!   then the variable, then 5 s), but a value that is not a positive number of seconds
+//!   fails the test with a message naming it, where Tornado silently uses 5 s.
+//!
 //! ## Streams and servers
 //!
 //! * **A stream reads at most 64 KiB per loop turn**, then goes on in the next turn,
