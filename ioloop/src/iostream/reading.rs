@@ -66,11 +66,6 @@ impl IOStream {
                 Some(pending)
             } else {
                 state.read_id += 1;
-                let hook = Rc::new(CancelRead {
-                    stream: Rc::downgrade(&self.inner),
-                    id: state.read_id,
-                });
-                pending.future().set_cancel_hook(hook);
                 state.pending = Some(pending);
                 None
             }
@@ -80,10 +75,37 @@ impl IOStream {
                 "already reading: one read at a time on an IOStream",
             )),
             None => {
+                let id = self.inner.state.borrow().read_id;
                 self.advance_read();
+                self.arm_cancel(id);
                 self.settle_keepalive();
             }
         }
+    }
+
+    /// Lets cancelling read `id` withdraw it, if it is still pending: most reads a
+    /// buffer already satisfies complete inside `advance_read`, and need no hook (one
+    /// allocation fewer per such read).
+    fn arm_cancel(&self, id: u64) {
+        let state = self.inner.state.borrow();
+        if state.read_id != id {
+            return; // it completed, and its callbacks started another read
+        }
+        let Some(pending) = &state.pending else {
+            return;
+        };
+        if pending.future().done() {
+            // Cancelled before its hook was armed (by a callback `advance_read` ran):
+            // end it now, as the hook would have, before it can take any byte.
+            drop(state);
+            self.withdraw_read(Some(id));
+            return;
+        }
+        let hook = Rc::new(CancelRead {
+            stream: Rc::downgrade(&self.inner),
+            id,
+        });
+        pending.future().set_cancel_hook(hook);
     }
 
     /// Ends the pending read without completing it (numbered `only`, if given): it was
@@ -412,6 +434,7 @@ impl Completion {
 /// A pending read's future with its result type left out.
 trait ReadFuture {
     fn set_cancel_hook(&self, hook: Rc<dyn CancelHook>);
+    fn done(&self) -> bool;
     fn is_observed(&self) -> bool;
     /// Fails it, unless it was cancelled.
     fn fail(&self, error: Error);
@@ -422,6 +445,10 @@ trait ReadFuture {
 impl<T: 'static> ReadFuture for Future<T> {
     fn set_cancel_hook(&self, hook: Rc<dyn CancelHook>) {
         Future::set_cancel_hook(self, hook);
+    }
+
+    fn done(&self) -> bool {
+        Future::done(self)
     }
 
     fn is_observed(&self) -> bool {
