@@ -206,3 +206,71 @@ pub fn print_servers(title: &str, op: &str, names: &[&str], samples: &[Vec<Run>]
         ratio(&pick(ours, |r| r.ops_per_s), &pick(theirs, |r| r.ops_per_s)).show(2),
     );
 }
+
+/// The echo matrix's message sizes and connection counts.
+const SIZES: [usize; 4] = [64, 1024, 16 * 1024, 64 * 1024];
+const CONNECTION_COUNTS: [usize; 3] = [1, 64, 1000];
+
+/// Client threads: every core but the server's (on two cores, one thread: the client
+/// then has a core of its own and the busy columns tell who was the limit).
+fn client_threads(connections: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.saturating_sub(1).clamp(1, connections)
+}
+
+/// Echo over every message size and connection count, ioloop, tokio and the mio floor
+/// interleaved in each cell, one row per cell: server CPU per round trip and the ratios.
+pub fn report_matrix(rounds: usize, seconds: f64) -> Result<(), String> {
+    let names = ["ioloop", "tokio", "mio (floor)"];
+    println!();
+    println!("Echo matrix ({seconds} s runs): server CPU us per round trip, median (min-max); ratios per round");
+    println!();
+    println!("| size | connections | ioloop | tokio | mio (floor) | ioloop / tokio | ioloop / mio | server busy % (ioloop, tokio, mio) | client busy % |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for size in SIZES {
+        for connections in CONNECTION_COUNTS {
+            let (size_arg, conn_arg) = (size.to_string(), connections.to_string());
+            let threads = client_threads(connections).to_string();
+            let mut sides: Vec<Side<'_, Run>> = ["ioloop", "tokio", "mio"]
+                .into_iter()
+                .zip(names)
+                .map(|(server, name)| {
+                    let mut command = child(&["echo-server", server, &size_arg]);
+                    let (size_arg, conn_arg, threads) = (&size_arg, &conn_arg, &threads);
+                    let run: Box<dyn FnMut() -> Result<Run, String> + '_> = Box::new(move || {
+                        let client = [
+                            "echo-client",
+                            "--connections",
+                            conn_arg,
+                            "--size",
+                            size_arg,
+                            "--threads",
+                            threads,
+                        ];
+                        measure(&mut command, &client, seconds)
+                    });
+                    (name, run)
+                })
+                .collect();
+            let samples = interleave::run(rounds, false, &mut sides)
+                .map_err(|e| format!("echo matrix, {size} B x {connections}, {e}"))?;
+            let us = |i: usize| pick(&samples[i], |r| r.server_us);
+            let busy = |i: usize| Spread::of(pick(&samples[i], |r| r.server_busy * 100.0)).median;
+            let client = Spread::of(samples.iter().flatten().map(|r| r.client_busy * 100.0));
+            println!(
+                "| {size} | {connections} | {} | {} | {} | {} | {} | {:.0}, {:.0}, {:.0} | {:.0} |",
+                Spread::of(us(0)).show(2),
+                Spread::of(us(1)).show(2),
+                Spread::of(us(2)).show(2),
+                ratio(&us(0), &us(1)).show(2),
+                ratio(&us(0), &us(2)).show(2),
+                busy(0),
+                busy(1),
+                busy(2),
+                client.median,
+            );
+        }
+    }
+    println!("(below 1: ioloop's server spends less CPU per round trip)");
+    Ok(())
+}

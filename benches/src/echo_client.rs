@@ -1,9 +1,11 @@
 //! The echo workload's load client, one for every server so figures compare servers:
-//! single-threaded, `--connections` connections each in lock-step ping-pong of 64-byte
-//! messages for `--seconds`; prints `ROUND_TRIPS SECONDS CPU_SECONDS` (its own CPU
-//! time, which tells whether the client or the server was the limit).
+//! `--connections` connections each in lock-step ping-pong of `--size`-byte messages
+//! for `--seconds`, spread over `--threads` threads (each its own poll); prints
+//! `ROUND_TRIPS SECONDS CPU_SECONDS` (its own CPU time, which tells whether the client
+//! or the server was the limit).
 //!
-//! `benches --child echo-client --port 8888 [--seconds 5] [--connections 64]`
+//! `benches --child echo-client --port 8888 [--seconds 5] [--connections 64] [--size 64]
+//! [--threads 1]`
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
@@ -12,10 +14,10 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
-const MESSAGE: [u8; 64] = [b'e'; 64];
-
 struct Connection {
     socket: TcpStream,
+    /// The message, shared by every connection of the thread.
+    message: std::rc::Rc<[u8]>,
     /// Bytes of the current message written, then read back.
     written: usize,
     read: usize,
@@ -45,23 +47,24 @@ pub fn timeval_seconds(t: libc::timeval) -> f64 {
 }
 
 /// Writes and reads what the socket allows; returns completed round trips.
-fn drive(c: &mut Connection) -> std::io::Result<u64> {
+fn drive(c: &mut Connection, scratch: &mut [u8]) -> std::io::Result<u64> {
+    let size = c.message.len();
     let mut done = 0;
     loop {
-        if c.written < MESSAGE.len() {
-            match c.socket.write(&MESSAGE[c.written..]) {
+        if c.written < size {
+            match c.socket.write(&c.message[c.written..]) {
                 Ok(n) => c.written += n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(done),
                 Err(e) => return Err(e),
             }
             continue;
         }
-        let mut buf = [0u8; 64];
-        match c.socket.read(&mut buf[..MESSAGE.len() - c.read]) {
+        let want = (size - c.read).min(scratch.len());
+        match c.socket.read(&mut scratch[..want]) {
             Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
             Ok(n) => {
                 c.read += n;
-                if c.read == MESSAGE.len() {
+                if c.read == size {
                     c.read = 0;
                     c.written = 0;
                     done += 1;
@@ -73,14 +76,55 @@ fn drive(c: &mut Connection) -> std::io::Result<u64> {
     }
 }
 
-/// Loads the server `--port` names; an error is printed and exits with status 1.
+/// The most bytes one read takes: a 64 KiB message in one call when the socket has it.
+const SCRATCH: usize = 64 * 1024;
+
+/// Loads the server `--port` names with `--threads` threads (default 1), each driving
+/// its share of the connections; an error is printed and exits with status 1.
 pub fn main() {
-    let fresh = |socket| Connection {
-        socket,
-        written: 0,
-        read: 0,
-    };
-    load("echo client", 64, fresh, drive);
+    let size = arg("--size", 64.0) as usize;
+    let threads = (arg("--threads", 1.0) as usize).max(1);
+    let count = arg("--connections", 64.0) as usize;
+    crate::echo_server::raise_fd_limit();
+    let results: Vec<_> = (0..threads)
+        .map(|t| {
+            // The first threads take one more connection when they do not divide evenly.
+            let share = count / threads + usize::from(t < count % threads);
+            std::thread::spawn(move || {
+                let message: std::rc::Rc<[u8]> = vec![b'e'; size].into();
+                let mut scratch = vec![0u8; SCRATCH.min(size)];
+                let fresh = move |socket| Connection {
+                    socket,
+                    message: message.clone(),
+                    written: 0,
+                    read: 0,
+                };
+                run(share, fresh, move |c: &mut Connection| {
+                    drive(c, &mut scratch)
+                })
+            })
+        })
+        .collect();
+    let mut total = (0u64, 0f64);
+    for thread in results {
+        match thread.join() {
+            Ok(Ok((ops, elapsed))) => total = (total.0 + ops, total.1.max(elapsed)),
+            Ok(Err(e)) => {
+                eprintln!("echo client: {e}");
+                std::process::exit(1);
+            }
+            Err(_) => {
+                eprintln!("echo client: a thread panicked");
+                std::process::exit(1);
+            }
+        }
+    }
+    report(total.0, total.1);
+}
+
+/// Prints `OPS SECONDS CPU_SECONDS`, the line the harness reads.
+fn report(ops: u64, elapsed: f64) {
+    println!("{ops} {elapsed:.6} {:.6}", cpu_seconds(libc::RUSAGE_SELF));
 }
 
 /// A load client: opens `--connections` (default `connections`) connections to
@@ -95,20 +139,25 @@ pub fn load<C>(
     make: impl Fn(TcpStream) -> C,
     drive: impl FnMut(&mut C) -> std::io::Result<u64>,
 ) {
-    if let Err(e) = run(connections, make, drive) {
-        eprintln!("{name}: {e}");
-        std::process::exit(1);
+    let count = arg("--connections", connections as f64) as usize;
+    match run(count, make, drive) {
+        Ok((ops, elapsed)) => report(ops, elapsed),
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            std::process::exit(1);
+        }
     }
 }
 
+/// Drives `count` connections to `--port` for `--seconds`; returns the operations
+/// counted and the seconds taken.
 fn run<C>(
-    connections: usize,
+    count: usize,
     make: impl Fn(TcpStream) -> C,
     mut drive: impl FnMut(&mut C) -> std::io::Result<u64>,
-) -> std::io::Result<()> {
+) -> std::io::Result<(u64, f64)> {
     let port = arg("--port", 8888.0) as u16;
     let seconds = arg("--seconds", 5.0);
-    let count = arg("--connections", connections as f64) as usize;
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let mut poll = Poll::new()?;
     let mut connections = Vec::with_capacity(count);
@@ -138,7 +187,5 @@ fn run<C>(
             }
         }
     }
-    let elapsed = began.elapsed().as_secs_f64();
-    println!("{ops} {elapsed:.6} {:.6}", cpu_seconds(libc::RUSAGE_SELF));
-    Ok(())
+    Ok((ops, began.elapsed().as_secs_f64()))
 }

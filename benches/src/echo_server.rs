@@ -1,6 +1,7 @@
 //! The echo workload's servers, each run as a child process of the harness
-//! (`benches --child echo-server ioloop|ioloop-any|tokio|mio`): one thread, every
-//! connection echoes what it reads; prints `port N` once listening. The
+//! (`benches --child echo-server ioloop|ioloop-any|tokio|mio [SIZE]`, SIZE the message
+//! size, 64 by default): one thread, every connection echoes what it reads; prints
+//! `port N` once listening. The
 //! idle-connections workload runs `ioloop-any` and `tokio` with 10,000 connections, so
 //! every server raises its fd limit and listens with a backlog of `BACKLOG`.
 
@@ -17,8 +18,8 @@ pub fn announce(port: u16) {
 const BACKLOG: i32 = 4096;
 
 /// Written the way the docs teach: a coroutine per connection, `read_bytes(read, partial)`
-/// of one message (echo: exactly 64 bytes; idle-connections: whatever came, up to
-/// 64 KiB), then `write` of it.
+/// of one message (echo: exactly one message of the run's size; idle-connections:
+/// whatever came, up to 64 KiB), then `write` of it.
 fn ioloop_server(read: usize, partial: bool) -> ioloop::Result<()> {
     use ioloop::iostream::IOStream;
     use ioloop::prelude::*;
@@ -50,14 +51,21 @@ pub fn ioloop_serve<R: ioloop::CallbackReturn>(
     io.start()
 }
 
-/// tokio's own echo idiom: a task per connection, `read` into a 4 KiB buffer, answer
-/// with `write_all` of what came (one `recv` per message when the peer sends one at a
-/// time, where `read_exact(64)` made a second one that would block).
-fn tokio_server() -> std::io::Result<()> {
+/// The buffer the tokio and mio servers read into: tokio's example's 4 KiB, or one
+/// message when messages are larger (up to 64 KiB), as a user who knows the protocol
+/// would size it.
+fn buffer_for(size: usize) -> usize {
+    size.clamp(4096, 64 * 1024)
+}
+
+/// tokio's own echo idiom: a task per connection, `read` into a buffer (`buffer_for`),
+/// answer with `write_all` of what came (one `recv` per message when the peer sends
+/// one at a time, where `read_exact(64)` made a second one that would block).
+fn tokio_server(size: usize) -> std::io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    tokio_serve(|mut socket| async move {
-        let mut buf = vec![0u8; 4096];
+    tokio_serve(move |mut socket| async move {
+        let mut buf = vec![0u8; buffer_for(size)];
         loop {
             let n = match socket.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
@@ -94,10 +102,10 @@ where
     })
 }
 
-/// The floor: no framework, mio's edge-triggered poll, one 4 KiB buffer per
-/// connection; a short read means the socket is drained (the next arrival raises a new
-/// edge), so a message costs one `recv` and one `send`.
-fn mio_server() -> std::io::Result<()> {
+/// The floor: no framework, mio's edge-triggered poll, one buffer per connection
+/// (`buffer_for`); a short read means the socket is drained (the next arrival raises a
+/// new edge), so a message costs one `recv` and one `send`.
+fn mio_server(size: usize) -> std::io::Result<()> {
     use std::io::{ErrorKind, Read};
 
     use mio::net::{TcpListener, TcpStream};
@@ -105,7 +113,7 @@ fn mio_server() -> std::io::Result<()> {
 
     struct Connection {
         socket: TcpStream,
-        buf: Box<[u8; 4096]>,
+        buf: Box<[u8]>,
         /// The bytes of `buf` read and not yet written back.
         pending: std::ops::Range<usize>,
     }
@@ -169,7 +177,7 @@ fn mio_server() -> std::io::Result<()> {
                             )?;
                             connections.push(Some(Connection {
                                 socket,
-                                buf: Box::new([0; 4096]),
+                                buf: vec![0; buffer_for(size)].into(),
                                 pending: 0..0,
                             }));
                         }
@@ -188,15 +196,23 @@ fn mio_server() -> std::io::Result<()> {
     }
 }
 
-/// Runs the server `side` names until killed; an unknown side or a failed server is an
-/// error on stderr and exit status 1.
-pub fn main(side: &str) {
+/// Runs the server `side` names, for messages of `size` bytes (empty: 64), until
+/// killed; an unknown side or size, or a failed server, is an error on stderr and exit
+/// status 1.
+pub fn main(side: &str, size: &str) {
     raise_fd_limit();
+    let size = match size {
+        "" => 64,
+        s => s.parse().unwrap_or_else(|_| {
+            eprintln!("echo server: message size {s:?} is not a number");
+            std::process::exit(1);
+        }),
+    };
     let outcome = match side {
-        "ioloop" => ioloop_server(64, false).map_err(|e| e.to_string()),
+        "ioloop" => ioloop_server(size, false).map_err(|e| e.to_string()),
         "ioloop-any" => ioloop_server(64 * 1024, true).map_err(|e| e.to_string()),
-        "tokio" => tokio_server().map_err(|e| e.to_string()),
-        "mio" => mio_server().map_err(|e| e.to_string()),
+        "tokio" => tokio_server(size).map_err(|e| e.to_string()),
+        "mio" => mio_server(size).map_err(|e| e.to_string()),
         _ => Err(format!(
             "no echo server {side:?} (ioloop, ioloop-any, tokio or mio)"
         )),

@@ -31,6 +31,8 @@ mod queues_ioloop;
 mod queues_tokio;
 mod remote;
 mod report;
+mod smol_side;
+mod timer_curve;
 mod tokio_side;
 
 use interleave::Side;
@@ -44,26 +46,29 @@ const RUNS: usize = 7;
 const REMOTE_OPS: u64 = 400_000;
 const REMOTE_QUICK_OPS: u64 = 4_000;
 
-/// A timed workload: name, operations in a full run and in `--quick`, ioloop's and
-/// tokio's implementation, and the Tornado figure that stands beside it.
+/// A timed workload: name, operations in a full run and in `--quick`, ioloop's
+/// implementation and its peer's (tokio's, unless `peer` names another), and the
+/// Tornado figure that stands beside it.
 struct Workload {
     name: &'static str,
     ops: u64,
     quick_ops: u64,
     ioloop: fn(u64),
-    tokio: fn(u64),
+    peer: &'static str,
+    peer_fn: fn(u64),
     /// Tornado's loop polls every iteration whether or not an fd is registered (its
     /// waker pipe always is), so its `chain` and `queue` stand beside the "-io" rows.
     tornado: Option<&'static str>,
 }
 
 fn workloads() -> Vec<Workload> {
-    let w = |name, ops, quick_ops, ioloop, tokio, tornado| Workload {
+    let w = |name, ops, quick_ops, ioloop, peer_fn, tornado| Workload {
         name,
         ops,
         quick_ops,
         ioloop,
-        tokio,
+        peer: "tokio",
+        peer_fn,
         tornado,
     };
     let mut all = vec![
@@ -132,6 +137,18 @@ fn workloads() -> Vec<Workload> {
             Some("queue"),
         ),
     ];
+    // The other single-threaded executor a user would weigh: smol's.
+    all.push(Workload {
+        peer: "smol",
+        ..w(
+            "callbacks-smol",
+            1_000_000,
+            10_000,
+            ioloop_side::callbacks,
+            smol_side::callbacks,
+            None,
+        )
+    });
     let remote = [
         (
             "remote-1",
@@ -152,7 +169,7 @@ fn workloads() -> Vec<Workload> {
 fn run_child(args: &[String]) {
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_default();
     match arg(0) {
-        "echo-server" => echo_server::main(arg(1)),
+        "echo-server" => echo_server::main(arg(1), arg(2)),
         "echo-client" => echo_client::main(),
         "pipelined-server" => pipelined::server(arg(1)),
         "pipelined-client" => pipelined_client::main(),
@@ -184,7 +201,14 @@ fn main() {
 fn run() -> Result<(), String> {
     let workloads = workloads();
     let mut known: Vec<&str> = workloads.iter().map(|w| w.name).collect();
-    known.extend(["echo", "pipelined", "idle-memory", "idle-connections"]);
+    known.extend([
+        "echo",
+        "pipelined",
+        "idle-memory",
+        "idle-connections",
+        "timer-curve",
+        "echo-matrix",
+    ]);
     let args = report::Args::parse(&known)?;
     let picked = |name: &str| args.workloads.is_empty() || args.workloads.iter().any(|w| w == name);
     let runs = args.runs.unwrap_or(if args.quick { 1 } else { RUNS });
@@ -198,19 +222,20 @@ fn run() -> Result<(), String> {
     let mut rows = Vec::new();
     for w in workloads.iter().filter(|w| picked(w.name)) {
         let ops = if args.quick { w.quick_ops } else { w.ops };
-        let (ours, theirs) = (w.ioloop, w.tokio);
+        let (ours, theirs) = (w.ioloop, w.peer_fn);
         let mut sides: Vec<Side<'_, PerOp>> = vec![
             ("ioloop", Box::new(move || Ok(time_once(ops, ours)))),
-            ("tokio", Box::new(move || Ok(time_once(ops, theirs)))),
+            (w.peer, Box::new(move || Ok(time_once(ops, theirs)))),
         ];
         let mut samples = interleave::run(runs, warm_up, &mut sides)
             .map_err(|e| format!("{}, {e}", w.name))?
             .into_iter();
         rows.push(Row {
             name: w.name,
+            peer: w.peer,
             ops,
             ioloop: samples.next().expect("ioloop's runs"),
-            tokio: samples.next().expect("tokio's runs"),
+            peer_runs: samples.next().expect("the peer's runs"),
             tornado: w.tornado.and_then(|t| args.tornado.per_op(t)),
         });
     }
@@ -225,8 +250,15 @@ fn run() -> Result<(), String> {
         Err(_) if args.quick => 0.2,
         Err(_) => 5.0,
     };
+    if picked("timer-curve") {
+        timer_curve::report(runs, warm_up, args.quick)?;
+    }
     if picked("echo") {
         echo::report(runs, seconds)?;
+    }
+    if picked("echo-matrix") {
+        // Twelve cells of three sides: shorter runs, at most three rounds.
+        echo::report_matrix(runs.min(3), (seconds / 2.5).max(0.1))?;
     }
     if picked("pipelined") {
         pipelined::report(runs, seconds)?;

@@ -15,9 +15,11 @@ pub struct PerOp {
 /// One workload's runs on each side, in round order.
 pub struct Row {
     pub name: &'static str,
+    /// Who the second side is: tokio, unless the workload names another.
+    pub peer: &'static str,
     pub ops: u64,
     pub ioloop: Vec<PerOp>,
-    pub tokio: Vec<PerOp>,
+    pub peer_runs: Vec<PerOp>,
     /// Tornado's ns/op, when `--tornado` gave its figures.
     pub tornado: Option<PerOp>,
 }
@@ -100,7 +102,8 @@ impl Args {
     }
 }
 
-fn thread_cpu_ns() -> f64 {
+/// CPU time this thread has used, in ns.
+pub fn thread_cpu_ns() -> f64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -125,13 +128,13 @@ pub fn time_once(ops: u64, workload: fn(u64)) -> PerOp {
 pub fn print(rows: &[Row]) {
     let with_tornado = rows.iter().any(|r| r.tornado.is_some());
     print!(
-        "| workload | ops | ioloop CPU ns/op | tokio CPU ns/op | ioloop / tokio (CPU) | ioloop wall ns/op | tokio wall ns/op |"
+        "| workload | peer | ops | ioloop CPU ns/op | peer CPU ns/op | ioloop / peer (CPU) | ioloop wall ns/op | peer wall ns/op |"
     );
     if with_tornado {
         print!(" Tornado CPU ns/op | Tornado / ioloop |");
     }
     println!();
-    print!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    print!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     if with_tornado {
         print!(" ---: | ---: |");
     }
@@ -141,14 +144,15 @@ pub fn print(rows: &[Row]) {
         let wall = |side: &[PerOp]| side.iter().map(|p| p.wall).collect::<Vec<_>>();
         let ours = Spread::of(cpu(&r.ioloop));
         print!(
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
             r.name,
+            r.peer,
             r.ops,
             ours.show(1),
-            Spread::of(cpu(&r.tokio)).show(1),
-            ratio(&cpu(&r.ioloop), &cpu(&r.tokio)).show(2),
+            Spread::of(cpu(&r.peer_runs)).show(1),
+            ratio(&cpu(&r.ioloop), &cpu(&r.peer_runs)).show(2),
             Spread::of(wall(&r.ioloop)).show(1),
-            Spread::of(wall(&r.tokio)).show(1),
+            Spread::of(wall(&r.peer_runs)).show(1),
         );
         if with_tornado {
             match r.tornado {
@@ -161,6 +165,6 @@ pub fn print(rows: &[Row]) {
     }
     println!(
         "(ns per operation: median (min-max) of the interleaved runs; ratio: median (min-max) \
-         of each round's ioloop / tokio, below 1 is faster)"
+         of each round's ioloop / peer, below 1 is faster)"
     );
 }

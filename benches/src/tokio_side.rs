@@ -21,13 +21,19 @@ pub fn runtime() -> tokio::runtime::Runtime {
 /// Deadline offsets in nanoseconds, spread over 100 ms by a fixed-seed generator, so
 /// both sides get the same schedule.
 pub fn spread(ops: u64) -> Vec<u64> {
+    spread_over(ops, 100_000_000)
+}
+
+/// `ops` deadline offsets in nanoseconds below `span`, from the same fixed-seed
+/// generator as [`spread`].
+pub fn spread_over(ops: u64, span: u64) -> Vec<u64> {
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
     (0..ops)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            x % 100_000_000
+            x % span
         })
         .collect()
 }
