@@ -102,6 +102,16 @@ pub fn reap(mut server: Child) -> (Result<f64, ()>, String) {
 /// CPU_SECONDS`, given `--port` and `--seconds` after `client`) against the server
 /// `command` starts, each pinned to a core of its own.
 pub fn measure(command: &mut Command, client: &[&str], seconds: f64) -> Result<Run, String> {
+    measure_with(command, client, seconds).map(|(run, _)| run)
+}
+
+/// `measure`, with the figures the client printed after its first three (the open
+/// loop's latency percentiles).
+pub fn measure_with(
+    command: &mut Command,
+    client: &[&str],
+    seconds: f64,
+) -> Result<(Run, Vec<f64>), String> {
     let (server, port) = start(pin(command, 0))?;
     let out = pin(&mut child(client), 1)
         .args([
@@ -120,12 +130,15 @@ pub fn measure(command: &mut Command, client: &[&str], seconds: f64) -> Result<R
         .filter_map(|w| w.parse().ok())
         .collect();
     match (out.status.success(), &figures[..]) {
-        (true, &[ops, wall, client_cpu]) if ops > 0.0 => Ok(Run {
-            ops_per_s: ops / wall,
-            server_us: server_cpu / ops * 1e6,
-            server_busy: server_cpu / wall,
-            client_busy: client_cpu / wall,
-        }),
+        (true, &[ops, wall, client_cpu, ref rest @ ..]) if ops > 0.0 => Ok((
+            Run {
+                ops_per_s: ops / wall,
+                server_us: server_cpu / ops * 1e6,
+                server_busy: server_cpu / wall,
+                client_busy: client_cpu / wall,
+            },
+            rest.to_vec(),
+        )),
         _ => Err(format!(
             "the client failed ({}, stdout {:?}, stderr {:?})",
             out.status,
@@ -178,7 +191,7 @@ pub fn report(rounds: usize, seconds: f64) -> Result<(), String> {
 }
 
 /// The runs' figure `f`, in round order.
-fn pick(side: &[Run], f: fn(&Run) -> f64) -> Vec<f64> {
+pub fn pick(side: &[Run], f: fn(&Run) -> f64) -> Vec<f64> {
     side.iter().map(f).collect()
 }
 

@@ -1,11 +1,20 @@
-//! The echo workload's load client, one for every server so figures compare servers:
-//! `--connections` connections each in lock-step ping-pong of `--size`-byte messages
-//! for `--seconds`, spread over `--threads` threads (each its own poll); prints
-//! `ROUND_TRIPS SECONDS CPU_SECONDS` (its own CPU time, which tells whether the client
-//! or the server was the limit).
+//! The echo and HTTP workloads' load client, one for every server so figures compare
+//! servers: `--connections` connections each in lock-step ping-pong (one request in
+//! flight) for `--seconds`, spread over `--threads` threads (each its own poll). A
+//! request is `--size` bytes echoed back, or with `--http 1` the HTTP request of
+//! `http.rs`, answered by its fixed response. Prints `ROUND_TRIPS SECONDS CPU_SECONDS`
+//! (its own CPU time, which tells whether the client or the server was the limit).
+//!
+//! With `--rate R` the load is an open loop, as wrk2's: requests are due at R a second
+//! in all, round robin over the connections, whether or not earlier ones were answered
+//! (a connection sends a due request as soon as its previous one is answered), and each
+//! latency runs from when the request was due, so a stalled server is charged for every
+//! request it held up (no coordinated omission). The line then also carries the p50,
+//! p99 and p99.9 latency in microseconds; requests still unanswered at the end count
+//! with their latency so far.
 //!
 //! `benches --child echo-client --port 8888 [--seconds 5] [--connections 64] [--size 64]
-//! [--threads 1]`
+//! [--http 1] [--threads 1] [--rate R]`
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
@@ -16,11 +25,18 @@ use mio::{Events, Interest, Poll, Token};
 
 struct Connection {
     socket: TcpStream,
-    /// The message, shared by every connection of the thread.
+    /// The request, shared by every connection of the thread.
     message: std::rc::Rc<[u8]>,
-    /// Bytes of the current message written, then read back.
+    /// The length of the answer to one request.
+    reply: usize,
+    /// Bytes of the current request written, then of its answer read.
     written: usize,
     read: usize,
+    /// In an open loop, when each request owed on this connection was due, the one in
+    /// flight first; `None` in a closed loop, which always has one in flight.
+    owed: Option<std::collections::VecDeque<Instant>>,
+    /// Latencies of the answered requests (open loop), in ns.
+    latencies: Vec<u64>,
 }
 
 /// The number after `name` on the command line, or `default`.
@@ -51,6 +67,10 @@ fn drive(c: &mut Connection, scratch: &mut [u8]) -> std::io::Result<u64> {
     let size = c.message.len();
     let mut done = 0;
     loop {
+        let nothing_due = c.owed.as_ref().is_some_and(|owed| owed.is_empty());
+        if nothing_due {
+            return Ok(done);
+        }
         if c.written < size {
             match c.socket.write(&c.message[c.written..]) {
                 Ok(n) => c.written += n,
@@ -59,15 +79,18 @@ fn drive(c: &mut Connection, scratch: &mut [u8]) -> std::io::Result<u64> {
             }
             continue;
         }
-        let want = (size - c.read).min(scratch.len());
+        let want = (c.reply - c.read).min(scratch.len());
         match c.socket.read(&mut scratch[..want]) {
             Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
             Ok(n) => {
                 c.read += n;
-                if c.read == size {
+                if c.read == c.reply {
                     c.read = 0;
                     c.written = 0;
                     done += 1;
+                    if let Some(due) = c.owed.as_mut().and_then(|owed| owed.pop_front()) {
+                        c.latencies.push(due.elapsed().as_nanos() as u64);
+                    }
                 }
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(done),
@@ -80,35 +103,63 @@ fn drive(c: &mut Connection, scratch: &mut [u8]) -> std::io::Result<u64> {
 const SCRATCH: usize = 64 * 1024;
 
 /// Loads the server `--port` names with `--threads` threads (default 1), each driving
-/// its share of the connections; an error is printed and exits with status 1.
+/// its share of the connections (and of `--rate`); an error is printed and exits with
+/// status 1.
 pub fn main() {
-    let size = arg("--size", 64.0) as usize;
+    let (message, reply): (Vec<u8>, usize) = if arg("--http", 0.0) != 0.0 {
+        (crate::http::REQUEST.to_vec(), crate::http::RESPONSE.len())
+    } else {
+        let size = arg("--size", 64.0) as usize;
+        (vec![b'e'; size], size)
+    };
     let threads = (arg("--threads", 1.0) as usize).max(1);
     let count = arg("--connections", 64.0) as usize;
+    let rate = arg("--rate", 0.0);
     crate::echo_server::raise_fd_limit();
     let results: Vec<_> = (0..threads)
         .map(|t| {
             // The first threads take one more connection when they do not divide evenly.
             let share = count / threads + usize::from(t < count % threads);
+            let (message, thread_rate) = (message.clone(), rate * share as f64 / count as f64);
             std::thread::spawn(move || {
-                let message: std::rc::Rc<[u8]> = vec![b'e'; size].into();
-                let mut scratch = vec![0u8; SCRATCH.min(size)];
+                let message: std::rc::Rc<[u8]> = message.into();
+                let mut scratch = vec![0u8; SCRATCH.min(reply.max(1))];
                 let fresh = move |socket| Connection {
                     socket,
                     message: message.clone(),
+                    reply,
                     written: 0,
                     read: 0,
+                    owed: (rate > 0.0).then(Default::default),
+                    latencies: Vec::new(),
                 };
-                run(share, fresh, move |c: &mut Connection| {
-                    drive(c, &mut scratch)
-                })
+                let drive = move |c: &mut Connection| drive(c, &mut scratch);
+                let owe: fn(&mut Connection, Instant) = |c, due| {
+                    if let Some(owed) = c.owed.as_mut() {
+                        owed.push_back(due);
+                    }
+                };
+                let pace = (thread_rate > 0.0).then_some((thread_rate, owe));
+                let (ops, elapsed, connections) = run_paced(share, fresh, drive, pace)?;
+                let mut latencies = Vec::new();
+                let now = Instant::now();
+                for c in connections {
+                    latencies.extend(c.latencies);
+                    let unanswered = c.owed.into_iter().flatten();
+                    latencies.extend(unanswered.map(|due| (now - due).as_nanos() as u64));
+                }
+                Ok::<_, std::io::Error>((ops, elapsed, latencies))
             })
         })
         .collect();
-    let mut total = (0u64, 0f64);
+    let (mut ops, mut elapsed, mut latencies) = (0u64, 0f64, Vec::new());
     for thread in results {
         match thread.join() {
-            Ok(Ok((ops, elapsed))) => total = (total.0 + ops, total.1.max(elapsed)),
+            Ok(Ok((n, e, l))) => {
+                ops += n;
+                elapsed = elapsed.max(e);
+                latencies.extend(l);
+            }
             Ok(Err(e)) => {
                 eprintln!("echo client: {e}");
                 std::process::exit(1);
@@ -119,7 +170,27 @@ pub fn main() {
             }
         }
     }
-    report(total.0, total.1);
+    if rate > 0.0 {
+        let [p50, p99, p999] = percentiles(&mut latencies, [0.5, 0.99, 0.999]);
+        println!(
+            "{ops} {elapsed:.6} {:.6} {:.1} {:.1} {:.1}",
+            cpu_seconds(libc::RUSAGE_SELF),
+            p50 / 1e3,
+            p99 / 1e3,
+            p999 / 1e3
+        );
+    } else {
+        report(ops, elapsed);
+    }
+}
+
+/// The `qs` quantiles of `samples` (sorted in place), nearest rank below; 0 for none.
+pub fn percentiles<const N: usize>(samples: &mut [u64], qs: [f64; N]) -> [f64; N] {
+    samples.sort_unstable();
+    qs.map(|q| match samples.len() {
+        0 => 0.0,
+        n => samples[((n - 1) as f64 * q) as usize] as f64,
+    })
 }
 
 /// Prints `OPS SECONDS CPU_SECONDS`, the line the harness reads.
@@ -154,8 +225,24 @@ pub fn load<C>(
 fn run<C>(
     count: usize,
     make: impl Fn(TcpStream) -> C,
-    mut drive: impl FnMut(&mut C) -> std::io::Result<u64>,
+    drive: impl FnMut(&mut C) -> std::io::Result<u64>,
 ) -> std::io::Result<(u64, f64)> {
+    let (ops, elapsed, _) = run_paced(count, make, drive, None)?;
+    Ok((ops, elapsed))
+}
+
+/// An open loop's pace: requests a second, and how a connection is told one fell due.
+type Pace<C> = (f64, fn(&mut C, Instant));
+
+/// `run`, and with a pace an open loop: a request falls due every 1/rate s, round robin
+/// over the connections, and the connection it falls to is told and driven at once.
+/// Returns the connections too, for what they recorded.
+fn run_paced<C>(
+    count: usize,
+    make: impl Fn(TcpStream) -> C,
+    mut drive: impl FnMut(&mut C) -> std::io::Result<u64>,
+    pace: Option<Pace<C>>,
+) -> std::io::Result<(u64, f64, Vec<C>)> {
     let port = arg("--port", 8888.0) as u16;
     let seconds = arg("--seconds", 5.0);
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
@@ -175,17 +262,115 @@ fn run<C>(
     }
     let mut events = Events::with_capacity(1024);
     let (began, limit) = (Instant::now(), Duration::from_secs_f64(seconds));
+    let interval = pace.map(|(rate, _)| Duration::from_secs_f64(1.0 / rate));
     let mut ops = 0u64;
-    for c in &mut connections {
-        ops += drive(c)?;
+    let mut issued = 0u64;
+    if interval.is_none() {
+        for c in &mut connections {
+            ops += drive(c)?;
+        }
     }
     while began.elapsed() < limit {
-        poll.poll(&mut events, Some(Duration::from_millis(100)))?;
+        let mut wait = Duration::from_millis(100);
+        if let (Some(interval), Some((_, owe))) = (interval, pace) {
+            // Hand out every request that has fallen due, then sleep until the next.
+            loop {
+                let due = began + interval.mul_f64(issued as f64);
+                let now = Instant::now();
+                if due > now {
+                    wait = due - now;
+                    break;
+                }
+                let c = &mut connections[issued as usize % count];
+                owe(c, due);
+                ops += drive(c)?;
+                issued += 1;
+            }
+        }
+        poll.poll(&mut events, Some(wait))?;
         for event in events.iter() {
             if let Some(c) = connections.get_mut(event.token().0) {
                 ops += drive(c)?;
             }
         }
     }
-    Ok((ops, began.elapsed().as_secs_f64()))
+    Ok((ops, began.elapsed().as_secs_f64(), connections))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client connection for `size`-byte messages (in an open loop or not), and the
+    /// blocking peer socket the test answers it from.
+    fn connection(size: usize, open_loop: bool) -> (Connection, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (peer, _) = listener.accept().unwrap();
+        stream.set_nonblocking(true).unwrap();
+        let c = Connection {
+            socket: TcpStream::from_std(stream),
+            message: vec![b'e'; size].into(),
+            reply: size,
+            written: 0,
+            read: 0,
+            owed: open_loop.then(Default::default),
+            latencies: Vec::new(),
+        };
+        (c, peer)
+    }
+
+    /// Drives `c` until it has counted `want` round trips, echoing from `peer` on this
+    /// thread between calls.
+    fn drive_until(c: &mut Connection, peer: &mut std::net::TcpStream, want: u64) -> u64 {
+        let mut scratch = vec![0u8; 1024];
+        let mut done = drive(c, &mut scratch).unwrap();
+        while done < want {
+            let mut buf = vec![0u8; c.message.len()];
+            peer.read_exact(&mut buf).unwrap();
+            peer.write_all(&buf).unwrap();
+            // The echo is on its way back: drive until it has been read.
+            loop {
+                let n = drive(c, &mut scratch).unwrap();
+                done += n;
+                if n > 0 {
+                    break;
+                }
+                std::thread::yield_now();
+            }
+        }
+        done
+    }
+
+    #[test]
+    fn a_closed_loop_connection_counts_each_echoed_message_as_a_round_trip() {
+        let (mut c, mut peer) = connection(3000, false);
+        assert_eq!(drive_until(&mut c, &mut peer, 3), 3);
+        assert!(c.latencies.is_empty());
+    }
+
+    #[test]
+    fn an_open_loop_connection_sends_only_what_fell_due_and_times_it_from_then() {
+        let (mut c, mut peer) = connection(64, true);
+        let mut scratch = vec![0u8; 64];
+        assert_eq!(drive(&mut c, &mut scratch).unwrap(), 0);
+        assert_eq!(c.written, 0, "nothing was due, so nothing was sent");
+        let due = Instant::now() - Duration::from_millis(50);
+        c.owed.as_mut().unwrap().push_back(due);
+        assert_eq!(drive_until(&mut c, &mut peer, 1), 1);
+        assert_eq!(c.latencies.len(), 1);
+        assert!(c.latencies[0] >= 50_000_000, "timed from when it fell due");
+        assert_eq!(drive(&mut c, &mut scratch).unwrap(), 0);
+        assert_eq!(c.written, 0, "and nothing more");
+    }
+
+    #[test]
+    fn percentiles_take_the_nearest_rank_below() {
+        let mut samples: Vec<u64> = (1..=1000).rev().collect();
+        assert_eq!(
+            percentiles(&mut samples, [0.5, 0.99, 0.999]),
+            [500.0, 990.0, 999.0]
+        );
+        assert_eq!(percentiles(&mut [], [0.5]), [0.0]);
+    }
 }

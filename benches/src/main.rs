@@ -19,6 +19,7 @@ mod coroutines_tokio;
 mod echo;
 mod echo_client;
 mod echo_server;
+mod http;
 mod idle_client;
 mod idle_connections;
 mod idle_memory;
@@ -32,6 +33,7 @@ mod queues_tokio;
 mod remote;
 mod report;
 mod smol_side;
+mod tail;
 mod timer_curve;
 mod tokio_side;
 
@@ -172,6 +174,7 @@ fn run_child(args: &[String]) {
         "echo-server" => echo_server::main(arg(1), arg(2)),
         "echo-client" => echo_client::main(),
         "pipelined-server" => pipelined::server(arg(1)),
+        "http-server" => http::server(arg(1)),
         "pipelined-client" => pipelined_client::main(),
         "idle-client" => idle_client::main(),
         "idle-memory" => match arg(2).parse() {
@@ -208,6 +211,8 @@ fn run() -> Result<(), String> {
         "idle-connections",
         "timer-curve",
         "echo-matrix",
+        "http",
+        "tail-latency",
     ]);
     let args = report::Args::parse(&known)?;
     let picked = |name: &str| args.workloads.is_empty() || args.workloads.iter().any(|w| w == name);
@@ -259,6 +264,12 @@ fn run() -> Result<(), String> {
     if picked("echo-matrix") {
         // Twelve cells of three sides: shorter runs, at most three rounds.
         echo::report_matrix(runs.min(3), (seconds / 2.5).max(0.1))?;
+    }
+    if picked("http") {
+        http::report(runs, seconds)?;
+    }
+    if picked("tail-latency") {
+        tail::report(runs.min(3), (seconds / 2.5).max(0.1))?;
     }
     if picked("pipelined") {
         pipelined::report(runs, seconds)?;
