@@ -1,14 +1,13 @@
 """The workloads of shared/WORKLOADS.md on Python Tornado 6, for side-by-side ratios.
 
-Prints one JSON object {"workload": ns_per_op, ...} (the median of a few runs) on
-stdout, or with --echo-server PORT serves the echo workload until killed.
-Run through bench/compare.sh, which installs Tornado into a throwaway virtualenv.
+`--one WORKLOAD --ops N` makes one run and prints `WALL_NS CPU_NS` per operation (for
+idle-memory, bytes per suspended coroutine); the Rust harness runs it as one more side,
+interleaved with ioloop's and tokio's runs. `--echo-server PORT` serves the echo
+workload until killed. Run through bench/compare.sh, which installs Tornado into a
+throwaway virtualenv and points the harness at it.
 """
 
 import argparse
-import json
-import statistics
-import sys
 import time
 import warnings
 
@@ -37,8 +36,13 @@ def callbacks(ops):
         if count[0] == ops:
             loop.stop()
 
-    for _ in range(ops):
-        loop.add_callback(bump)
+    # Queued from inside the running loop, as ioloop's and tokio's are: queued before
+    # start(), each add_callback goes through call_soon_threadsafe and a syscall.
+    def queue_all():
+        for _ in range(ops):
+            loop.add_callback(bump)
+
+    loop.add_callback(queue_all)
     loop.start()
     loop.close()
 
@@ -187,70 +191,68 @@ def idle_memory(count=100_000):
     return (after - before) / count
 
 
-def echo_server(port):
+def echo_server(port, any_size):
+    """Echoes 64-byte messages, or with any_size whatever came (up to 64 KiB), as the
+    idle-connections workload's servers do."""
+    import resource
+
     from tornado.iostream import StreamClosedError
+    from tornado.netutil import bind_sockets
     from tornado.tcpserver import TCPServer
+
+    # The idle-connections workload opens 10,000 connections.
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     class Echo(TCPServer):
         async def handle_stream(self, stream, address):
             try:
                 while True:
-                    data = await stream.read_bytes(64)
+                    if any_size:
+                        data = await stream.read_bytes(64 * 1024, partial=True)
+                    else:
+                        data = await stream.read_bytes(64)
                     await stream.write(data)
             except StreamClosedError:
                 pass
 
-    from tornado.netutil import bind_sockets
-
     loop = fresh_loop()
     server = Echo()
-    sockets = bind_sockets(port, "127.0.0.1")
+    sockets = bind_sockets(port, "127.0.0.1", backlog=4096)
     server.add_sockets(sockets)
     print(f"port {sockets[0].getsockname()[1]}", flush=True)
     loop.start()
 
 
 WORKLOADS = {
-    "callbacks": (callbacks, 1_000_000),
-    "chain": (chain, 1_000_000),
-    "timers": (timers, 200_000),
-    "yields": (yields, 1_000_000),
-    "gather": (gather, 200_000),
-    "queue": (queue, 200_000),
+    "callbacks": callbacks,
+    "chain": chain,
+    "timers": timers,
+    "yields": yields,
+    "gather": gather,
+    "queue": queue,
 }
-
-
-def measure(workload, ops, runs):
-    """Median ns/op of `runs` runs: wall-clock, and CPU time of this thread."""
-    wall, cpu = [], []
-    for _ in range(runs):
-        began, cpu_began = time.perf_counter_ns(), time.thread_time_ns()
-        workload(ops)
-        wall.append((time.perf_counter_ns() - began) / ops)
-        cpu.append((time.thread_time_ns() - cpu_began) / ops)
-    return statistics.median(wall), statistics.median(cpu)
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("workloads", nargs="*")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--one", metavar="WORKLOAD", choices=list(WORKLOADS) + ["idle-memory"])
+    parser.add_argument("--ops", type=int, default=100_000)
     parser.add_argument("--echo-server", type=int, metavar="PORT")
+    parser.add_argument("--any-size", action="store_true")
     args = parser.parse_args()
     if args.echo_server is not None:
-        echo_server(args.echo_server)
-        return
-    wanted = args.workloads or list(WORKLOADS) + ["idle-memory"]
-    results = {}
-    for name in wanted:
-        if name == "idle-memory":
-            results[name] = idle_memory()
-        elif name in WORKLOADS:
-            workload, ops = WORKLOADS[name]
-            results[name], results[name + ".cpu"] = measure(workload, ops, args.runs)
-        print(f"{name}: {results.get(name)}", file=sys.stderr, flush=True)
-    json.dump(results, sys.stdout)
-    print()
+        echo_server(args.echo_server, args.any_size)
+    elif args.one == "idle-memory":
+        print(idle_memory(args.ops))
+    elif args.one is not None:
+        began, cpu_began = time.perf_counter_ns(), time.thread_time_ns()
+        WORKLOADS[args.one](args.ops)
+        wall = (time.perf_counter_ns() - began) / args.ops
+        cpu = (time.thread_time_ns() - cpu_began) / args.ops
+        print(f"{wall} {cpu}")
+    else:
+        parser.error("give --one WORKLOAD or --echo-server PORT")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,10 @@ pub struct Run {
     pub client_busy: f64,
 }
 
+/// Tornado's side of the workloads, run with the Python `TORNADO_PYTHON` names.
+pub const TORNADO_SCRIPT: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/tornado_workloads.py");
+
 /// This binary in one of its child roles.
 pub fn child(role: &[&str]) -> Command {
     let mut c = Command::new(std::env::current_exe().expect("the benchmark binary"));
@@ -157,7 +161,6 @@ pub fn report(rounds: usize, seconds: f64) -> Result<(), String> {
     if tornado.is_some() {
         names.push("Tornado");
     }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/tornado_workloads.py");
     let mut sides: Vec<Side<'_, Run>> = names
         .iter()
         .map(|&name| {
@@ -167,7 +170,7 @@ pub fn report(rounds: usize, seconds: f64) -> Result<(), String> {
                 "mio (floor)" => child(&["echo-server", "mio"]),
                 _ => {
                     let mut c = Command::new(tornado.as_deref().unwrap_or("python3"));
-                    c.args([script, "--echo-server", "0"]);
+                    c.args([TORNADO_SCRIPT, "--echo-server", "0"]);
                     c
                 }
             };

@@ -7,7 +7,7 @@
 //! every connection and its memory has settled, minus its VmRSS with no connection.
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdout, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::echo;
@@ -66,9 +66,10 @@ fn stage(client: &mut BufReader<ChildStdout>, expect: usize) -> Result<(), Strin
     }
 }
 
-/// One run against the echo server `side`: bytes per connection at each of `SIZES`.
-fn measure(side: &str, count: usize) -> Result<Vec<f64>, String> {
-    let (server, port) = echo::start(&mut echo::child(&["echo-server", side]))?;
+/// One run against the echo server `command` starts: bytes per connection at each of
+/// `SIZES`.
+fn measure(command: &mut Command, count: usize) -> Result<Vec<f64>, String> {
+    let (server, port) = echo::start(command)?;
     let pid = server.id();
     let measured = (|| {
         let (base_rss, base_fds) = (settled_rss(pid)?, open_fds(pid)?);
@@ -157,14 +158,32 @@ fn fitting(count: usize) -> usize {
     count.min((limit.rlim_max as usize).saturating_sub(64))
 }
 
-/// Runs the workload on both sides, interleaved, and prints the table.
+/// Runs the workload on both sides (and Tornado's, when `TORNADO_PYTHON` names a
+/// Python that has it), interleaved, and prints the table.
 pub fn report(rounds: usize, wanted: usize) -> Result<(), String> {
     let count = fitting(wanted);
-    let names = ["ioloop", "tokio"];
+    let mut names = vec!["ioloop", "tokio"];
     let mut sides: Vec<Side<'_, Vec<f64>>> = vec![
-        ("ioloop", Box::new(|| measure("ioloop-any", count))),
-        ("tokio", Box::new(|| measure("tokio", count))),
+        (
+            "ioloop",
+            Box::new(move || measure(&mut echo::child(&["echo-server", "ioloop-any"]), count)),
+        ),
+        (
+            "tokio",
+            Box::new(move || measure(&mut echo::child(&["echo-server", "tokio"]), count)),
+        ),
     ];
+    if let Ok(python) = std::env::var("TORNADO_PYTHON") {
+        names.push("Tornado");
+        sides.push((
+            "Tornado",
+            Box::new(move || {
+                let mut command = Command::new(&python);
+                command.args([echo::TORNADO_SCRIPT, "--echo-server", "0", "--any-size"]);
+                measure(&mut command, count)
+            }),
+        ));
+    }
     let samples =
         interleave::run(rounds, false, &mut sides).map_err(|e| format!("idle-connections, {e}"))?;
     let at = |side: &[Vec<f64>], i: usize| side.iter().map(|r| r[i]).collect::<Vec<f64>>();

@@ -74,9 +74,13 @@ fn tokio_side(count: usize) -> f64 {
     })
 }
 
-/// Runs both sides as child processes, interleaved, and prints the comparison (with
-/// Tornado's figure, when given).
-pub fn report(rounds: usize, count: usize, tornado: Option<f64>) -> Result<(), String> {
+/// Runs both sides as child processes, interleaved (and Tornado as a third, when it is
+/// set up), and prints the comparison.
+pub fn report(
+    rounds: usize,
+    count: usize,
+    tornado: Option<&crate::report::Tornado>,
+) -> Result<(), String> {
     let measure = |side: &'static str| -> Result<f64, String> {
         let exe = std::env::current_exe().expect("the benchmark binary");
         let out = Command::new(exe)
@@ -98,6 +102,9 @@ pub fn report(rounds: usize, count: usize, tornado: Option<f64>) -> Result<(), S
         ("ioloop", Box::new(|| measure("ioloop"))),
         ("tokio", Box::new(|| measure("tokio"))),
     ];
+    if let Some(tornado) = tornado {
+        sides.push(("Tornado", Box::new(move || tornado.idle_memory(count))));
+    }
     let samples =
         interleave::run(rounds, false, &mut sides).map_err(|e| format!("idle-memory, {e}"))?;
     let (ours, theirs) = (
@@ -111,10 +118,12 @@ pub fn report(rounds: usize, count: usize, tornado: Option<f64>) -> Result<(), S
         theirs.show(0),
         ours.median / theirs.median
     );
-    if let Some(t) = tornado {
+    if let Some(t) = samples.get(2) {
+        let t = Spread::of(t.clone());
         println!(
-            "idle-memory: {t:.0} bytes per suspended coroutine (Tornado), {:.1}x ioloop's",
-            t / ours.median
+            "idle-memory: {} bytes per suspended coroutine (Tornado), {:.1}x ioloop's",
+            t.show(0),
+            t.median / ours.median
         );
     }
     Ok(())

@@ -7,8 +7,8 @@
 //! Run with `cargo run --release -p benches` (optionally naming workloads:
 //! `cargo run --release -p benches -- chain-io echo`). `--quick` runs every workload
 //! once with tiny counts, as a smoke test (`.ci/run`): its figures mean nothing.
-//! `bench/compare.sh` also runs the workloads on Python Tornado and passes its figures
-//! in with `--tornado FILE.json`, which adds a Tornado column.
+//! `bench/compare.sh` also runs the workloads on Python Tornado: with `TORNADO_PYTHON`
+//! naming a Python that has it, Tornado is one more side, interleaved with the others.
 //!
 //! The servers, the load clients and the idle-memory probes are this same binary
 //! started again with `--child ROLE ...`, so `cargo run` builds all there is to run. A
@@ -224,6 +224,7 @@ fn run() -> Result<(), String> {
     {
         idle_sockets::prepare();
     }
+    let tornado = report::Tornado::from_env();
     let mut rows = Vec::new();
     for w in workloads.iter().filter(|w| picked(w.name)) {
         let ops = if args.quick { w.quick_ops } else { w.ops };
@@ -232,6 +233,13 @@ fn run() -> Result<(), String> {
             ("ioloop", Box::new(move || Ok(time_once(ops, ours)))),
             (w.peer, Box::new(move || Ok(time_once(ops, theirs)))),
         ];
+        let tornado_side = w.tornado.zip(tornado.as_ref());
+        if let Some((name, tornado)) = tornado_side {
+            // A tenth of the operations: a Tornado operation costs microseconds, and a
+            // per-operation figure does not need a million of them.
+            let ops = (ops / 10).max(1);
+            sides.push(("Tornado", Box::new(move || tornado.time_once(name, ops))));
+        }
         let mut samples = interleave::run(runs, warm_up, &mut sides)
             .map_err(|e| format!("{}, {e}", w.name))?
             .into_iter();
@@ -241,7 +249,7 @@ fn run() -> Result<(), String> {
             ops,
             ioloop: samples.next().expect("ioloop's runs"),
             peer_runs: samples.next().expect("the peer's runs"),
-            tornado: w.tornado.and_then(|t| args.tornado.per_op(t)),
+            tornado: tornado_side.and_then(|_| samples.next()),
         });
     }
     if !rows.is_empty() {
@@ -280,7 +288,7 @@ fn run() -> Result<(), String> {
         } else {
             idle_memory::COUNT
         };
-        idle_memory::report(runs, count, args.tornado.get("idle-memory"))?;
+        idle_memory::report(runs, count, tornado.as_ref())?;
     }
     if picked("idle-connections") {
         let count = if args.quick {

@@ -20,51 +20,70 @@ pub struct Row {
     pub ops: u64,
     pub ioloop: Vec<PerOp>,
     pub peer_runs: Vec<PerOp>,
-    /// Tornado's ns/op, when `--tornado` gave its figures.
-    pub tornado: Option<PerOp>,
+    /// Tornado's runs, interleaved with the others, when it ran.
+    pub tornado: Option<Vec<PerOp>>,
 }
 
-/// Figures measured elsewhere (Python Tornado), by workload name.
-#[derive(Default)]
-pub struct Peer(std::collections::HashMap<String, f64>);
+/// Python Tornado as one more side, when `TORNADO_PYTHON` names a Python that has it
+/// (`bench/compare.sh` sets it up): each run is `bench/tornado_workloads.py --one`.
+pub struct Tornado {
+    python: String,
+}
 
-impl Peer {
-    /// Reads the flat JSON object `bench/tornado_workloads.py` prints.
-    fn load(path: &str) -> Result<Peer, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read Tornado's figures from {path}: {e}"))?;
-        let value: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| format!("{path} is not the JSON tornado_workloads.py prints: {e}"))?;
-        let figures = value
-            .as_object()
-            .map(|o| {
-                o.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(Peer(figures))
+impl Tornado {
+    pub fn from_env() -> Option<Tornado> {
+        let python = std::env::var("TORNADO_PYTHON").ok()?;
+        Some(Tornado { python })
     }
 
-    pub fn get(&self, name: &str) -> Option<f64> {
-        self.0.get(name).copied()
+    /// The script's output for one run of `workload` with `ops` operations, as numbers.
+    fn run(&self, workload: &str, ops: u64) -> Result<Vec<f64>, String> {
+        let out = std::process::Command::new(&self.python)
+            .args([
+                crate::echo::TORNADO_SCRIPT,
+                "--one",
+                workload,
+                "--ops",
+                &ops.to_string(),
+            ])
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", self.python))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let figures: Vec<f64> = text
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        if !out.status.success() || figures.is_empty() {
+            return Err(format!(
+                "tornado_workloads.py --one {workload} failed ({}, stderr {:?})",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(figures)
     }
 
-    /// A timed workload's wall and CPU ns/op (`name` and `name.cpu`; files without the
-    /// CPU figure give the wall one for both).
-    pub fn per_op(&self, name: &str) -> Option<PerOp> {
-        let wall = self.get(name)?;
-        let cpu = self.get(&format!("{name}.cpu")).unwrap_or(wall);
-        Some(PerOp { wall, cpu })
+    /// One run of a timed workload: wall and CPU ns/op.
+    pub fn time_once(&self, workload: &str, ops: u64) -> Result<PerOp, String> {
+        match self.run(workload, ops)?[..] {
+            [wall, cpu] => Ok(PerOp { wall, cpu }),
+            _ => Err(format!(
+                "tornado_workloads.py --one {workload} printed no timings"
+            )),
+        }
+    }
+
+    /// One run of idle-memory: bytes per suspended coroutine.
+    pub fn idle_memory(&self, count: usize) -> Result<f64, String> {
+        Ok(self.run("idle-memory", count as u64)?[0])
     }
 }
 
-/// The command line: workload names, `--quick`, `--runs N` and `--tornado FILE`.
+/// The command line: workload names, `--quick` and `--runs N`.
 pub struct Args {
     pub workloads: Vec<String>,
     pub quick: bool,
     pub runs: Option<usize>,
-    pub tornado: Peer,
 }
 
 impl Args {
@@ -76,14 +95,9 @@ impl Args {
             workloads: Vec::new(),
             quick: false,
             runs: None,
-            tornado: Peer::default(),
         };
         while let Some(arg) = args.next() {
             match arg.as_str() {
-                "--tornado" => {
-                    let path = args.next().ok_or("--tornado needs a file")?;
-                    parsed.tornado = Peer::load(&path)?;
-                }
                 "--quick" => parsed.quick = true,
                 "--runs" => {
                     let n = args.next().and_then(|n| n.parse().ok()).filter(|&n| n > 0);
@@ -92,7 +106,7 @@ impl Args {
                 name if known.contains(&name) => parsed.workloads.push(arg),
                 other => {
                     return Err(format!(
-                        "unknown argument {other:?}; workloads: {}; options: --quick, --runs N, --tornado FILE",
+                        "unknown argument {other:?}; workloads: {}; options: --quick, --runs N",
                         known.join(", ")
                     ))
                 }
@@ -131,7 +145,7 @@ pub fn print(rows: &[Row]) {
         "| workload | peer | ops | ioloop CPU ns/op | peer CPU ns/op | ioloop / peer (CPU) | ioloop wall ns/op | peer wall ns/op |"
     );
     if with_tornado {
-        print!(" Tornado CPU ns/op | Tornado / ioloop |");
+        print!(" Tornado CPU ns/op | Tornado / ioloop (CPU) |");
     }
     println!();
     print!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
@@ -155,9 +169,13 @@ pub fn print(rows: &[Row]) {
             Spread::of(wall(&r.peer_runs)).show(1),
         );
         if with_tornado {
-            match r.tornado {
+            match &r.tornado {
                 // CPU against CPU: wall time hides the cost where a workload waits.
-                Some(t) => print!(" {:.1} | {:.0}x |", t.cpu, t.cpu / ours.median),
+                Some(t) => print!(
+                    " {} | {} |",
+                    Spread::of(cpu(t)).show(0),
+                    ratio(&cpu(t), &cpu(&r.ioloop)).show(0)
+                ),
                 None => print!(" - | - |"),
             }
         }
