@@ -70,8 +70,17 @@ impl Drop for ThreadLoops {
     }
 }
 
+/// Work that waits for the end of the loop iteration it was asked for in: a stream's
+/// coalesced writes (see `IOStream::write`).
+pub(crate) trait AtIterationEnd {
+    fn at_iteration_end(self: Rc<Self>);
+}
+
 struct Inner {
     callbacks: RefCell<VecDeque<Queued>>,
+    /// Run at the end of the iteration's callbacks and timeouts (before the poller may
+    /// wait) and again after its I/O handlers.
+    iteration_end: RefCell<Vec<Rc<dyn AtIterationEnd>>>,
     timeouts: RefCell<Timeouts>,
     /// Reused between iterations so finding the due timeouts does not allocate.
     due: RefCell<Vec<Timeout>>,
@@ -214,6 +223,7 @@ impl IOLoop {
         let io = IOLoop {
             inner: Rc::new(Inner {
                 callbacks: RefCell::new(VecDeque::new()),
+                iteration_end: RefCell::new(Vec::new()),
                 timeouts: RefCell::new(Timeouts::default()),
                 due: RefCell::new(Vec::new()),
                 handlers: RefCell::new(Handlers::default()),
@@ -952,6 +962,11 @@ impl IOLoop {
     /// assert!(io.start().is_err());
     /// ```
     pub fn close(&self, all_fds: bool) {
+        if self.inner.closed.get() {
+            return;
+        }
+        // Writes already reported done still leave, as far as the sockets take them.
+        self.run_iteration_end();
         if self.inner.closed.replace(true) {
             return;
         }
@@ -1039,6 +1054,8 @@ impl IOLoop {
         if !inner.closed.get() {
             self.give_back_spike(due);
         }
+        // Before the poller may wait: what this iteration wrote leaves now.
+        self.run_iteration_end();
 
         let wait = if !inner.callbacks.borrow().is_empty() {
             Duration::ZERO
@@ -1055,7 +1072,34 @@ impl IOLoop {
             return false;
         }
         self.poll_io(wait);
+        self.run_iteration_end();
         true
+    }
+
+    /// Asks for `work` to run at the end of this iteration (or of the next, between
+    /// iterations).
+    pub(crate) fn at_iteration_end(&self, work: Rc<dyn AtIterationEnd>) {
+        self.inner.iteration_end.borrow_mut().push(work);
+    }
+
+    /// Runs the work waiting for the iteration's end, and what that work asks for in
+    /// turn, keeping the list's capacity from one iteration to the next.
+    fn run_iteration_end(&self) {
+        let list = &self.inner.iteration_end;
+        loop {
+            let mut batch = std::mem::take(&mut *list.borrow_mut());
+            if batch.is_empty() {
+                *list.borrow_mut() = batch;
+                return;
+            }
+            for work in batch.drain(..) {
+                guard_named("the end of a loop iteration", || work.at_iteration_end());
+            }
+            let mut list = list.borrow_mut();
+            if list.is_empty() {
+                *list = batch;
+            }
+        }
     }
 
     /// Puts the `due` buffer back, and gives back what a spike of callbacks or timeouts

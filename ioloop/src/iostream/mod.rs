@@ -28,10 +28,10 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::events::Events;
 use crate::future::{CancelHook, Future, WeakFuture};
 use crate::handlers::{HandlerKey, Trigger};
-use crate::ioloop::{IOLoop, WeakLoop};
+use crate::ioloop::{AtIterationEnd, IOLoop, WeakLoop};
 use reading::PendingRead;
 use request::Request;
-use write::WriteQueue;
+use write::{WriteQueue, COALESCE_LIMIT};
 
 /// Tornado's default limit on buffered, unread bytes.
 const DEFAULT_MAX_BUFFER: usize = 100 * 1024 * 1024;
@@ -63,6 +63,8 @@ struct State {
     read_later: bool,
     max_buffer_size: usize,
     max_write_buffer_size: Option<usize>,
+    /// Coalesced writes wait for the end of the loop iteration (see `write`).
+    flush_at_iteration_end: bool,
 }
 
 /// Where the loop holds a busy stream (see `Inner::holder`).
@@ -213,6 +215,7 @@ impl IOStream {
                     read_later: false,
                     max_buffer_size: DEFAULT_MAX_BUFFER,
                     max_write_buffer_size: None,
+                    flush_at_iteration_end: false,
                 }),
                 close_callback: Cell::new(None),
                 holder: Rc::downgrade(&holder),
@@ -480,9 +483,25 @@ impl IOStream {
 
     // ----- writing -----
 
-    /// Queues `data` for writing; the future completes once it (and everything before
-    /// it) has been written to the socket. Fails at once on a closed stream, or when the
-    /// unwritten bytes would pass [`set_max_write_buffer_size`](IOStream::set_max_write_buffer_size).
+    /// Queues `data` for writing. Fails at once on a closed stream, or when the unwritten
+    /// bytes would pass [`set_max_write_buffer_size`](IOStream::set_max_write_buffer_size).
+    ///
+    /// **Writes coalesce.** While the loop runs, the bytes written during one loop
+    /// iteration leave together at its end, in one `sendmsg` over all of them, and a
+    /// write's future is done at once while fewer than 64 KiB wait: an awaited write per
+    /// reply (`yield_!(stream.write(reply))?`) answers a whole pipeline of requests with
+    /// one syscall, as a `BufWriter` flushed when the input runs dry would, without the
+    /// code saying so. From 64 KiB waiting on, the bytes leave at once and the future
+    /// completes once they (and everything before them) are written to the socket, so a
+    /// writer that outpaces its peer still waits. With the loop not running, a write
+    /// leaves at once. The order of the bytes is always the order of the calls, and
+    /// closing or dropping the stream first sends what the socket takes.
+    ///
+    /// Tornado's future completes once the bytes are written to the socket; here a
+    /// coalesced write's completes when they are queued for the iteration's end. Either
+    /// way they may still be lost if the connection fails (the kernel's buffer is no
+    /// promise of delivery either); the failure then closes the stream, and the next
+    /// read or write fails.
     ///
     /// ```
     /// # use ioloop::iostream::IOStream;
@@ -498,7 +517,9 @@ impl IOStream {
     /// ```
     pub fn write(&self, data: impl Into<Bytes>) -> Future<()> {
         let data = data.into();
-        let future = {
+        let io = self.inner.io.upgrade();
+        let running = io.as_ref().is_some_and(IOLoop::is_running);
+        let (future, coalesced, schedule) = {
             let mut state = self.inner.state.borrow_mut();
             if state.closed {
                 let failed = Future::new();
@@ -513,9 +534,18 @@ impl IOStream {
                     ));
                 }
             }
-            state.writes.push(data)
+            let coalesced = running
+                && state.connecting.is_none()
+                && state.writes.queued() + data.len() < COALESCE_LIMIT;
+            let schedule = coalesced && !state.flush_at_iteration_end;
+            state.flush_at_iteration_end |= schedule;
+            (state.writes.push(data, coalesced), coalesced, schedule)
         };
-        self.flush();
+        match (&io, coalesced) {
+            (Some(io), true) if schedule => io.at_iteration_end(self.inner.clone()),
+            (_, true) => {}
+            (_, false) => self.flush(),
+        }
         self.settle_keepalive();
         future
     }
@@ -628,6 +658,10 @@ impl IOStream {
     /// assert!(stream.write(&b"late"[..]).result().is_err());
     /// ```
     pub fn close(&self) {
+        // Coalesced writes are already reported done: send what the socket takes.
+        if self.inner.state.borrow().writes.queued() > 0 {
+            self.flush();
+        }
         self.close_with(None);
     }
 
@@ -852,6 +886,16 @@ impl Waiter {
 /// abandons the attempt and closes the socket; so does dropping it, `abandon_on_drop`,
 /// where the future is the stream's only owner ([`IOStream::connect`]). Connected or
 /// failed, the future drops it, leaving the stream be.
+impl AtIterationEnd for Inner {
+    /// The iteration's coalesced writes leave.
+    fn at_iteration_end(self: Rc<Self>) {
+        let stream = IOStream { inner: self };
+        stream.inner.state.borrow_mut().flush_at_iteration_end = false;
+        stream.flush();
+        stream.settle_keepalive();
+    }
+}
+
 struct ConnectHook {
     stream: IOStream,
     abandon_on_drop: bool,

@@ -11,6 +11,11 @@ use crate::future::Future;
 /// At most this many buffers per `writev`: plenty to fill a socket buffer.
 const MAX_SLICES: usize = 64;
 
+/// While fewer bytes than this wait, a write made as the loop runs is done at once and
+/// its bytes leave with the iteration's others; from this many on, they leave now and a
+/// write waits for the socket, as a full `BufWriter` does.
+pub(crate) const COALESCE_LIMIT: usize = 64 * 1024;
+
 /// Buffers waiting for the socket, written in order without copying; each write's
 /// future completes once every byte up to its end has been written.
 #[derive(Default)]
@@ -29,16 +34,21 @@ impl WriteQueue {
         self.queued
     }
 
-    /// No write is waiting to be flushed.
+    /// No write is waiting to be flushed, and no byte.
     pub(crate) fn is_idle(&self) -> bool {
-        self.waiting.is_empty()
+        self.waiting.is_empty() && self.chunks.is_empty()
     }
 
-    pub(crate) fn push(&mut self, data: Bytes) -> Future<()> {
+    /// Queues `data`; its future completes once it is written, or at once when
+    /// `coalesced` (its bytes then leave with the iteration's other writes).
+    pub(crate) fn push(&mut self, data: Bytes, coalesced: bool) -> Future<()> {
         self.queued += data.len();
         self.total_queued += data.len() as u64;
         if !data.is_empty() {
             self.chunks.push_back(data);
+        }
+        if coalesced {
+            return Future::ready(());
         }
         let future = Future::new();
         self.waiting.push_back((self.total_queued, future.clone()));

@@ -1,0 +1,188 @@
+//! Writes issued during one loop iteration leave together at its end: one `sendmsg`
+//! over the queued chunks instead of one `send` per write (see `IOStream::write`).
+
+use std::io::{ErrorKind as IoKind, Read};
+use std::net::TcpStream;
+use std::rc::Rc;
+use std::time::Duration;
+
+use ioloop::iostream::IOStream;
+use ioloop::prelude::*;
+
+use tests::stream_and_peer;
+
+/// What the peer can read right now, without waiting.
+fn available(peer: &mut TcpStream) -> Vec<u8> {
+    peer.set_nonblocking(true).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match peer.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == IoKind::WouldBlock => break,
+            Err(e) => panic!("peer read failed: {e}"),
+        }
+    }
+    peer.set_nonblocking(false).unwrap();
+    got
+}
+
+/// Reads exactly `n` bytes, waiting for them.
+fn read_n(peer: &mut TcpStream, n: usize) -> Vec<u8> {
+    peer.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut got = vec![0u8; n];
+    peer.read_exact(&mut got).unwrap();
+    got
+}
+
+/// Runs `f` on the current loop and waits (at most a minute) for the future it returns:
+/// a failed assertion inside the loop fails the test instead of leaving it running.
+fn run<T: 'static>(f: impl FnOnce() -> Future<T> + 'static) -> Result<T> {
+    IOLoop::current().run_sync(f, Some(Duration::from_secs(60)))
+}
+
+/// A future resolved in the next loop iteration, with what `check` returns then.
+fn next_iteration<T: 'static>(check: impl FnOnce() -> T + 'static) -> Future<T> {
+    let future = Future::new();
+    let f = future.clone();
+    IOLoop::current().add_callback(move || {
+        let _ = f.set_result(check());
+    });
+    future
+}
+
+#[test]
+fn writes_in_one_iteration_reach_the_socket_together_at_its_end() {
+    let (stream, peer) = stream_and_peer();
+    let peer = Rc::new(std::cell::RefCell::new(peer));
+    let p = peer.clone();
+    let (during, all_done, after) = run(move || {
+        let mut during = Vec::new();
+        let mut writes = Vec::new();
+        for i in 0..16u8 {
+            writes.push(stream.write(vec![b'a' + i; 10]));
+            // Still in the iteration: nothing has left yet.
+            during.extend(available(&mut p.borrow_mut()));
+        }
+        // Each write's future is done already: an awaiting coroutine goes on at once.
+        let all_done = writes.iter().all(|w| w.done() && w.exception().is_none());
+        next_iteration(move || {
+            let after = available(&mut p.borrow_mut());
+            drop(stream);
+            (during, all_done, after)
+        })
+    })
+    .unwrap();
+    assert_eq!(during, b"", "bytes left during the iteration");
+    assert!(all_done);
+    let want: Vec<u8> = (0..16u8).flat_map(|i| vec![b'a' + i; 10]).collect();
+    assert_eq!(after, want);
+}
+
+#[test]
+fn an_awaited_write_per_reply_answers_a_whole_pipeline_in_one_iteration() {
+    #[ioloop::coroutine]
+    fn answer(
+        stream: IOStream,
+        n: usize,
+        order: Rc<std::cell::RefCell<Vec<String>>>,
+    ) -> Result<()> {
+        for i in 0..n {
+            let line = yield_!(stream.read_until("\n", Some(100)))?;
+            yield_!(stream.write(line))?;
+            order.borrow_mut().push(format!("reply {i}"));
+        }
+        Ok(())
+    }
+    let (stream, mut peer) = stream_and_peer();
+    std::io::Write::write_all(&mut peer, b"1\n2\n3\n4\n5\n6\n7\n8\n").unwrap();
+    let order = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let o = order.clone();
+    let done = run(move || {
+        // A callback queued before the coroutine starts runs one iteration later:
+        // if any reply had to wait for the socket, it would come before the last.
+        let o2 = o.clone();
+        IOLoop::current().add_callback(move || o2.borrow_mut().push("next iteration".into()));
+        answer(stream, 8, o)
+    });
+    done.unwrap();
+    assert_eq!(read_n(&mut peer, 16), b"1\n2\n3\n4\n5\n6\n7\n8\n");
+    // Every reply came before the next iteration (which may not have run at all).
+    let order = order.borrow();
+    assert!(order.len() >= 8);
+    assert_eq!(
+        order[..8],
+        (0..8).map(|i| format!("reply {i}")).collect::<Vec<_>>()[..]
+    );
+}
+
+#[test]
+fn a_write_with_no_loop_running_goes_out_at_once() {
+    let (stream, mut peer) = stream_and_peer();
+    let write = stream.write("now");
+    assert!(write.done());
+    assert_eq!(read_n(&mut peer, 3), b"now");
+}
+
+#[test]
+fn closing_right_after_writing_still_sends_the_bytes() {
+    let (stream, mut peer) = stream_and_peer();
+    run(move || {
+        drop(stream.write("last words"));
+        stream.close();
+        Future::ready(())
+    })
+    .unwrap();
+    let mut got = Vec::new();
+    peer.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    peer.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"last words");
+}
+
+#[test]
+fn dropping_the_stream_right_after_writing_still_sends_the_bytes() {
+    let (stream, mut peer) = stream_and_peer();
+    run(move || {
+        drop(stream.write("parting"));
+        drop(stream);
+        next_iteration(|| ())
+    })
+    .unwrap();
+    let mut got = Vec::new();
+    peer.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    peer.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"parting");
+}
+
+#[test]
+fn past_the_coalescing_limit_a_write_goes_out_at_once_in_order() {
+    let (stream, peer) = stream_and_peer();
+    let mut reader = peer.try_clone().unwrap();
+    let peer = Rc::new(std::cell::RefCell::new(peer));
+    let (go, wait) = std::sync::mpsc::channel::<usize>();
+    // Reads the rest once told how much came in the callback.
+    let rest = std::thread::spawn(move || {
+        let first = wait.recv().unwrap();
+        read_n(&mut reader, 4 + 256 * 1024 - first)
+    });
+    let (p, s) = (peer.clone(), stream.clone());
+    let done = run(move || {
+        let small = s.write("head");
+        assert!(small.done());
+        // 64 KiB or more waiting: sent now, with the bytes queued before it.
+        let write = s.write(vec![b'x'; 256 * 1024]);
+        let now = available(&mut p.borrow_mut());
+        assert!(now.starts_with(b"head"), "sent in the same callback");
+        assert!(now[4..].iter().all(|&b| b == b'x'));
+        go.send(now.len()).unwrap();
+        write
+    });
+    done.unwrap();
+    let rest = rest.join().unwrap();
+    assert!(rest.iter().all(|&b| b == b'x'));
+    drop(stream);
+}
