@@ -45,48 +45,31 @@ fn multi_logs_the_other_failures_once_and_multi_quiet_does_not() {
     assert!(logs.is_empty(), "{logs:?}");
 }
 
-#[test]
-fn with_timeout_times_out_without_cancelling_the_inner_work() {
-    let io = IOLoop::new();
+#[ioloop::test]
+fn with_timeout_times_out_without_cancelling_the_inner_work() -> Result<()> {
     let inner = Future::<u8>::new();
-    let watched = inner.clone();
-    let err = io
-        .run_sync(
-            move || with_timeout(Duration::from_millis(2), watched),
-            None,
-        )
-        .unwrap_err();
+    let err = yield_!(with_timeout(Duration::from_millis(2), inner.clone())).unwrap_err();
     assert!(err.is_timeout());
     assert!(err.to_string().contains("timed out"), "{err}");
     assert!(!inner.done(), "the inner work keeps running");
     inner.set_result(1).unwrap();
+    Ok(())
 }
 
-#[test]
-fn with_timeout_cancel_cancels_the_inner_work() {
-    let io = IOLoop::new();
+#[ioloop::test]
+fn with_timeout_cancel_cancels_the_inner_work() -> Result<()> {
     let inner = Future::<u8>::new();
-    let watched = inner.clone();
-    let err = io
-        .run_sync(
-            move || with_timeout_cancel(Duration::from_millis(2), watched),
-            None,
-        )
-        .unwrap_err();
+    let err = yield_!(with_timeout_cancel(Duration::from_millis(2), inner.clone())).unwrap_err();
     assert!(err.is_timeout());
     assert!(inner.cancelled());
+    Ok(())
 }
 
-#[test]
-fn with_timeout_passes_a_prompt_result_through() {
-    let io = IOLoop::new();
-    let value = io
-        .run_sync(
-            || with_timeout(Duration::from_secs(60), later(1, "in time")),
-            None,
-        )
-        .unwrap();
+#[ioloop::test]
+fn with_timeout_passes_a_prompt_result_through() -> Result<()> {
+    let value = yield_!(with_timeout(Duration::from_secs(60), later(1, "in time"))).unwrap();
     assert_eq!(value, "in time");
+    Ok(())
 }
 
 #[test]
