@@ -78,24 +78,17 @@ fn setup(addrs: Vec<SocketAddr>) -> (IOLoop, Rc<Cell<Instant>>, TCPClient, Attem
     (io, clock, client, attempts)
 }
 
+#[ioloop::coroutine]
+fn turns(n: usize) -> Result<()> {
+    for _ in 0..n {
+        yield_!(ioloop::gen::moment())?;
+    }
+    Ok(())
+}
+
 /// Runs `n` loop iterations (callbacks, due timeouts).
 fn spin(io: &IOLoop, n: usize) {
-    fn hop(done: Future<()>, left: usize) {
-        if left == 0 {
-            done.set_result(()).unwrap();
-        } else {
-            IOLoop::current().add_callback(move || hop(done, left - 1));
-        }
-    }
-    io.run_sync(
-        move || {
-            let done = Future::new();
-            hop(done.clone(), n);
-            done
-        },
-        None,
-    )
-    .unwrap();
+    io.run_sync(move || turns(n), None).unwrap();
 }
 
 fn advance(clock: &Cell<Instant>, by: Duration) {
