@@ -104,8 +104,8 @@ impl TCPClient {
     /// This client, starting each connection attempt with `connect` instead of
     /// [`IOStream::connect`]: the seam Tornado's `_Connector` has in its `connect`
     /// argument, for tests that decide when (and whether) each attempt completes. The
-    /// client cancels an attempt it no longer wants (a loser, or all on a timeout) and
-    /// closes a stream that arrives after another attempt won.
+    /// client cancels every attempt it no longer wants: the losers once one wins, all of
+    /// them on a timeout or when the connect future is dropped.
     ///
     /// ```
     /// use ioloop::tcpclient::TCPClient;
@@ -344,6 +344,14 @@ impl Connector {
                 close_late_stream(&attempt);
             }
         }
+    }
+}
+
+impl Drop for Connector {
+    /// The result was dropped unsettled: nothing is left to want the lookup, the
+    /// attempts or the timer (which would otherwise stay on the loop for up to 0.3 s).
+    fn drop(&mut self) {
+        self.finish();
     }
 }
 

@@ -260,3 +260,18 @@ fn the_losing_attempts_socket_is_closed() {
     assert_eq!(tests::open_fds(), baseline);
     tear_down(io);
 }
+
+#[test]
+fn dropping_the_connect_future_abandons_its_attempts_and_timer() {
+    let _serial = serial();
+    let (io, _clock, client, attempts) = setup(vec![v6(1), v4(1)]);
+    let connecting = client.connect("example.com", 80, None);
+    spin(&io, 1);
+    assert_eq!(io.timeout_count(), 1, "the secondary's timer");
+    drop(connecting);
+    assert!(attempts.of(v6(1)).cancelled(), "the attempt is abandoned");
+    assert_eq!(io.timeout_count(), 0, "nor is the timer left behind");
+    spin(&io, 1);
+    assert_eq!(attempts.started(), [v6(1)]);
+    tear_down(io);
+}
