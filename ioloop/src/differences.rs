@@ -95,7 +95,21 @@
 //!   then the variable, then 5 s), but a value that is not a positive number of seconds
 //!   fails the test with a message naming it, where Tornado silently uses 5 s.
 //!
+//! * **`ExpectLog` watches the thread, not a logger, and its level is required.**
+//!   [`ExpectLog::new(level, pattern)`](crate::testing::ExpectLog) sees every record the
+//!   thread logs (the `log` crate has one process-wide logger, and tests run in parallel
+//!   threads), where Tornado's watches one named logger; a scope is the guard's lifetime.
+//!   Port `with ExpectLog(app_log, "Uncaught", level=logging.ERROR):` as
+//!   `let _expected = ExpectLog::new(log::Level::Error, "Uncaught");` and
+//!   `required=False` as `.not_required()`.
+//!
 //! ## Streams and servers
+//!
+//! * **A resolver answers `SocketAddr`s.** [`netutil::Resolver`](crate::netutil::Resolver)
+//!   `::resolve(host, port, family)` gives a `Future<Vec<SocketAddr>>`, where Tornado's gives
+//!   `(family, address)` pairs; the family is the address's (`addr.is_ipv6()`), and
+//!   `family` is an [`AddressFamily`](crate::netutil::AddressFamily) for `socket.AF_*`.
+//!   Port `TCPClient(resolver=r)` as `TCPClient::with_resolver(r)`.
 //!
 //! * **A stream reads at most 64 KiB per loop turn**, then goes on in the next turn,
 //!   where Tornado reads until the read is satisfied or the socket is drained. Results

@@ -101,6 +101,7 @@ mod inline_fn;
 mod ioloop;
 pub mod iostream;
 pub mod locks;
+mod name_resolver;
 pub mod netutil;
 mod periodic;
 pub mod queues;

@@ -7,6 +7,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::error::Result;
 
+pub use crate::name_resolver::{AddressFamily, DefaultExecutorResolver, Resolver};
+
 /// Binds non-blocking listening sockets on `port` for `address` (a host name or
 /// literal; `None` for every interface, IPv4 and IPv6). Port 0 picks a free port, the
 /// same one for every socket. With `reuse_port`, several sockets (in several threads,

@@ -1,4 +1,5 @@
-//! [`Resolver`]: completing a loop's [`Future`] from another thread.
+//! [`Resolver`]: completing a loop's [`Future`] from another thread. (Resolving host
+//! names is [`netutil::Resolver`](crate::netutil::Resolver), another thing.)
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -45,6 +46,9 @@ type Mailbox<T> = Arc<Mutex<Option<Result<T>>>>;
 /// on the loop's thread, in a callback, waking the loop if it is waiting. A resolver
 /// dropped without a result fails the future with
 /// [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled), so it cannot stay pending forever.
+///
+/// Not to be confused with [`netutil::Resolver`](crate::netutil::Resolver), which
+/// resolves host names to addresses (Tornado's `tornado.netutil.Resolver`).
 ///
 /// ```
 /// use ioloop::{Future, IOLoop};

@@ -1,5 +1,6 @@
 //! Running a test's body on a fresh loop with a timeout: the runtime side of
-//! [`#[ioloop::test]`](macro@crate::test), Tornado's `gen_test`.
+//! [`#[ioloop::test]`](macro@crate::test), Tornado's `gen_test`; and asserting on what
+//! was logged: [`ExpectLog`], Tornado's `ExpectLog` (with [`capture_logs`]).
 //!
 //! The attribute is the usual way in; [`run_test`] is what it expands to, and can be
 //! called directly where an attribute does not fit.
@@ -9,6 +10,10 @@
 //! [`DEFAULT_TIMEOUT`]. Unlike Tornado, which silently falls back to the default, an
 //! `ASYNC_TEST_TIMEOUT` that is not a positive number of seconds fails the test and
 //! says so: a typo there should not quietly change every test's limit.
+
+mod logs;
+
+pub use logs::{capture_logs, ExpectLog};
 
 use crate::{Future, IOLoop};
 use std::cell::Cell;

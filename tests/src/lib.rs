@@ -1,52 +1,10 @@
 //! Shared helpers for ioloop's behaviour tests (the tests live in `tests/`).
 
 use std::cell::RefCell;
-use std::sync::Once;
 
-thread_local! {
-    static CAPTURE: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
-}
-
-struct ThreadCapture;
-
-impl log::Log for ThreadCapture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        // mio traces its registrations; the tests are about what ioloop reports.
-        if record.level() > log::Level::Info {
-            return;
-        }
-        CAPTURE.with(|c| {
-            if let Some(lines) = c.borrow_mut().as_mut() {
-                lines.push(format!("{} {}", record.level(), record.args()));
-            }
-        });
-    }
-
-    fn flush(&self) {}
-}
-
-/// Runs `f` and returns what it logged on this thread, one line per record as
-/// `"LEVEL message"`, from level INFO up. Tests run on many threads at once; each sees only its own lines.
-///
-/// ```
-/// let ((), lines) = tests::capture_logs(|| log::warn!("careful"));
-/// assert_eq!(lines, vec!["WARN careful".to_string()]);
-/// ```
-pub fn capture_logs<R>(f: impl FnOnce() -> R) -> (R, Vec<String>) {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        log::set_logger(&ThreadCapture).expect("no other logger in the tests");
-        log::set_max_level(log::LevelFilter::Trace);
-    });
-    CAPTURE.with(|c| *c.borrow_mut() = Some(Vec::new()));
-    let result = f();
-    let lines = CAPTURE.with(|c| c.borrow_mut().take()).unwrap_or_default();
-    (result, lines)
-}
+/// What a test logged on its thread: ioloop's own capture, shared with
+/// [`ExpectLog`](ioloop::testing::ExpectLog).
+pub use ioloop::testing::capture_logs;
 
 /// A shared, ordered record of what happened, for asserting on order.
 ///

@@ -89,18 +89,15 @@ mod visibility {
     }
 }
 
-fn run<T: 'static>(f: impl FnOnce() -> Future<T> + 'static) -> Result<T> {
-    IOLoop::new().run_sync(f, None)
-}
-
-#[test]
-fn methods_taking_rc_self_and_self() {
+#[ioloop::test]
+fn methods_taking_rc_self_and_self() -> Result<()> {
     let counter = Rc::new(Counter { step: 5 });
     assert_eq!(
         counter.clone().advance(Future::ready(10)).result().unwrap(),
         15
     );
-    assert_eq!(run(|| Counter { step: 1 }.consume(2)).unwrap(), 3);
+    assert_eq!(yield_!(Counter { step: 1 }.consume(2)).unwrap(), 3);
+    Ok(())
 }
 
 #[test]
@@ -122,17 +119,19 @@ fn patterns_in_arguments() {
     );
 }
 
-#[test]
-fn a_custom_error_type_converts_into_ioloop_error() {
-    assert_eq!(run(|| own_error("12".into())).unwrap(), 12);
-    let err = run(|| own_error("twelve".into())).unwrap_err();
+#[ioloop::test]
+fn a_custom_error_type_converts_into_ioloop_error() -> Result<()> {
+    assert_eq!(yield_!(own_error("12".into())).unwrap(), 12);
+    let err = yield_!(own_error("twelve".into())).unwrap_err();
     assert_eq!(err.to_string(), "cannot parse \"twelve\"");
+    Ok(())
 }
 
-#[test]
-fn return_inside_the_body() {
+#[ioloop::test]
+fn return_inside_the_body() -> Result<()> {
     assert_eq!(early_return(true).result().unwrap(), "early");
-    assert_eq!(run(|| early_return(false)).unwrap(), "late");
+    assert_eq!(yield_!(early_return(false)).unwrap(), "late");
+    Ok(())
 }
 
 #[test]

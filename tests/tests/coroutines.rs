@@ -81,21 +81,15 @@ fn count_with_done_futures(name: &'static str, trace: Trace) -> Result<()> {
     Ok(())
 }
 
-#[test]
-fn two_coroutines_yielding_moment_alternate() {
-    let io = IOLoop::new();
+#[ioloop::test]
+fn two_coroutines_yielding_moment_alternate() -> Result<()> {
     let trace = Trace::default();
-    let t = trace.clone();
-    let both = io.run_sync(
-        move || {
-            let a = count_with_moments("a", t.clone());
-            let b = count_with_moments("b", t);
-            ioloop::gen::multi(vec![a, b])
-        },
-        None,
-    );
+    let a = count_with_moments("a", trace.clone());
+    let b = count_with_moments("b", trace.clone());
+    let both = yield_!(ioloop::gen::multi(vec![a, b]));
     both.unwrap();
     assert_eq!(trace.take(), ["a0", "b0", "a1", "b1", "a2", "b2"]);
+    Ok(())
 }
 
 #[test]
@@ -261,18 +255,19 @@ fn a_coroutine_started_from_a_callback_runs_to_completion() {
     assert!(finished.get());
 }
 
-#[test]
-fn the_async_sum_of_the_design() {
-    #[ioloop::coroutine]
-    fn async_sum(a: i32, b: i32) -> Result<i32> {
-        let future = Future::new();
-        let done = future.clone();
-        IOLoop::current().call_later(Duration::from_millis(3), move || done.set_result(a + b));
-        let sum = yield_!(future)?;
-        Ok(sum)
-    }
-    let io = IOLoop::new();
-    assert_eq!(io.run_sync(|| async_sum(40, 2), None).unwrap(), 42);
+#[ioloop::coroutine]
+fn async_sum(a: i32, b: i32) -> Result<i32> {
+    let future = Future::new();
+    let done = future.clone();
+    IOLoop::current().call_later(Duration::from_millis(3), move || done.set_result(a + b));
+    let sum = yield_!(future)?;
+    Ok(sum)
+}
+
+#[ioloop::test]
+fn the_async_sum_of_the_design() -> Result<()> {
+    assert_eq!(yield_!(async_sum(40, 2)).unwrap(), 42);
+    Ok(())
 }
 
 #[test]

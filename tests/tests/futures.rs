@@ -134,47 +134,33 @@ fn add_future_runs_the_callback_on_the_loop_after_completion() {
     assert_eq!(seen.get(), 9);
 }
 
-#[test]
-fn results_from_other_threads_land_on_the_loop_thread() {
-    let io = IOLoop::new();
+#[ioloop::test]
+fn results_from_other_threads_land_on_the_loop_thread() -> ioloop::Result<()> {
     let loop_thread = std::thread::current().id();
-    let value = io
-        .run_sync(
-            move || {
-                let (future, resolver) = Future::with_resolver();
-                std::thread::spawn(move || resolver.set_result(std::thread::current().id()));
-                let checked = Future::new();
-                let c = checked.clone();
-                future.add_done_callback(move |f| {
-                    assert_eq!(std::thread::current().id(), loop_thread);
-                    c.set(f.take_result()).unwrap();
-                });
-                checked
-            },
-            None,
-        )
-        .unwrap();
+    let (future, resolver) = Future::with_resolver();
+    std::thread::spawn(move || resolver.set_result(std::thread::current().id()));
+    let checked = Future::new();
+    let c = checked.clone();
+    future.add_done_callback(move |f| {
+        assert_eq!(std::thread::current().id(), loop_thread);
+        c.set(f.take_result()).unwrap();
+    });
+    let value = yield_!(checked).unwrap();
     assert_ne!(value, loop_thread, "the value was produced elsewhere");
+    Ok(())
 }
 
-#[test]
-fn a_dropped_resolver_fails_the_future() {
-    let io = IOLoop::new();
-    let err = io
-        .run_sync(
-            || {
-                let (future, resolver) = Future::<u8>::with_resolver();
-                std::thread::spawn(move || drop(resolver));
-                future
-            },
-            None,
-        )
-        .unwrap_err();
+#[ioloop::test]
+fn a_dropped_resolver_fails_the_future() -> ioloop::Result<()> {
+    let (future, resolver) = Future::<u8>::with_resolver();
+    std::thread::spawn(move || drop(resolver));
+    let err = yield_!(future).unwrap_err();
     assert!(err.is_cancelled());
     assert!(
         err.to_string().contains("dropped without setting a result"),
         "{err}"
     );
+    Ok(())
 }
 
 #[test]

@@ -10,6 +10,7 @@ use ioloop::gen::{
     WaitIterator,
 };
 use ioloop::prelude::*;
+use ioloop::testing::ExpectLog;
 
 fn later<T: 'static>(ms: u64, value: T) -> Future<T> {
     let f = Future::new();
@@ -45,48 +46,31 @@ fn multi_logs_the_other_failures_once_and_multi_quiet_does_not() {
     assert!(logs.is_empty(), "{logs:?}");
 }
 
-#[test]
-fn with_timeout_times_out_without_cancelling_the_inner_work() {
-    let io = IOLoop::new();
+#[ioloop::test]
+fn with_timeout_times_out_without_cancelling_the_inner_work() -> Result<()> {
     let inner = Future::<u8>::new();
-    let watched = inner.clone();
-    let err = io
-        .run_sync(
-            move || with_timeout(Duration::from_millis(2), watched),
-            None,
-        )
-        .unwrap_err();
+    let err = yield_!(with_timeout(Duration::from_millis(2), inner.clone())).unwrap_err();
     assert!(err.is_timeout());
     assert!(err.to_string().contains("timed out"), "{err}");
     assert!(!inner.done(), "the inner work keeps running");
     inner.set_result(1).unwrap();
+    Ok(())
 }
 
-#[test]
-fn with_timeout_cancel_cancels_the_inner_work() {
-    let io = IOLoop::new();
+#[ioloop::test]
+fn with_timeout_cancel_cancels_the_inner_work() -> Result<()> {
     let inner = Future::<u8>::new();
-    let watched = inner.clone();
-    let err = io
-        .run_sync(
-            move || with_timeout_cancel(Duration::from_millis(2), watched),
-            None,
-        )
-        .unwrap_err();
+    let err = yield_!(with_timeout_cancel(Duration::from_millis(2), inner.clone())).unwrap_err();
     assert!(err.is_timeout());
     assert!(inner.cancelled());
+    Ok(())
 }
 
-#[test]
-fn with_timeout_passes_a_prompt_result_through() {
-    let io = IOLoop::new();
-    let value = io
-        .run_sync(
-            || with_timeout(Duration::from_secs(60), later(1, "in time")),
-            None,
-        )
-        .unwrap();
+#[ioloop::test]
+fn with_timeout_passes_a_prompt_result_through() -> Result<()> {
+    let value = yield_!(with_timeout(Duration::from_secs(60), later(1, "in time"))).unwrap();
     assert_eq!(value, "in time");
+    Ok(())
 }
 
 #[test]
@@ -94,23 +78,22 @@ fn a_failure_after_the_timeout_is_logged() {
     let io = IOLoop::new();
     let inner = Future::<u8>::new();
     let watched = inner.clone();
-    let ((), logs) = tests::capture_logs(|| {
-        let _ = io.run_sync(
-            move || with_timeout(Duration::from_millis(1), watched),
-            None,
-        );
-        inner.set_exception(Error::msg("late failure")).unwrap();
-    });
-    assert!(logs.iter().any(|l| l.contains("late failure")), "{logs:?}");
+    let logged = ExpectLog::new(log::Level::Error, "(?s).*late failure");
+    let _ = io.run_sync(
+        move || with_timeout(Duration::from_millis(1), watched),
+        None,
+    );
+    inner.set_exception(Error::msg("late failure")).unwrap();
+    assert!(logged.matched() > 0);
 }
 
-#[test]
-fn sleep_completes_after_its_duration() {
-    let io = IOLoop::new();
+#[ioloop::test]
+fn sleep_completes_after_its_duration() -> Result<()> {
+    let io = IOLoop::current();
     let began = io.time();
-    io.run_sync(|| sleep(Duration::from_millis(5)), None)
-        .unwrap();
+    yield_!(sleep(Duration::from_millis(5))).unwrap();
     assert!(io.time() - began >= Duration::from_millis(5));
+    Ok(())
 }
 
 /// Completes each future with its value, one per loop turn, in the order given: a
@@ -146,11 +129,11 @@ fn completion_order() -> Result<Vec<(usize, u32)>> {
     Ok(seen)
 }
 
-#[test]
-fn wait_iterator_hands_out_results_in_completion_order_with_their_index() {
-    let io = IOLoop::new();
-    let seen = io.run_sync(completion_order, None).unwrap();
+#[ioloop::test]
+fn wait_iterator_hands_out_results_in_completion_order_with_their_index() -> Result<()> {
+    let seen = yield_!(completion_order()).unwrap();
     assert_eq!(seen, vec![(2, 99), (1, 1), (3, 3), (0, 0)]);
+    Ok(())
 }
 
 #[ioloop::coroutine]
@@ -177,13 +160,10 @@ fn keyed_completion() -> Result<Vec<&'static str>> {
     Ok(keys)
 }
 
-#[test]
-fn wait_iterator_over_a_map_gives_keys() {
-    let io = IOLoop::new();
-    assert_eq!(
-        io.run_sync(keyed_completion, None).unwrap(),
-        ["fast", "slow"]
-    );
+#[ioloop::test]
+fn wait_iterator_over_a_map_gives_keys() -> Result<()> {
+    assert_eq!(yield_!(keyed_completion()).unwrap(), ["fast", "slow"]);
+    Ok(())
 }
 
 #[test]
@@ -244,16 +224,15 @@ fn use_task(client: Rc<Client>) -> Result<(usize, String, u16)> {
     Ok((n, s, p))
 }
 
-#[test]
-fn task_wraps_callback_functions_and_methods() {
-    let io = IOLoop::new();
+#[ioloop::test]
+fn task_wraps_callback_functions_and_methods() -> Result<()> {
     let client = Rc::new(Client {
         calls: Cell::new(0),
     });
-    let c = client.clone();
-    let got = io.run_sync(move || use_task(c), None).unwrap();
+    let got = yield_!(use_task(client.clone())).unwrap();
     assert_eq!(got, (8, "KEY".to_string(), 12));
     assert_eq!(client.calls.get(), 1);
+    Ok(())
 }
 
 #[test]
@@ -290,14 +269,14 @@ fn yield_twice_listed(f: Future<String>, g: Future<String>) -> Result<Vec<String
     Ok(all)
 }
 
-#[test]
-fn yielding_a_list_of_references_gives_a_twice_listed_future_to_both_places() {
-    let io = IOLoop::new();
+#[ioloop::test]
+fn yielding_a_list_of_references_gives_a_twice_listed_future_to_both_places() -> Result<()> {
     let (f, g) = (Future::new(), Future::ready("g".to_string()));
     let later = f.clone();
-    io.add_callback(move || later.set_result("f".to_string()));
-    let got = io.run_sync(move || yield_twice_listed(f, g), None).unwrap();
+    IOLoop::current().add_callback(move || later.set_result("f".to_string()));
+    let got = yield_!(yield_twice_listed(f, g)).unwrap();
     assert_eq!(got, vec!["f", "g", "f"]);
+    Ok(())
 }
 
 #[test]

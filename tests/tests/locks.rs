@@ -8,10 +8,6 @@ use tests::Trace;
 
 const SHORT: Duration = Duration::from_millis(5);
 
-fn run<T: 'static>(f: impl FnOnce() -> Future<T> + 'static) -> Result<T> {
-    IOLoop::new().run_sync(f, Some(Duration::from_secs(60)))
-}
-
 #[test]
 fn event_wakes_every_waiter_and_stays_set_until_cleared() {
     let e = Event::new();
@@ -25,16 +21,16 @@ fn event_wakes_every_waiter_and_stays_set_until_cleared() {
     assert!(!e.wait(None).done());
 }
 
-#[test]
-fn event_wait_times_out() {
+#[ioloop::test(timeout = 60)]
+fn event_wait_times_out() -> Result<()> {
     let e = Event::new();
-    let waiting = e.clone();
-    let err = run(move || waiting.wait(SHORT)).unwrap_err();
+    let err = yield_!(e.wait(SHORT)).unwrap_err();
     assert!(err.is_timeout(), "{err}");
     assert!(err.to_string().contains("Event.wait"), "{err}");
     // A later set still works for new waiters.
     e.set();
     assert!(e.wait(None).done());
+    Ok(())
 }
 
 #[test]
@@ -68,10 +64,11 @@ fn timeout_then_notify(c: Condition) -> Result<(bool, bool, bool)> {
     Ok((timed_out, notified, yield_!(third)?))
 }
 
-#[test]
-fn condition_wait_resolves_false_on_timeout_and_timed_out_waiters_are_skipped() {
-    let result = run(|| timeout_then_notify(Condition::new())).unwrap();
+#[ioloop::test(timeout = 60)]
+fn condition_wait_resolves_false_on_timeout_and_timed_out_waiters_are_skipped() -> Result<()> {
+    let result = yield_!(timeout_then_notify(Condition::new())).unwrap();
     assert_eq!(result, (false, true, true));
+    Ok(())
 }
 
 #[test]
@@ -107,12 +104,13 @@ fn semaphore_timeout(s: Semaphore) -> Result<(bool, usize)> {
     Ok((timed_out, s.value()))
 }
 
-#[test]
-fn semaphore_acquire_times_out_and_never_takes_a_unit() {
+#[ioloop::test(timeout = 60)]
+fn semaphore_acquire_times_out_and_never_takes_a_unit() -> Result<()> {
     assert_eq!(
-        run(|| semaphore_timeout(Semaphore::new(1))).unwrap(),
+        yield_!(semaphore_timeout(Semaphore::new(1))).unwrap(),
         (true, 0)
     );
+    Ok(())
 }
 
 #[test]
@@ -133,24 +131,25 @@ fn fail_while_holding(s: Semaphore) -> Result<()> {
     Ok(())
 }
 
-#[test]
-fn a_failing_or_cancelled_coroutine_releases_its_unit() {
+#[ioloop::coroutine]
+fn hold(s: Semaphore, until: Future<()>) -> Result<()> {
+    let _unit = yield_!(s.acquire(None))?;
+    yield_!(until)?;
+    Ok(())
+}
+
+#[ioloop::test(timeout = 60)]
+fn a_failing_or_cancelled_coroutine_releases_its_unit() -> Result<()> {
     let s = Semaphore::new(1);
-    let failing = s.clone();
-    assert!(run(move || fail_while_holding(failing)).is_err());
+    assert!(yield_!(fail_while_holding(s.clone())).is_err());
     assert_eq!(s.value(), 1, "released on failure");
 
     let blocker = Future::<()>::new();
-    #[ioloop::coroutine]
-    fn hold(s: Semaphore, until: Future<()>) -> Result<()> {
-        let _unit = yield_!(s.acquire(None))?;
-        yield_!(until)?;
-        Ok(())
-    }
     let holding = hold(s.clone(), blocker.clone());
     assert_eq!(s.value(), 0);
     holding.cancel();
     assert_eq!(s.value(), 1, "released on cancel");
+    Ok(())
 }
 
 #[test]
@@ -203,29 +202,29 @@ fn lock_timeout(lock: Lock) -> Result<bool> {
     Ok(err.is_timeout())
 }
 
-#[test]
-fn lock_acquire_times_out() {
+#[ioloop::test(timeout = 60)]
+fn lock_acquire_times_out() -> Result<()> {
     let lock = Lock::new();
-    let l = lock.clone();
-    assert!(run(move || lock_timeout(l)).unwrap());
+    assert!(yield_!(lock_timeout(lock.clone())).unwrap());
     assert!(
         !lock.is_locked(),
         "the guard was dropped with the coroutine's body"
     );
+    Ok(())
 }
 
-#[test]
-fn primitives_work_with_await_too() {
-    let io = IOLoop::new();
+#[ioloop::test]
+async fn primitives_work_with_await_too() -> Result<()> {
     let (lock, event) = (Lock::new(), Event::new());
     let e = event.clone();
-    let task = io.spawn(async move {
+    let task = IOLoop::current().spawn(async move {
         e.wait(None).await?;
         let _guard = lock.acquire(None).await?;
         Ok(lock.is_locked())
     });
     event.set();
-    assert!(io.run_sync(move || task, None).unwrap());
+    assert!(task.await.unwrap());
+    Ok(())
 }
 
 #[ioloop::coroutine]
@@ -235,18 +234,15 @@ fn hold_briefly(sem: Semaphore, trace: Trace, name: &'static str) -> Result<()> 
     Ok(())
 }
 
-#[test]
-fn a_coroutine_dropped_while_waiting_for_a_semaphore_never_gets_its_unit() {
+#[ioloop::test(timeout = 60)]
+fn a_coroutine_dropped_while_waiting_for_a_semaphore_never_gets_its_unit() -> Result<()> {
     let trace = Trace::default();
-    let t = trace.clone();
-    run(move || {
-        let sem = Semaphore::new(1);
-        let held = sem.acquire(None).take_result().expect("the one unit");
-        drop(hold_briefly(sem.clone(), t.clone(), "dropped"));
-        let waiting = hold_briefly(sem.clone(), t.clone(), "waiting");
-        drop(held);
-        waiting
-    })
-    .unwrap();
+    let sem = Semaphore::new(1);
+    let held = sem.acquire(None).take_result().expect("the one unit");
+    drop(hold_briefly(sem.clone(), trace.clone(), "dropped"));
+    let waiting = hold_briefly(sem.clone(), trace.clone(), "waiting");
+    drop(held);
+    yield_!(waiting).unwrap();
     assert_eq!(trace.take(), ["waiting"]);
+    Ok(())
 }

@@ -8,10 +8,6 @@ use ioloop::ErrorKind;
 
 const SHORT: Duration = Duration::from_millis(5);
 
-fn run<T: 'static>(f: impl FnOnce() -> Future<T> + 'static) -> Result<T> {
-    IOLoop::new().run_sync(f, Some(Duration::from_secs(60)))
-}
-
 #[test]
 fn orders_fifo_lifo_priority() {
     let (fifo, lifo, prio) = (Queue::new(0), LifoQueue::new(0), PriorityQueue::new(0));
@@ -77,10 +73,11 @@ fn putter_times_out(q: Queue<&'static str>) -> Result<Vec<&'static str>> {
     Ok(got)
 }
 
-#[test]
-fn a_putter_that_times_out_never_enqueues_its_item() {
-    let got = run(|| putter_times_out(Queue::new(1))).unwrap();
+#[ioloop::test(timeout = 60)]
+fn a_putter_that_times_out_never_enqueues_its_item() -> Result<()> {
+    let got = yield_!(putter_times_out(Queue::new(1))).unwrap();
     assert_eq!(got, ["kept", "later"]);
+    Ok(())
 }
 
 #[ioloop::coroutine]
@@ -91,12 +88,12 @@ fn getter_times_out(q: Queue<u8>) -> Result<(bool, u8)> {
     Ok((timed_out, yield_!(next)?))
 }
 
-#[test]
-fn a_getter_that_timed_out_is_skipped_and_nothing_is_lost() {
+#[ioloop::test(timeout = 60)]
+fn a_getter_that_timed_out_is_skipped_and_nothing_is_lost() -> Result<()> {
     let q = Queue::new(0);
-    let qq = q.clone();
-    assert_eq!(run(move || getter_times_out(qq)).unwrap(), (true, 9));
+    assert_eq!(yield_!(getter_times_out(q.clone())).unwrap(), (true, 9));
     assert!(q.empty());
+    Ok(())
 }
 
 #[test]
@@ -127,12 +124,13 @@ fn task_done_and_join() {
     assert!(err.to_string().contains("task_done"), "{err}");
 }
 
-#[test]
-fn join_times_out() {
+#[ioloop::test(timeout = 60)]
+fn join_times_out() -> Result<()> {
     let q = Queue::new(0);
     q.put_nowait(1).unwrap();
-    let err = run(move || q.join(SHORT)).unwrap_err();
+    let err = yield_!(q.join(SHORT)).unwrap_err();
     assert!(err.is_timeout());
+    Ok(())
 }
 
 const ITEMS: u32 = 100_000;
@@ -163,12 +161,12 @@ fn pipeline(q: Queue<u32>) -> Result<u32> {
     Ok(received)
 }
 
-#[test]
-fn producer_consumer_100k_items_through_a_queue_of_16() {
+#[ioloop::test(timeout = 60)]
+fn producer_consumer_100k_items_through_a_queue_of_16() -> Result<()> {
     let q = Queue::new(16);
-    let qq = q.clone();
-    assert_eq!(run(move || pipeline(qq)).unwrap(), ITEMS);
+    assert_eq!(yield_!(pipeline(q.clone())).unwrap(), ITEMS);
     assert!(q.empty());
+    Ok(())
 }
 
 #[ioloop::coroutine]
@@ -177,31 +175,25 @@ fn take_one(q: Queue<u32>) -> Result<u32> {
     Ok(item)
 }
 
-#[test]
-fn an_item_is_not_lost_to_a_coroutine_that_was_cancelled_while_waiting() {
+#[ioloop::test(timeout = 60)]
+fn an_item_is_not_lost_to_a_coroutine_that_was_cancelled_while_waiting() -> Result<()> {
     let q: Queue<u32> = Queue::new(0);
-    let (q1, q2) = (q.clone(), q.clone());
-    let got = run(move || {
-        let abandoned = take_one(q1.clone());
-        assert!(abandoned.cancel());
-        q1.put_nowait(7).unwrap();
-        take_one(q2)
-    })
-    .unwrap();
+    let abandoned = take_one(q.clone());
+    assert!(abandoned.cancel());
+    q.put_nowait(7).unwrap();
+    let got = yield_!(take_one(q)).unwrap();
     assert_eq!(got, 7);
+    Ok(())
 }
 
-#[test]
-fn an_item_is_not_lost_to_a_coroutine_that_was_dropped_while_waiting() {
+#[ioloop::test(timeout = 60)]
+fn an_item_is_not_lost_to_a_coroutine_that_was_dropped_while_waiting() -> Result<()> {
     let q: Queue<u32> = Queue::new(0);
-    let (q1, q2) = (q.clone(), q.clone());
-    let got = run(move || {
-        drop(take_one(q1.clone()));
-        q1.put_nowait(8).unwrap();
-        take_one(q2)
-    })
-    .unwrap();
+    drop(take_one(q.clone()));
+    q.put_nowait(8).unwrap();
+    let got = yield_!(take_one(q)).unwrap();
     assert_eq!(got, 8);
+    Ok(())
 }
 
 #[test]
@@ -219,8 +211,8 @@ fn put_one(q: Queue<u32>, item: u32) -> Result<()> {
     Ok(())
 }
 
-#[test]
-fn a_put_whose_coroutine_was_dropped_still_enters_when_there_is_room() {
+#[ioloop::test(timeout = 60)]
+fn a_put_whose_coroutine_was_dropped_still_enters_when_there_is_room() -> Result<()> {
     // The item was handed over; skipping it would lose it (a write nobody waits for is
     // still sent, and Tornado's fire-and-forget `put` still enqueues).
     let q: Queue<u32> = Queue::new(1);
@@ -233,9 +225,8 @@ fn a_put_whose_coroutine_was_dropped_still_enters_when_there_is_room() {
         got.push(q.get_nowait().unwrap());
     }
     assert_eq!(got, [1, 2, 3, 4]);
-    IOLoop::current()
-        .run_sync(move || waiting, Some(Duration::from_secs(60)))
-        .unwrap();
+    yield_!(waiting).unwrap();
+    Ok(())
 }
 
 #[test]

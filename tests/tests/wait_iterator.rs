@@ -16,16 +16,16 @@ fn iterate(futures: Vec<Future<u32>>) -> Result<(Vec<(usize, Option<usize>)>, Op
     Ok((seen, waiter.current_key()))
 }
 
-#[test]
-fn the_current_key_is_the_last_handed_out_until_the_iterator_is_done() {
-    let io = IOLoop::new();
+#[ioloop::test]
+fn the_current_key_is_the_last_handed_out_until_the_iterator_is_done() -> Result<()> {
     let futures = vec![Future::new(), Future::ready(2)];
     let first = futures[0].clone();
-    io.call_later(Duration::ZERO, move || first.set_result(1));
-    let (seen, after) = io.run_sync(move || iterate(futures), None).unwrap();
+    IOLoop::current().call_later(Duration::ZERO, move || first.set_result(1));
+    let (seen, after) = yield_!(iterate(futures)).unwrap();
     assert_eq!(seen, vec![(1, Some(1)), (0, Some(0))]);
     assert_eq!(
         after, None,
         "Tornado clears current_index once done() says so"
     );
+    Ok(())
 }

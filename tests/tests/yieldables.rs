@@ -25,9 +25,10 @@ fn gather_vec() -> Result<Vec<u32>> {
     Ok(results)
 }
 
-#[test]
-fn a_vec_of_futures_gives_a_vec_in_the_same_order() {
-    assert_eq!(run(gather_vec).unwrap(), vec![1, 2, 3]);
+#[ioloop::test(timeout = 60)]
+fn a_vec_of_futures_gives_a_vec_in_the_same_order() -> Result<()> {
+    assert_eq!(yield_!(gather_vec()).unwrap(), vec![1, 2, 3]);
+    Ok(())
 }
 
 #[ioloop::coroutine]
@@ -43,15 +44,16 @@ fn gather_maps() -> Result<(HashMap<&'static str, u32>, BTreeMap<u8, String>)> {
     Ok((hash, tree))
 }
 
-#[test]
-fn maps_of_futures_give_maps_with_the_same_keys() {
-    let (hash, tree) = run(gather_maps).unwrap();
+#[ioloop::test(timeout = 60)]
+fn maps_of_futures_give_maps_with_the_same_keys() -> Result<()> {
+    let (hash, tree) = yield_!(gather_maps()).unwrap();
     assert_eq!(hash["a"], 1);
     assert_eq!(hash["b"], 2);
     assert_eq!(
         tree.into_iter().collect::<Vec<_>>(),
         vec![(1, "one".into()), (2, "two".into())]
     );
+    Ok(())
 }
 
 #[ioloop::coroutine]
@@ -86,10 +88,14 @@ fn gather_eight() -> Result<u32> {
         + r.7 as u32)
 }
 
-#[test]
-fn tuples_of_different_types_up_to_eight() {
-    assert_eq!(run(gather_tuple).unwrap(), (1, "s".to_string(), vec![9]));
-    assert_eq!(run(gather_eight).unwrap(), 36);
+#[ioloop::test(timeout = 60)]
+fn tuples_of_different_types_up_to_eight() -> Result<()> {
+    assert_eq!(
+        yield_!(gather_tuple()).unwrap(),
+        (1, "s".to_string(), vec![9])
+    );
+    assert_eq!(yield_!(gather_eight()).unwrap(), 36);
+    Ok(())
 }
 
 #[ioloop::coroutine]
@@ -136,20 +142,16 @@ fn shared_wait(shared: Future<String>) -> Result<String> {
     Ok(copy)
 }
 
-#[test]
-fn a_borrowed_future_gives_a_clone_so_several_coroutines_can_wait_on_it() {
-    let io = IOLoop::new();
-    io.make_current();
+#[ioloop::test]
+fn a_borrowed_future_gives_a_clone_so_several_coroutines_can_wait_on_it() -> Result<()> {
     let shared = Future::new();
     let a = shared_wait(shared.clone());
     let b = shared_wait(shared.clone());
     shared.set_result("hello".to_string()).unwrap();
-    let both = io
-        .run_sync(move || ioloop::gen::multi(vec![a, b]), None)
-        .unwrap();
+    let both = yield_!(ioloop::gen::multi(vec![a, b])).unwrap();
     assert_eq!(both, ["hello", "hello"]);
     assert_eq!(shared.result().unwrap(), "hello", "still there for others");
-    IOLoop::clear_current();
+    Ok(())
 }
 
 #[ioloop::coroutine]
@@ -166,9 +168,10 @@ fn outer() -> Result<u32> {
     Ok(a + bc.iter().sum::<u32>() + d)
 }
 
-#[test]
-fn nested_coroutines_and_native_futures() {
-    assert_eq!(run(outer).unwrap(), 64);
+#[ioloop::test(timeout = 60)]
+fn nested_coroutines_and_native_futures() -> Result<()> {
+    assert_eq!(yield_!(outer()).unwrap(), 64);
+    Ok(())
 }
 
 struct Answer;
@@ -186,9 +189,10 @@ fn user_type() -> Result<u32> {
     Ok(answer)
 }
 
-#[test]
-fn a_user_type_can_be_made_yieldable() {
-    assert_eq!(run(user_type).unwrap(), 42);
+#[ioloop::test(timeout = 60)]
+fn a_user_type_can_be_made_yieldable() -> Result<()> {
+    assert_eq!(yield_!(user_type()).unwrap(), 42);
+    Ok(())
 }
 
 #[ioloop::coroutine]
@@ -203,9 +207,13 @@ fn yield_inside_other_macros() -> Result<String> {
     Ok(format!("{line} {v:?}"))
 }
 
-#[test]
-fn yield_works_inside_the_arguments_of_other_macros() {
-    assert_eq!(run(yield_inside_other_macros).unwrap(), "a and b [1, 2]");
+#[ioloop::test(timeout = 60)]
+fn yield_works_inside_the_arguments_of_other_macros() -> Result<()> {
+    assert_eq!(
+        yield_!(yield_inside_other_macros()).unwrap(),
+        "a and b [1, 2]"
+    );
+    Ok(())
 }
 
 /// `yield_!(f);` as a statement, ignoring the result as Tornado's `yield f` does: the
@@ -218,10 +226,11 @@ fn yield_as_a_statement(f: Future<()>) -> Result<&'static str> {
     Ok("statements")
 }
 
-#[test]
-fn yield_as_a_statement_and_with_a_path() {
+#[ioloop::test(timeout = 60)]
+fn yield_as_a_statement_and_with_a_path() -> Result<()> {
     assert_eq!(
-        run(|| yield_as_a_statement(later(1, ()))).unwrap(),
+        yield_!(yield_as_a_statement(later(1, ()))).unwrap(),
         "statements"
     );
+    Ok(())
 }
