@@ -88,6 +88,17 @@
 //!   quotas), where Python counts the machine's. Under `taskset -c 0` that is 5 threads.
 //!   Threads start as jobs need them, as in Python's `ThreadPoolExecutor`.
 //!
+//! ## Signals and processes
+//!
+//! * **Signal handlers are loop callbacks.** Tornado's users call `signal.signal` and
+//!   hop onto the loop with `add_callback_from_signal`; here
+//!   [`signals::add_handler`](crate::signals::add_handler) does both, and returns a
+//!   handle that removes the handler when dropped (the last one removed gives the signal
+//!   its default action back). Port `signal.signal(SIGTERM, lambda s, f:
+//!   io.add_callback_from_signal(shutdown))` as
+//!   `let _term = signals::add_handler(SIGTERM, |_| shutdown())?;`, kept alive as long
+//!   as it should handle the signal.
+//!
 //! ## Testing
 //!
 //! * **A bad `ASYNC_TEST_TIMEOUT` fails the test.** [`#[ioloop::test]`](crate::test)

@@ -107,6 +107,7 @@ pub mod queues;
 mod remote;
 mod resolver;
 mod resume;
+pub mod signals;
 mod spawn;
 mod sys;
 pub mod tcpclient;

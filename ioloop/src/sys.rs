@@ -66,3 +66,11 @@ pub(crate) fn poll_now(fds: &mut [libc::pollfd]) -> io::Result<usize> {
     let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) };
     check(n as isize)
 }
+
+// ----- signals and processes (signals.rs, process/) -----
+
+/// `raise(3)`: sends `signal` to the calling thread (and so to the process).
+pub(crate) fn raise(signal: libc::c_int) -> io::Result<()> {
+    // SAFETY: `raise` takes a plain number and touches no memory of ours.
+    check(unsafe { libc::raise(signal) } as isize).map(drop)
+}
