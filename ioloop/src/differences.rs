@@ -114,6 +114,11 @@
 //! * **A `TCPServer` whose last handle is dropped stops accepting.** Tornado's loop keeps
 //!   a server alive through its handler. Port: keep the server handle for as long as it
 //!   should serve (for example in `main`, across `start()`).
+//! * **`TCPServer::shutdown(deadline)` is an addition.** Tornado's users call
+//!   `server.stop()` and then wait for (or close) their connections themselves;
+//!   [`TCPServer::shutdown`](crate::tcpserver::TCPServer::shutdown) stops accepting, waits
+//!   for the connections handed to the handler to close, closes those still open at the
+//!   deadline, and resolves a future. Ported code that stops and waits keeps working.
 //! * **Out of file descriptors, a server pauses accepting** on that socket for 100 ms,
 //!   logging once per episode, where Tornado's accept handler fails on every turn.
 //! * **An `IOStream::connect` future dropped or cancelled before it connects abandons the

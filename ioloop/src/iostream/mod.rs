@@ -77,6 +77,9 @@ struct Inner {
     socket: RefCell<Option<mio::net::TcpStream>>,
     state: RefCell<State>,
     close_callback: Cell<Option<Box<dyn FnOnce()>>>,
+    /// The library's watchers of this stream (a server tracking its connections): each
+    /// is dropped when the stream closes, or with the stream.
+    close_guards: RefCell<Vec<Box<dyn std::any::Any>>>,
     /// The stream's fd handler owns this slot, and it holds the stream while a read or
     /// write is pending, as Tornado's loop holds a busy stream: a caller may keep only
     /// the future and still get its result. Owned by the handler rather than the
@@ -215,6 +218,7 @@ impl IOStream {
                     max_write_buffer_size: None,
                 }),
                 close_callback: Cell::new(None),
+                close_guards: RefCell::new(Vec::new()),
                 holder: Rc::downgrade(&holder),
                 key: Cell::new(None),
             }),
@@ -662,6 +666,7 @@ impl IOStream {
                 io.add_callback(callback);
             }
         }
+        drop(self.inner.close_guards.take());
         self.settle_keepalive();
     }
 
@@ -808,6 +813,33 @@ impl IOStream {
         match self.inner.socket.borrow().as_ref() {
             Some(socket) => Ok(socket.peer_addr()?),
             None => Err(closed_error(&self.inner.state.borrow().cause)),
+        }
+    }
+}
+
+/// A handle on a stream that does not keep it open (a server's list of its connections).
+#[derive(Clone)]
+pub(crate) struct WeakStream(Weak<Inner>);
+
+impl WeakStream {
+    pub(crate) fn upgrade(&self) -> Option<IOStream> {
+        self.0.upgrade().map(|inner| IOStream { inner })
+    }
+}
+
+impl IOStream {
+    pub(crate) fn downgrade(&self) -> WeakStream {
+        WeakStream(Rc::downgrade(&self.inner))
+    }
+
+    /// Keeps `guard` until the stream closes or is dropped, then drops it (at once if
+    /// the stream is closed already): a library watcher's hook that, unlike the close
+    /// callback, the user cannot replace.
+    pub(crate) fn drop_on_close(&self, guard: Box<dyn std::any::Any>) {
+        if self.closed() {
+            drop(guard);
+        } else {
+            self.inner.close_guards.borrow_mut().push(guard);
         }
     }
 }
