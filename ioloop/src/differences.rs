@@ -98,6 +98,12 @@
 //!   io.add_callback_from_signal(shutdown))` as
 //!   `let _term = signals::add_handler(SIGTERM, |_| shutdown())?;`, kept alive as long
 //!   as it should handle the signal.
+//! * **`fork_processes` refuses a thread that has a current loop**, running or not
+//!   (its poller would be shared with every child), where Tornado only documents that no
+//!   loop may exist yet; it errors instead of `assert`ing when called in a child. Its
+//!   count of CPUs for `0` is [`std::thread::available_parallelism`], as the executor's,
+//!   and it takes `0` where Tornado takes `None` or a negative number. Port
+//!   `fork_processes(0)` as `fork_processes(0, None)?`, called before the loop is made.
 //!
 //! ## Testing
 //!

@@ -103,6 +103,7 @@ pub mod iostream;
 pub mod locks;
 pub mod netutil;
 mod periodic;
+pub mod process;
 pub mod queues;
 mod remote;
 mod resolver;

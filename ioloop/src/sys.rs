@@ -74,3 +74,36 @@ pub(crate) fn raise(signal: libc::c_int) -> io::Result<()> {
     // SAFETY: `raise` takes a plain number and touches no memory of ours.
     check(unsafe { libc::raise(signal) } as isize).map(drop)
 }
+
+/// What `fork(2)` made of the caller.
+pub(crate) enum Forked {
+    /// The original process; the child's pid.
+    Parent(libc::pid_t),
+    /// The new process.
+    Child,
+}
+
+/// `fork(2)`. The caller makes sure the child only does what is safe after a fork in a
+/// process that may have had other threads (see `process::fork`).
+pub(crate) fn fork() -> io::Result<Forked> {
+    // SAFETY: `fork` takes no arguments; the child's constraints are the caller's (above).
+    match check(unsafe { libc::fork() } as isize)? {
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as libc::pid_t)),
+    }
+}
+
+/// `waitpid(-1, .., 0)`: blocks until some child exits (or is killed), and returns its
+/// pid and raw wait status. `EINTR` is retried.
+pub(crate) fn wait_any_child() -> io::Result<(libc::pid_t, libc::c_int)> {
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: `status` is a valid, writable `c_int` borrowed for the call.
+        let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
+        match check(pid as isize) {
+            Ok(pid) => return Ok((pid as libc::pid_t, status)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
