@@ -10,6 +10,7 @@ pub mod cursor;
 pub mod graceful;
 pub mod interleave;
 pub mod line_echo;
+pub mod multiprocess_echo;
 pub mod parallel;
 pub mod tcp_server;
 pub mod threaded_echo;
