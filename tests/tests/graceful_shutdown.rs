@@ -102,8 +102,7 @@ fn sigterm_refuses_new_connects_lets_a_request_finish_closes_the_idle_one_and_st
 #[test]
 fn an_idle_connection_is_not_closed_before_the_deadline() {
     let (io, offset) = loop_with_clock();
-    let server = TCPServer::new(|stream, _| one_request(stream));
-    server.listen(0, Some("127.0.0.1")).unwrap();
+    let server = one_request_server();
     let _idle = TcpStream::connect(server.local_addrs()[0]).unwrap();
     accept_one(&io, &server);
     let done = server.shutdown(DEADLINE);
@@ -121,8 +120,7 @@ fn an_idle_connection_is_not_closed_before_the_deadline() {
 #[test]
 fn shutdown_with_no_open_connection_resolves_at_once_and_twice_is_the_same() {
     let (io, _) = loop_with_clock();
-    let server = TCPServer::new(|stream, _| one_request(stream));
-    server.listen(0, Some("127.0.0.1")).unwrap();
+    let server = one_request_server();
     let done = server.shutdown(DEADLINE);
     assert!(done.done());
     assert!(server.shutdown(Duration::ZERO).done());
@@ -145,6 +143,13 @@ fn the_server_keeps_no_closed_or_dropped_stream() {
     assert!(reader.join().unwrap().unwrap().is_empty());
     assert_eq!(server.open_connections(), 0);
     io.close(true);
+}
+
+/// A server of [`one_request`] on a port of 127.0.0.1.
+fn one_request_server() -> TCPServer {
+    let server = TCPServer::new(|stream, _| one_request(stream));
+    server.listen(0, Some("127.0.0.1")).unwrap();
+    server
 }
 
 /// Runs the loop until the server has accepted a connection.

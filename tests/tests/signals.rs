@@ -14,31 +14,36 @@ use ioloop::signals::{self, SignalHandler};
 
 type Log = Rc<RefCell<Vec<String>>>;
 
-fn log() -> Log {
-    Rc::new(RefCell::new(Vec::new()))
+/// A new current loop, and a log for what happens on it.
+fn fresh_loop() -> (IOLoop, Log) {
+    let io = IOLoop::new();
+    io.make_current();
+    (io, Rc::new(RefCell::new(Vec::new())))
+}
+
+fn push(events: &Log, what: &str) {
+    events.borrow_mut().push(what.to_string());
 }
 
 #[test]
 fn a_raised_signal_runs_the_callback_on_the_loop_thread_in_loop_order() {
-    let io = IOLoop::new();
-    io.make_current();
-    let events = log();
+    let (io, events) = fresh_loop();
     let loop_thread = std::thread::current().id();
     let (seen, probe) = (events.clone(), io.clone());
     let _usr1 = signals::add_handler(signals::SIGUSR1, move |signal| {
         assert_eq!(signal, signals::SIGUSR1);
         assert_eq!(std::thread::current().id(), loop_thread);
         assert!(probe.is_running(), "runs as a callback of the running loop");
-        seen.borrow_mut().push("signal".to_string());
+        push(&seen, "signal");
         probe.stop();
     })
     .unwrap();
     let seen = events.clone();
     io.add_callback(move || {
-        seen.borrow_mut().push("raising".to_string());
+        push(&seen, "raising");
         signals::raise(signals::SIGUSR1).unwrap();
         // The real handler only wrote to the pipe: the callback has not run yet.
-        seen.borrow_mut().push("raised".to_string());
+        push(&seen, "raised");
     });
     io.start().unwrap();
     assert_eq!(*events.borrow(), ["raising", "raised", "signal"]);
@@ -47,17 +52,15 @@ fn a_raised_signal_runs_the_callback_on_the_loop_thread_in_loop_order() {
 
 #[test]
 fn a_removed_handler_no_longer_runs_and_the_others_do() {
-    let io = IOLoop::new();
-    io.make_current();
-    let events = log();
+    let (io, events) = fresh_loop();
     let seen = events.clone();
     let removed = signals::add_handler(signals::SIGUSR2, move |_| {
-        seen.borrow_mut().push("removed".to_string());
+        push(&seen, "removed");
     })
     .unwrap();
     let (seen, stop) = (events.clone(), io.clone());
     let _kept = signals::add_handler(signals::SIGUSR2, move |_| {
-        seen.borrow_mut().push("kept".to_string());
+        push(&seen, "kept");
         stop.stop();
     })
     .unwrap();
@@ -70,15 +73,13 @@ fn a_removed_handler_no_longer_runs_and_the_others_do() {
 
 #[test]
 fn a_handler_added_at_run_time_can_remove_itself_from_its_callback() {
-    let io = IOLoop::new();
-    io.make_current();
-    let events = log();
+    let (io, events) = fresh_loop();
     let slot: Rc<RefCell<Option<SignalHandler>>> = Rc::new(RefCell::new(None));
     let (seen, own, stop) = (events.clone(), slot.clone(), io.clone());
     io.add_callback(move || {
         // SIGWINCH: its default action is to ignore it, so a raise after removal is safe.
         let handler = signals::add_handler(signals::SIGWINCH, move |_| {
-            seen.borrow_mut().push("winch".to_string());
+            push(&seen, "winch");
             own.borrow_mut().take(); // removes this very handler
             signals::raise(signals::SIGWINCH).unwrap();
             let stop = stop.clone();
