@@ -77,9 +77,9 @@ struct Inner {
     socket: RefCell<Option<mio::net::TcpStream>>,
     state: RefCell<State>,
     close_callback: Cell<Option<Box<dyn FnOnce()>>>,
-    /// The library's watchers of this stream (a server tracking its connections): each
-    /// is dropped when the stream closes, or with the stream.
-    close_guards: RefCell<Vec<Box<dyn std::any::Any>>>,
+    /// The library's watcher of this stream (a server tracking its connections), told
+    /// once when the stream closes or is dropped. No allocation: idle streams are many.
+    close_watch: Cell<Option<(Weak<dyn CloseWatcher>, usize)>>,
     /// The stream's fd handler owns this slot, and it holds the stream while a read or
     /// write is pending, as Tornado's loop holds a busy stream: a caller may keep only
     /// the future and still get its result. Owned by the handler rather than the
@@ -218,7 +218,7 @@ impl IOStream {
                     max_write_buffer_size: None,
                 }),
                 close_callback: Cell::new(None),
-                close_guards: RefCell::new(Vec::new()),
+                close_watch: Cell::new(None),
                 holder: Rc::downgrade(&holder),
                 key: Cell::new(None),
             }),
@@ -666,7 +666,7 @@ impl IOStream {
                 io.add_callback(callback);
             }
         }
-        drop(self.inner.close_guards.take());
+        tell_close_watcher(self.inner.close_watch.take());
         self.settle_keepalive();
     }
 
@@ -832,14 +832,28 @@ impl IOStream {
         WeakStream(Rc::downgrade(&self.inner))
     }
 
-    /// Keeps `guard` until the stream closes or is dropped, then drops it (at once if
-    /// the stream is closed already): a library watcher's hook that, unlike the close
-    /// callback, the user cannot replace.
-    pub(crate) fn drop_on_close(&self, guard: Box<dyn std::any::Any>) {
+    /// Tells `watcher` (with `token`) once when the stream closes or is dropped, at once
+    /// if it is closed already: a library hook that, unlike the close callback, the user
+    /// cannot replace. One watcher per stream (its server).
+    pub(crate) fn watch_close(&self, watcher: Weak<dyn CloseWatcher>, token: usize) {
         if self.closed() {
-            drop(guard);
+            tell_close_watcher(Some((watcher, token)));
         } else {
-            self.inner.close_guards.borrow_mut().push(guard);
+            self.inner.close_watch.set(Some((watcher, token)));
+        }
+    }
+}
+
+/// A library object told when a stream it watches closes (see
+/// [`IOStream::watch_close`]).
+pub(crate) trait CloseWatcher {
+    fn closed(&self, token: usize);
+}
+
+fn tell_close_watcher(watch: Option<(Weak<dyn CloseWatcher>, usize)>) {
+    if let Some((watcher, token)) = watch {
+        if let Some(watcher) = watcher.upgrade() {
+            watcher.closed(token);
         }
     }
 }
@@ -927,6 +941,7 @@ fn closed_error(cause: &Option<Error>) -> Error {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        tell_close_watcher(self.close_watch.take());
         if let (Some(key), Some(io)) = (self.key.take(), self.io.upgrade()) {
             io.remove_owned_handler(key);
         }

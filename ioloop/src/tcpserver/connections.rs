@@ -1,6 +1,6 @@
 //! The connections a [`TCPServer`](super::TCPServer) handed out, for its graceful
-//! shutdown: weak handles (a closed or dropped stream is not kept), each untracked by a
-//! guard the stream drops when it closes.
+//! shutdown: weak handles (a closed or dropped stream is not kept), each untracked when
+//! its stream tells the server it closed.
 
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
@@ -9,7 +9,7 @@ use slab::Slab;
 
 use crate::future::Future;
 use crate::ioloop::{IOLoop, WeakLoop};
-use crate::iostream::{IOStream, WeakStream};
+use crate::iostream::{CloseWatcher, IOStream, WeakStream};
 use crate::timeouts::{Deadline, Timeout};
 
 #[derive(Default)]
@@ -21,27 +21,17 @@ pub(super) struct Connections {
     deadline: Cell<Option<(WeakLoop, Timeout)>>,
 }
 
-/// Dropped by its stream when that closes (or is dropped): untracks it.
-struct Untrack {
-    connections: Weak<Connections>,
-    slot: usize,
-}
-
-impl Drop for Untrack {
-    fn drop(&mut self) {
-        if let Some(connections) = self.connections.upgrade() {
-            connections.untrack(self.slot);
-        }
+impl CloseWatcher for Connections {
+    fn closed(&self, slot: usize) {
+        self.untrack(slot);
     }
 }
 
 impl Connections {
     pub(super) fn track(self: &Rc<Self>, stream: &IOStream) {
         let slot = self.open.borrow_mut().insert(stream.downgrade());
-        stream.drop_on_close(Box::new(Untrack {
-            connections: Rc::downgrade(self),
-            slot,
-        }));
+        let watcher: Weak<dyn CloseWatcher> = Rc::downgrade(self) as Weak<Connections>;
+        stream.watch_close(watcher, slot);
     }
 
     pub(super) fn count(&self) -> usize {
