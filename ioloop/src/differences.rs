@@ -94,7 +94,7 @@
 //!   hop onto the loop with `add_callback_from_signal`; here
 //!   [`signals::add_handler`](crate::signals::add_handler) does both, and returns a
 //!   handle that removes the handler when dropped (the last one removed gives the signal
-//!   its default action back). Port `signal.signal(SIGTERM, lambda s, f:
+//!   back its disposition from before: the default action, or ignored). Port `signal.signal(SIGTERM, lambda s, f:
 //!   io.add_callback_from_signal(shutdown))` as
 //!   `let _term = signals::add_handler(SIGTERM, |_| shutdown())?;`, kept alive as long
 //!   as it should handle the signal.

@@ -20,14 +20,19 @@
 //!   ([`signal_hook::consts::FORBIDDEN`]): asking is an error, as is a number that is not
 //!   a signal.
 //! * signal-hook installs its process-wide handler for a signal once and never takes it
-//!   away; removing a handler only stops its callback. So that removing the last one still
-//!   gives the signal back its default action, this module keeps one more action per
-//!   signal ([`signal_hook::flag::register_conditional_default`]): while no handler of
-//!   this module is registered for the signal, it runs the default action (SIGTERM
-//!   terminates the process, SIGCHLD is ignored, SIGTSTP stops it). That is the default
-//!   action, not an inherited one: a SIGHUP the process started with ignored (`nohup`) is
-//!   no longer ignored once a handler for it was added and removed. Another library's
-//!   signal-hook actions for the same signal keep running either way.
+//!   away; removing a handler only stops its callback. So that removing the last one
+//!   still gives the signal back what it did before the first was added, this module
+//!   looks at the signal's disposition then, and keeps one more action for it:
+//!   * it was the default action (`SIG_DFL`): while no handler of this module is
+//!     registered, the action runs the default
+//!     ([`signal_hook::flag::register_conditional_default`]): SIGTERM terminates the
+//!     process, SIGCHLD is ignored, SIGTSTP stops it;
+//!   * it was ignored (`SIG_IGN`, as `nohup` leaves SIGHUP and Rust's runtime SIGPIPE):
+//!     it stays ignored;
+//!   * another library's handler was installed: signal-hook calls that one on every
+//!     signal anyway, before and after.
+//!
+//!   Another library's signal-hook actions for the same signal keep running either way.
 //!
 //! ```
 //! use ioloop::prelude::*;
@@ -118,7 +123,7 @@ where
             key: Cell::new(None),
         }),
     };
-    // Counted first: from here a signal no longer runs the default action.
+    // Counted first: from here a signal no longer runs its default action.
     dispositions::handler_added(signal)?;
     handle.shared.counted.set(true);
     let (reader, writer) = UnixStream::pair()?;
@@ -174,8 +179,9 @@ pub fn raise(signal: c_int) -> Result<()> {
 }
 
 /// A registered signal handler: removed by [`remove`](SignalHandler::remove) or when
-/// dropped. Removing the last handler of a signal gives the signal its default action
-/// back (see the [module docs](self)).
+/// dropped. Removing the last handler of a signal gives the signal back what it did
+/// before the first was added: its default action, or being ignored (see the
+/// [module docs](self)).
 ///
 /// ```
 /// use ioloop::signals::{self, SIGUSR1};
@@ -315,11 +321,13 @@ impl fmt::Display for SignalName {
 /// signal's default while it has none.
 mod dispositions {
     use super::*;
+    use crate::sys;
 
     struct Disposition {
         signal: c_int,
         handlers: usize,
-        /// Read by the signal action: true while no handler is registered.
+        /// Read by the signal's conditional default (registered only for a signal whose
+        /// disposition was the default): true while no handler is registered.
         default_when_idle: Arc<AtomicBool>,
     }
 
@@ -337,8 +345,12 @@ mod dispositions {
             let index = match all.iter().position(|d| d.signal == signal) {
                 Some(index) => index,
                 None => {
-                    let idle = Arc::new(AtomicBool::new(true));
-                    signal_hook::flag::register_conditional_default(signal, idle.clone())?;
+                    let idle = Arc::new(AtomicBool::new(false));
+                    // Looked at before signal-hook's handler replaces it (the first time
+                    // this signal is handled here).
+                    if sys::disposition(signal)? == sys::Disposition::Default {
+                        signal_hook::flag::register_conditional_default(signal, idle.clone())?;
+                    }
                     all.push(Disposition {
                         signal,
                         handlers: 0,

@@ -107,3 +107,28 @@ pub(crate) fn wait_any_child() -> io::Result<(libc::pid_t, libc::c_int)> {
         }
     }
 }
+
+/// What a signal does when no handler of signals.rs runs for it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Disposition {
+    /// `SIG_DFL`: the signal's default action.
+    Default,
+    /// `SIG_IGN`: ignored (as `nohup` leaves SIGHUP, or Rust's runtime SIGPIPE).
+    Ignore,
+    /// Someone's handler (signal-hook's, or another library's).
+    Handler,
+}
+
+/// The signal's current disposition (`sigaction(2)` without changing it).
+pub(crate) fn disposition(signal: libc::c_int) -> io::Result<Disposition> {
+    // SAFETY: an all-zero `sigaction` is a valid out-parameter for the kernel to fill.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a null `act` only reads the disposition; `old` is writable, borrowed for
+    // the call.
+    check(unsafe { libc::sigaction(signal, std::ptr::null(), &mut old) } as isize)?;
+    Ok(match old.sa_sigaction {
+        libc::SIG_DFL => Disposition::Default,
+        libc::SIG_IGN => Disposition::Ignore,
+        _ => Disposition::Handler,
+    })
+}

@@ -180,8 +180,17 @@ fn a_failing_callback_is_logged_and_the_handler_stays() {
     io.close(true);
 }
 
-/// Set in the child process that checks the default action.
+/// Set in the child process that checks a disposition: which test it plays.
 const CHILD: &str = "IOLOOP_SIGNALS_TEST_CHILD";
+
+/// Runs `test` (this test's own name) in a child process playing its child part.
+fn in_child(test: &str) -> std::process::Output {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--test-threads=1"])
+        .env(CHILD, test)
+        .output()
+        .unwrap()
+}
 
 #[test]
 fn removing_the_last_handler_restores_the_default_action() {
@@ -197,18 +206,28 @@ fn removing_the_last_handler_restores_the_default_action() {
         signals::raise(signals::SIGTERM).unwrap(); // the default: terminated here
         std::process::exit(3);
     }
-    let status = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "removing_the_last_handler_restores_the_default_action",
-            "--test-threads=1",
-        ])
-        .env(CHILD, "1")
-        .output()
-        .unwrap();
+    let status = in_child("removing_the_last_handler_restores_the_default_action");
     assert_eq!(
         status.status.signal(),
         Some(libc::SIGTERM),
         "the child was to die of SIGTERM: {status:?}"
     );
+}
+
+#[test]
+fn removing_the_last_handler_of_an_ignored_signal_leaves_it_ignored() {
+    if std::env::var_os(CHILD).is_some() {
+        // SAFETY: sets a disposition in this child process, before any handler of ours.
+        let previous = unsafe { libc::signal(libc::SIGQUIT, libc::SIG_IGN) };
+        assert_ne!(previous, libc::SIG_ERR);
+        let io = IOLoop::new();
+        io.make_current();
+        signals::add_handler(signals::SIGQUIT, |_| {})
+            .unwrap()
+            .remove();
+        signals::raise(signals::SIGQUIT).unwrap(); // ignored, as before: survives
+        std::process::exit(0);
+    }
+    let status = in_child("removing_the_last_handler_of_an_ignored_signal_leaves_it_ignored");
+    assert_eq!(status.status.code(), Some(0), "{status:?}");
 }
