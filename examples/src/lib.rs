@@ -7,8 +7,10 @@ pub mod blocking;
 pub mod callbacks;
 pub mod crawler;
 pub mod cursor;
+pub mod graceful;
 pub mod interleave;
 pub mod line_echo;
+pub mod multiprocess_echo;
 pub mod parallel;
 pub mod tcp_server;
 pub mod threaded_echo;
@@ -37,6 +39,10 @@ pub const ALL: &[(&str, Run)] = &[
     (
         "An echo server on several threads sharing a port",
         threaded_echo::run,
+    ),
+    (
+        "A graceful shutdown on SIGTERM: in-flight requests finish",
+        graceful::run,
     ),
     ("3. Parallel waits on a Vec and a HashMap", parallel::run),
     ("4. Wrapping a callback API with task!", callbacks::run),

@@ -88,6 +88,23 @@
 //!   quotas), where Python counts the machine's. Under `taskset -c 0` that is 5 threads.
 //!   Threads start as jobs need them, as in Python's `ThreadPoolExecutor`.
 //!
+//! ## Signals and processes
+//!
+//! * **Signal handlers are loop callbacks.** Tornado's users call `signal.signal` and
+//!   hop onto the loop with `add_callback_from_signal`; here
+//!   [`signals::add_handler`](crate::signals::add_handler) does both, and returns a
+//!   handle that removes the handler when dropped (the last one removed gives the signal
+//!   back its disposition from before: the default action, or ignored). Port `signal.signal(SIGTERM, lambda s, f:
+//!   io.add_callback_from_signal(shutdown))` as
+//!   `let _term = signals::add_handler(SIGTERM, |_| shutdown())?;`, kept alive as long
+//!   as it should handle the signal.
+//! * **`fork_processes` refuses a thread that has a current loop**, running or not
+//!   (its poller would be shared with every child), where Tornado only documents that no
+//!   loop may exist yet; it errors instead of `assert`ing when called in a child. Its
+//!   count of CPUs for `0` is [`std::thread::available_parallelism`], as the executor's,
+//!   and it takes `0` where Tornado takes `None` or a negative number. Port
+//!   `fork_processes(0)` as `fork_processes(0, None)?`, called before the loop is made.
+//!
 //! ## Testing
 //!
 //! * **A bad `ASYNC_TEST_TIMEOUT` fails the test.** [`#[ioloop::test]`](crate::test)
@@ -117,6 +134,11 @@
 //! * **A `TCPServer` whose last handle is dropped stops accepting.** Tornado's loop keeps
 //!   a server alive through its handler. Port: keep the server handle for as long as it
 //!   should serve (for example in `main`, across `start()`).
+//! * **`TCPServer::shutdown(deadline)` is an addition.** Tornado's users call
+//!   `server.stop()` and then wait for (or close) their connections themselves;
+//!   [`TCPServer::shutdown`](crate::tcpserver::TCPServer::shutdown) stops accepting, waits
+//!   for the connections handed to the handler to close, closes those still open at the
+//!   deadline, and resolves a future. Ported code that stops and waits keeps working.
 //! * **Out of file descriptors, a server pauses accepting** on that socket for 100 ms,
 //!   logging once per episode, where Tornado's accept handler fails on every turn.
 //! * **An `IOStream::connect` future dropped or cancelled before it connects abandons the

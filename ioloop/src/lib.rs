@@ -56,6 +56,11 @@
 //! accept and open connections. [`locks`] (Event, Condition, Semaphore, Lock) and
 //! [`queues`] (Queue, LifoQueue, PriorityQueue) coordinate coroutines.
 //!
+//! ## Signals and processes
+//! [`signals::add_handler`] runs a callback on the loop when the process receives a
+//! signal (a graceful [`TCPServer::shutdown`](tcpserver::TCPServer::shutdown) on SIGTERM,
+//! say); [`process::fork_processes`] forks worker processes over sockets bound first.
+//!
 //! ## Who owns an fd
 //! An fd has one owner, and nothing else closes, reads or writes it:
 //!
@@ -104,10 +109,12 @@ pub mod locks;
 mod name_resolver;
 pub mod netutil;
 mod periodic;
+pub mod process;
 pub mod queues;
 mod remote;
 mod resolver;
 mod resume;
+pub mod signals;
 mod spawn;
 mod sys;
 pub mod tcpclient;

@@ -66,3 +66,69 @@ pub(crate) fn poll_now(fds: &mut [libc::pollfd]) -> io::Result<usize> {
     let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) };
     check(n as isize)
 }
+
+// ----- signals and processes (signals.rs, process/) -----
+
+/// `raise(3)`: sends `signal` to the calling thread (and so to the process).
+pub(crate) fn raise(signal: libc::c_int) -> io::Result<()> {
+    // SAFETY: `raise` takes a plain number and touches no memory of ours.
+    check(unsafe { libc::raise(signal) } as isize).map(drop)
+}
+
+/// What `fork(2)` made of the caller.
+pub(crate) enum Forked {
+    /// The original process; the child's pid.
+    Parent(libc::pid_t),
+    /// The new process.
+    Child,
+}
+
+/// `fork(2)`. The caller makes sure the child only does what is safe after a fork in a
+/// process that may have had other threads (see `process::fork`).
+pub(crate) fn fork() -> io::Result<Forked> {
+    // SAFETY: `fork` takes no arguments; the child's constraints are the caller's (above).
+    match check(unsafe { libc::fork() } as isize)? {
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as libc::pid_t)),
+    }
+}
+
+/// `waitpid(-1, .., 0)`: blocks until some child exits (or is killed), and returns its
+/// pid and raw wait status. `EINTR` is retried.
+pub(crate) fn wait_any_child() -> io::Result<(libc::pid_t, libc::c_int)> {
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: `status` is a valid, writable `c_int` borrowed for the call.
+        let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
+        match check(pid as isize) {
+            Ok(pid) => return Ok((pid as libc::pid_t, status)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// What a signal does when no handler of signals.rs runs for it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Disposition {
+    /// `SIG_DFL`: the signal's default action.
+    Default,
+    /// `SIG_IGN`: ignored (as `nohup` leaves SIGHUP, or Rust's runtime SIGPIPE).
+    Ignore,
+    /// Someone's handler (signal-hook's, or another library's).
+    Handler,
+}
+
+/// The signal's current disposition (`sigaction(2)` without changing it).
+pub(crate) fn disposition(signal: libc::c_int) -> io::Result<Disposition> {
+    // SAFETY: an all-zero `sigaction` is a valid out-parameter for the kernel to fill.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a null `act` only reads the disposition; `old` is writable, borrowed for
+    // the call.
+    check(unsafe { libc::sigaction(signal, std::ptr::null(), &mut old) } as isize)?;
+    Ok(match old.sa_sigaction {
+        libc::SIG_DFL => Disposition::Default,
+        libc::SIG_IGN => Disposition::Ignore,
+        _ => Disposition::Handler,
+    })
+}

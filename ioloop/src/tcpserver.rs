@@ -1,5 +1,7 @@
 //! [`TCPServer`]: accepts connections and hands each to a handler as an [`IOStream`].
 
+mod connections;
+
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
@@ -15,7 +17,8 @@ use crate::handlers::{HandlerKey, Trigger};
 use crate::ioloop::{IOLoop, WeakLoop};
 use crate::iostream::IOStream;
 use crate::netutil::bind_sockets;
-use crate::timeouts::Timeout;
+use crate::timeouts::{Deadline, Timeout};
+use connections::Connections;
 
 /// Connections accepted per readiness event before the loop gets a turn (fairness).
 const ACCEPTS_PER_EVENT: usize = 128;
@@ -31,6 +34,8 @@ struct Inner {
     handler: Handler,
     listening: RefCell<Vec<Rc<Listener>>>,
     bound: RefCell<Vec<TcpListener>>,
+    /// The streams handed to the handler and still open, for `shutdown`.
+    connections: Rc<Connections>,
 }
 
 /// One listening socket, shared by the server and its accept handler; the socket is
@@ -119,7 +124,10 @@ impl TCPServer {
         F: Fn(IOStream, SocketAddr) -> R + 'static,
         R: CallbackReturn,
     {
+        let connections = Rc::new(Connections::default());
+        let tracking = connections.clone();
         let handler: Handler = Rc::new(move |stream, addr| {
+            tracking.track(&stream);
             let name = ConnectionHandler(addr);
             guard_named(&name.to_string(), || {
                 handle_stream(stream, addr).settle(name, || {})
@@ -131,6 +139,7 @@ impl TCPServer {
                 handler,
                 listening: RefCell::new(Vec::new()),
                 bound: RefCell::new(Vec::new()),
+                connections,
             }),
         }
     }
@@ -237,6 +246,75 @@ impl TCPServer {
     /// ```
     pub fn stop(&self) {
         self.inner.stop();
+    }
+
+    /// Shuts down gracefully: stops accepting at once (as [`stop`](TCPServer::stop):
+    /// new connections are refused), lets the open connections finish, and closes those
+    /// still open at `deadline` (an `Instant` or a `Duration` from now, on the loop's
+    /// [`time`](IOLoop::time)). The future resolves once no connection is left open; to
+    /// end the program then, stop the loop in its callback. Calling it again returns the
+    /// same future (the first deadline holds).
+    ///
+    /// A connection is one of the streams handed to the handler, until it closes (or is
+    /// dropped): the server tracks them weakly, so it keeps none alive. A connection
+    /// "finishes" by closing; a handler that serves requests in a loop can check
+    /// [`is_shutting_down`](TCPServer::is_shutting_down) between requests to close an
+    /// idle keep-alive connection early.
+    ///
+    /// Tornado has no such helper (its users call `server.stop()` and then wait or
+    /// close their connections themselves); this is an addition.
+    ///
+    /// ```
+    /// use ioloop::iostream::IOStream;
+    /// use ioloop::prelude::*;
+    /// use ioloop::tcpserver::TCPServer;
+    ///
+    /// #[ioloop::coroutine]
+    /// fn idle(stream: IOStream) -> Result<()> {
+    ///     yield_!(stream.read_until_close())?; // until the peer, or the deadline, closes it
+    ///     Ok(())
+    /// }
+    ///
+    /// let io = IOLoop::current();
+    /// let server = TCPServer::new(|stream, _| idle(stream));
+    /// server.listen(0, Some("127.0.0.1"))?;
+    /// let _client = std::net::TcpStream::connect(server.local_addrs()[0])?;
+    /// while server.open_connections() == 0 {
+    ///     io.run_sync(|| ioloop::gen::sleep(Duration::ZERO), None)?; // the server accepts
+    /// }
+    /// let done = server.shutdown(Duration::from_millis(10));
+    /// io.run_sync(move || done, None)?;
+    /// assert_eq!(server.open_connections(), 0);
+    /// # Ok::<(), ioloop::Error>(())
+    /// ```
+    pub fn shutdown(&self, deadline: impl Into<Deadline>) -> crate::Future<()> {
+        self.inner.stop();
+        self.inner
+            .connections
+            .drain(self.inner.io.upgrade(), deadline.into())
+    }
+
+    /// Whether [`shutdown`](TCPServer::shutdown) has begun.
+    ///
+    /// ```
+    /// let _io = ioloop::IOLoop::current();
+    /// let server = ioloop::tcpserver::TCPServer::new(|stream, _| stream.close());
+    /// assert!(!server.is_shutting_down());
+    /// let _done = server.shutdown(std::time::Duration::from_secs(1));
+    /// assert!(server.is_shutting_down());
+    /// ```
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.connections.is_draining()
+    }
+
+    /// How many of the streams handed to the handler are still open.
+    ///
+    /// ```
+    /// let server = ioloop::tcpserver::TCPServer::new(|stream, _| stream.close());
+    /// assert_eq!(server.open_connections(), 0);
+    /// ```
+    pub fn open_connections(&self) -> usize {
+        self.inner.connections.count()
     }
 }
 

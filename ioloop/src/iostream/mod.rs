@@ -79,6 +79,9 @@ struct Inner {
     socket: RefCell<Option<mio::net::TcpStream>>,
     state: RefCell<State>,
     close_callback: Cell<Option<Box<dyn FnOnce()>>>,
+    /// The library's watcher of this stream (a server tracking its connections), told
+    /// once when the stream closes or is dropped. No allocation: idle streams are many.
+    close_watch: Cell<Option<(Weak<dyn CloseWatcher>, usize)>>,
     /// The stream's fd handler owns this slot, and it holds the stream while a read or
     /// write is pending, as Tornado's loop holds a busy stream: a caller may keep only
     /// the future and still get its result. Owned by the handler rather than the
@@ -218,6 +221,7 @@ impl IOStream {
                     flush_at_iteration_end: false,
                 }),
                 close_callback: Cell::new(None),
+                close_watch: Cell::new(None),
                 holder: Rc::downgrade(&holder),
                 key: Cell::new(None),
             }),
@@ -696,6 +700,7 @@ impl IOStream {
                 io.add_callback(callback);
             }
         }
+        tell_close_watcher(self.inner.close_watch.take());
         self.settle_keepalive();
     }
 
@@ -846,6 +851,47 @@ impl IOStream {
     }
 }
 
+/// A handle on a stream that does not keep it open (a server's list of its connections).
+#[derive(Clone)]
+pub(crate) struct WeakStream(Weak<Inner>);
+
+impl WeakStream {
+    pub(crate) fn upgrade(&self) -> Option<IOStream> {
+        self.0.upgrade().map(|inner| IOStream { inner })
+    }
+}
+
+impl IOStream {
+    pub(crate) fn downgrade(&self) -> WeakStream {
+        WeakStream(Rc::downgrade(&self.inner))
+    }
+
+    /// Tells `watcher` (with `token`) once when the stream closes or is dropped, at once
+    /// if it is closed already: a library hook that, unlike the close callback, the user
+    /// cannot replace. One watcher per stream (its server).
+    pub(crate) fn watch_close(&self, watcher: Weak<dyn CloseWatcher>, token: usize) {
+        if self.closed() {
+            tell_close_watcher(Some((watcher, token)));
+        } else {
+            self.inner.close_watch.set(Some((watcher, token)));
+        }
+    }
+}
+
+/// A library object told when a stream it watches closes (see
+/// [`IOStream::watch_close`]).
+pub(crate) trait CloseWatcher {
+    fn closed(&self, token: usize);
+}
+
+fn tell_close_watcher(watch: Option<(Weak<dyn CloseWatcher>, usize)>) {
+    if let Some((watcher, token)) = watch {
+        if let Some(watcher) = watcher.upgrade() {
+            watcher.closed(token);
+        }
+    }
+}
+
 /// Fails one of the stream's own futures because the stream closed, marking the error
 /// seen: the stream reports its close itself ([`IOStream::error`], the close callback),
 /// so a write nobody awaited need not log it again, once per write (Tornado 6.5 marks
@@ -939,6 +985,7 @@ fn closed_error(cause: &Option<Error>) -> Error {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        tell_close_watcher(self.close_watch.take());
         if let (Some(key), Some(io)) = (self.key.take(), self.io.upgrade()) {
             io.remove_owned_handler(key);
         }
