@@ -66,3 +66,113 @@ pub(crate) fn poll_now(fds: &mut [libc::pollfd]) -> io::Result<usize> {
     let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) };
     check(n as isize)
 }
+
+// ----- any fd: pipes, FIFOs, ttys (the streams' non-socket transport) -----
+
+/// `read(2)` into `buf`, which may be uninitialised: `recv`'s counterpart for an fd that
+/// is not a socket.
+pub(crate) fn read<'b>(fd: BorrowedFd<'_>, buf: &'b mut [MaybeUninit<u8>]) -> io::Result<&'b [u8]> {
+    // SAFETY: `buf` is writable for `buf.len()` bytes and borrowed for the call.
+    let n = check(unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })?;
+    // SAFETY: the kernel initialised the first `n <= buf.len()` bytes of `buf`.
+    Ok(unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) })
+}
+
+/// `read(2)` into initialised memory (a caller's buffer).
+pub(crate) fn read_into(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is writable for its length, borrowed for the call.
+    check(unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })
+}
+
+/// `writev(2)` without SIGPIPE: a pipe has no `MSG_NOSIGNAL`, and a write to a pipe whose
+/// reader is gone raises SIGPIPE, whose default action kills the process (Rust's
+/// runtime sets it to "ignore" in binaries, but a host, a parent or the user may have
+/// restored the default). So SIGPIPE is blocked in this thread for the call, and one the
+/// call raised is taken off the thread's pending set again before the mask is restored;
+/// the write then fails with `EPIPE`, as with the signal ignored. Nothing process-wide
+/// changes: no disposition, no other thread's mask.
+pub(crate) fn write_nosigpipe(fd: BorrowedFd<'_>, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+    let sigpipe = sigpipe_set();
+    // SAFETY: an all-zero `sigset_t` is a valid (empty) set; `pthread_sigmask` fills it.
+    let mut previous: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: both sets are valid and live for the call.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &sigpipe, &mut previous) };
+    let pending_before = sigpipe_pending();
+    // SAFETY: `IoSlice` is ABI-compatible with `iovec`; the slices are live and only read.
+    let written = check(unsafe {
+        libc::writev(
+            fd.as_raw_fd(),
+            slices.as_ptr().cast(),
+            slices.len() as libc::c_int,
+        )
+    });
+    if matches!(&written, Err(e) if e.raw_os_error() == Some(libc::EPIPE)) && !pending_before {
+        let zero = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: valid set and timeout; no siginfo wanted (null is allowed). Takes the
+        // SIGPIPE this write raised, if it is pending (EAGAIN otherwise: nothing to do).
+        unsafe { libc::sigtimedwait(&sigpipe, std::ptr::null_mut(), &zero) };
+    }
+    // SAFETY: `previous` is the mask `pthread_sigmask` filled in above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut()) };
+    written
+}
+
+fn sigpipe_set() -> libc::sigset_t {
+    // SAFETY: an all-zero `sigset_t` is valid storage; `sigemptyset` initialises it.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is valid and writable; SIGPIPE is a valid signal number.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+    }
+    set
+}
+
+/// Whether a SIGPIPE is pending for this thread or the process already (not ours to take).
+fn sigpipe_pending() -> bool {
+    // SAFETY: as in `sigpipe_set`: valid storage, initialised by `sigpending`.
+    let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `pending` is valid and writable; then only read.
+    unsafe {
+        libc::sigpending(&mut pending) == 0 && libc::sigismember(&pending, libc::SIGPIPE) == 1
+    }
+}
+
+/// Sets `O_NONBLOCK` on `fd` (which its file description's other holders see too).
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: `F_GETFL` only reads the flags of a live, borrowed fd.
+    let flags = check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) } as isize)?;
+    // SAFETY: `F_SETFL` with the flags just read plus `O_NONBLOCK`.
+    check(unsafe {
+        libc::fcntl(
+            fd.as_raw_fd(),
+            libc::F_SETFL,
+            flags as libc::c_int | libc::O_NONBLOCK,
+        )
+    } as isize)?;
+    Ok(())
+}
+
+/// What an fd is open for: `(readable, writable)`, from its access mode.
+pub(crate) fn access_mode(fd: BorrowedFd<'_>) -> io::Result<(bool, bool)> {
+    // SAFETY: `F_GETFL` only reads the flags of a live, borrowed fd.
+    let flags =
+        check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) } as isize)? as libc::c_int;
+    Ok(match flags & libc::O_ACCMODE {
+        libc::O_RDONLY => (true, false),
+        libc::O_WRONLY => (false, true),
+        _ => (true, true),
+    })
+}
+
+/// Whether `fd` is a socket (`fstat`'s file type).
+pub(crate) fn is_socket(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    // SAFETY: an all-zero `stat` is valid storage; `fstat` fills it.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `stat` is valid and writable for the call; the fd is live and borrowed.
+    check(unsafe { libc::fstat(fd.as_raw_fd(), &mut stat) } as isize)?;
+    Ok(stat.st_mode & libc::S_IFMT == libc::S_IFSOCK)
+}
