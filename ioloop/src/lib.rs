@@ -53,7 +53,8 @@
 //! ## Networking and coordination
 //! [`iostream::IOStream`] reads and writes a TCP connection through futures;
 //! [`tcpserver::TCPServer`], [`tcpclient::TCPClient`] and [`netutil::bind_sockets`]
-//! accept and open connections. [`locks`] (Event, Condition, Semaphore, Lock) and
+//! accept and open connections; streams also run over Unix sockets and pipes, and
+//! [`process::Subprocess`] runs a child with its pipes as streams. [`locks`] (Event, Condition, Semaphore, Lock) and
 //! [`queues`] (Queue, LifoQueue, PriorityQueue) coordinate coroutines.
 //!
 //! ## Who owns an fd
@@ -103,6 +104,7 @@ pub mod iostream;
 pub mod locks;
 pub mod netutil;
 mod periodic;
+pub mod process;
 pub mod queues;
 mod remote;
 mod resolver;

@@ -176,3 +176,53 @@ pub(crate) fn is_socket(fd: BorrowedFd<'_>) -> io::Result<bool> {
     check(unsafe { libc::fstat(fd.as_raw_fd(), &mut stat) } as isize)?;
     Ok(stat.st_mode & libc::S_IFMT == libc::S_IFSOCK)
 }
+
+// ----- child processes: a pidfd, and reaping through it -----
+
+/// `pidfd_open(2)`: an fd for the child `pid` (ours and not yet reaped, so the number
+/// cannot have been reused), readable once it exits. Close-on-exec, as every fd
+/// `pidfd_open` makes.
+pub(crate) fn pidfd_open(pid: u32) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: a plain syscall with two integer arguments; it touches no memory of ours.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    let fd = check(fd as isize)? as libc::c_int;
+    // SAFETY: `fd` was just opened by the kernel for us, and nothing else owns it.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// Reaps the child behind `pidfd` with `waitid(P_PIDFD, ..)`: its raw wait status (as
+/// `waitpid` reports it) once it has exited, `None` while it runs (with `block` false).
+/// Only this pidfd's child is touched: never another one, and no SIGCHLD handler needed.
+pub(crate) fn reap_pidfd(pidfd: BorrowedFd<'_>, block: bool) -> io::Result<Option<i32>> {
+    let options = libc::WEXITED | if block { 0 } else { libc::WNOHANG };
+    loop {
+        // SAFETY: an all-zero `siginfo_t` is valid storage; `waitid` fills it.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is valid and writable for the call; the pidfd is live.
+        let rc = unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                pidfd.as_raw_fd() as libc::id_t,
+                &mut info,
+                options,
+            )
+        };
+        match check(rc as isize) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
+        // SAFETY: `waitid` succeeded, so `info` holds a SIGCHLD's fields (or zeroes).
+        let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+        if pid == 0 {
+            return Ok(None); // WNOHANG: still running
+        }
+        // The wait status `waitpid` would have given, which `ExitStatus` is made of.
+        return Ok(Some(match info.si_code {
+            libc::CLD_EXITED => (status & 0xff) << 8,
+            libc::CLD_DUMPED => (status & 0x7f) | 0x80,
+            _ => status & 0x7f, // CLD_KILLED
+        }));
+    }
+}
