@@ -101,6 +101,7 @@ mod handlers;
 mod inline_fn;
 mod ioloop;
 pub mod iostream;
+mod listen_socket;
 pub mod locks;
 pub mod netutil;
 mod periodic;

@@ -193,6 +193,54 @@ impl IOStream {
         IOStream::wrap(Transport::socket(OwnedFd::from(socket))?, None)
     }
 
+    /// Wraps a connected Unix socket, making it non-blocking, on the current loop.
+    /// Reads, writes and closing are as over TCP; [`peer_addr`](IOStream::peer_addr)
+    /// fails (the peer has no IP address) and [`set_nodelay`](IOStream::set_nodelay)
+    /// has no TCP to set.
+    ///
+    /// ```
+    /// use ioloop::iostream::IOStream;
+    /// use ioloop::prelude::*;
+    ///
+    /// let io = IOLoop::current();
+    /// let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+    /// let (ours, theirs) = (IOStream::from_unix(ours)?, IOStream::from_unix(theirs)?);
+    /// let written = ours.write("over a socketpair\n");
+    /// io.run_sync(move || written, None)?;
+    /// let line = io.run_sync(move || theirs.read_until("\n", None), None)?;
+    /// assert_eq!(&line[..], b"over a socketpair\n");
+    /// # Ok::<(), ioloop::Error>(())
+    /// ```
+    pub fn from_unix(socket: std::os::unix::net::UnixStream) -> Result<IOStream> {
+        IOStream::wrap(Transport::socket(OwnedFd::from(socket))?, None)
+    }
+
+    /// Connects to the Unix socket at `path` without blocking, as
+    /// [`connect`](IOStream::connect) does to an IP address (Tornado connects an
+    /// `IOStream(socket.socket(AF_UNIX))` to the path). A path nothing listens on fails
+    /// the future as a closed stream whose source is the OS error (`ENOENT` for no such
+    /// file, `ECONNREFUSED` for a stale socket file); so does a listener whose backlog is
+    /// full (`EAGAIN`: Unix sockets do not wait for room).
+    ///
+    /// ```
+    /// use ioloop::iostream::IOStream;
+    /// use ioloop::IOLoop;
+    ///
+    /// let path = std::env::temp_dir().join("ioloop-doc-nothing-listens-here.sock");
+    /// let err = IOLoop::current().run_sync(move || IOStream::connect_unix(path), None).unwrap_err();
+    /// assert_eq!(err.kind(), ioloop::ErrorKind::StreamClosed);
+    /// assert_eq!(err.io_error().unwrap().kind(), std::io::ErrorKind::NotFound);
+    /// ```
+    pub fn connect_unix(path: impl AsRef<std::path::Path>) -> Future<IOStream> {
+        let started = SockAddr::unix(path).map_err(Error::from).and_then(|addr| {
+            IOStream::begin_connect_to(Domain::UNIX, None, &addr, Waiter::Stream, true)
+        });
+        match started {
+            Ok((_, future)) => future,
+            Err(e) => Future::failed(e),
+        }
+    }
+
     /// Wraps one end of a pipe, making it non-blocking, on the current loop: Tornado's
     /// `PipeIOStream`. Any fd the loop can watch will do (a FIFO, a tty; a socket is used
     /// as one); a regular file cannot be watched and is refused. The stream owns the fd
