@@ -10,6 +10,7 @@ pub mod cursor;
 pub mod interleave;
 pub mod line_echo;
 pub mod parallel;
+pub mod subprocess;
 pub mod tcp_server;
 pub mod threaded_echo;
 
@@ -46,5 +47,9 @@ pub const ALL: &[(&str, Run)] = &[
     (
         "A worker pool over a Queue, capped by a Semaphore",
         crawler::run,
+    ),
+    (
+        "A child process with its pipes as streams (Subprocess)",
+        subprocess::run,
     ),
 ];

@@ -26,6 +26,15 @@ fn pipe() -> (OwnedFd, OwnedFd) {
     unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
 }
 
+/// A pipe's two ends as streams on the current loop: (reader, writer).
+fn pipe_streams() -> (IOStream, IOStream) {
+    let (r, w) = pipe();
+    (
+        IOStream::from_pipe(r).unwrap(),
+        IOStream::from_pipe(w).unwrap(),
+    )
+}
+
 fn restore_default_sigpipe() {
     // SAFETY: restoring a signal's default disposition; no handler is installed.
     let previous = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
@@ -44,9 +53,7 @@ fn sigpipe_pending() -> bool {
 #[test]
 fn read_until_close_on_a_pipes_read_end_sees_eof_when_the_writer_closes() {
     let _io = IOLoop::current();
-    let (r, w) = pipe();
-    let reader = IOStream::from_pipe(r).unwrap();
-    let writer = IOStream::from_pipe(w).unwrap();
+    let (reader, writer) = pipe_streams();
     let w2 = writer.clone();
     run(move || w2.write("first, ")).unwrap();
     let written = writer.write("then the end");
@@ -129,9 +136,7 @@ fn an_idle_write_end_closes_with_epipe_when_its_reader_goes() {
 #[test]
 fn a_pipe_goes_one_way_and_the_wrong_way_fails_without_closing() {
     let _io = IOLoop::current();
-    let (r, w) = pipe();
-    let reader = IOStream::from_pipe(r).unwrap();
-    let writer = IOStream::from_pipe(w).unwrap();
+    let (reader, writer) = pipe_streams();
     let err = writer.read_bytes(1, false).result().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidState);
     assert!(err.to_string().contains("write-only"), "{err}");

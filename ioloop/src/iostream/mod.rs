@@ -1,4 +1,7 @@
-//! [`IOStream`]: a non-blocking TCP connection with Tornado's reading and writing API.
+//! [`IOStream`]: a non-blocking TCP connection with Tornado's reading and writing API;
+//! also over a Unix socket ([`IOStream::from_unix`], [`IOStream::connect_unix`]) or a
+//! pipe ([`IOStream::from_pipe`], Tornado's `PipeIOStream`), through the same buffer and
+//! futures (the fd and its calls are the stream's transport, `transport.rs`).
 //!
 //! The stream registers its socket edge-triggered and always reads or writes until the
 //! socket would block, so it never needs the level re-check of user handlers. Bytes
@@ -90,7 +93,8 @@ struct Inner {
 }
 
 /// A non-blocking TCP connection on the loop, read and written through futures:
-/// Tornado's `IOStream`.
+/// Tornado's `IOStream` (and, made with [`from_unix`](IOStream::from_unix) or
+/// [`from_pipe`](IOStream::from_pipe), its streams over Unix sockets and pipes).
 ///
 /// * Reads: [`read_until`](IOStream::read_until) (the delimiter is included),
 ///   [`read_until_regex`](IOStream::read_until_regex), [`read_bytes`](IOStream::read_bytes),
