@@ -141,18 +141,12 @@ fn sigpipe_pending() -> bool {
     }
 }
 
-/// Sets `O_NONBLOCK` on `fd` (which its file description's other holders see too).
+/// Makes `fd` non-blocking with one `ioctl(FIONBIO)` (which its file description's other
+/// holders see too): any fd, socket or pipe.
 pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: `F_GETFL` only reads the flags of a live, borrowed fd.
-    let flags = check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) } as isize)?;
-    // SAFETY: `F_SETFL` with the flags just read plus `O_NONBLOCK`.
-    check(unsafe {
-        libc::fcntl(
-            fd.as_raw_fd(),
-            libc::F_SETFL,
-            flags as libc::c_int | libc::O_NONBLOCK,
-        )
-    } as isize)?;
+    let on: libc::c_int = 1;
+    // SAFETY: `FIONBIO` reads one `c_int` from the pointer, valid for the call.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONBIO, &on) } as isize)?;
     Ok(())
 }
 

@@ -444,10 +444,9 @@ impl IOStream {
         abandon_on_drop: bool,
     ) -> Result<(IOStream, Future<T>)> {
         let socket = Socket::new(domain, Type::STREAM, protocol)?;
-        socket.set_nonblocking(true)?;
-        let started = socket.connect(addr);
+        let transport = Transport::socket(OwnedFd::from(socket))?; // (non-blocking now)
+        let started = transport.socket_ref().map_or(Ok(()), |s| s.connect(addr));
         let future = Future::new();
-        let transport = Transport::socket(OwnedFd::from(socket))?;
         let stream = IOStream::wrap(transport, Some(waiter(future.downgrade())))?;
         future.set_cancel_hook(Rc::new(ConnectHook {
             stream: stream.clone(),
