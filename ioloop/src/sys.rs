@@ -175,14 +175,20 @@ pub(crate) fn is_socket(fd: BorrowedFd<'_>) -> io::Result<bool> {
 
 /// `pidfd_open(2)`: an fd for the child `pid` (ours and not yet reaped, so the number
 /// cannot have been reused), readable once it exits. Close-on-exec, as every fd
-/// `pidfd_open` makes.
-pub(crate) fn pidfd_open(pid: u32) -> io::Result<std::os::fd::OwnedFd> {
+/// `pidfd_open` makes. `None` where the call does not exist (`ENOSYS`: Linux before
+/// 5.3, or under valgrind).
+pub(crate) fn pidfd_open(pid: u32) -> io::Result<Option<std::os::fd::OwnedFd>> {
     use std::os::fd::FromRawFd;
     // SAFETY: a plain syscall with two integer arguments; it touches no memory of ours.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    let fd = check(fd as isize)? as libc::c_int;
-    // SAFETY: `fd` was just opened by the kernel for us, and nothing else owns it.
-    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+    match check(fd as isize) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => Ok(None),
+        Err(e) => Err(e),
+        // SAFETY: `fd` was just opened by the kernel for us, and nothing else owns it.
+        Ok(fd) => Ok(Some(unsafe {
+            std::os::fd::OwnedFd::from_raw_fd(fd as libc::c_int)
+        })),
+    }
 }
 
 /// Reaps the child behind `pidfd` with `waitid(P_PIDFD, ..)`: its raw wait status (as

@@ -205,10 +205,3 @@ fn a_child_outliving_its_loop_is_reaped_once_its_subprocess_is_dropped() {
     assert!(tests::eventually(|| process_state(pid).is_none()));
     assert_eq!(zombies_among(&[pid]), 0);
 }
-
-#[test]
-fn a_program_that_cannot_start_is_an_error_and_leaves_no_child() {
-    let _io = IOLoop::new();
-    let err = Subprocess::spawn(&mut Command::new("/nonexistent/ioloop-test")).unwrap_err();
-    assert_eq!(err.io_error().unwrap().kind(), std::io::ErrorKind::NotFound);
-}

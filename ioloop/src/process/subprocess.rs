@@ -8,7 +8,9 @@
 //! the loop and never touching any other child. The handler owns the pidfd and the exit
 //! record, so a `Subprocess` dropped without waiting is still reaped; a child that
 //! outlives its loop is reaped by a short-lived thread that waits for it (no zombies
-//! either way).
+//! either way). Where pidfds do not exist (Linux before 5.3, or under valgrind), a thread
+//! per child waits for it in `waitpid` and hands the status to the loop through a
+//! [`Resolver`](crate::Resolver): the same results, one thread per running child.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -109,7 +111,11 @@ impl Subprocess {
         let program = command.get_program().to_string_lossy().into_owned();
         let mut child = command.spawn()?;
         match Subprocess::watch(&mut child, program) {
-            Ok(subprocess) => Ok(subprocess),
+            Ok((subprocess, true)) => Ok(subprocess),
+            Ok((subprocess, false)) => {
+                subprocess.exit.clone().wait_on_thread(child)?;
+                Ok(subprocess)
+            }
             Err(e) => {
                 // Nothing would reap it: end it here rather than leave a zombie.
                 let _ = child.kill();
@@ -119,42 +125,46 @@ impl Subprocess {
         }
     }
 
-    /// Wraps a started child's pipes and registers its pidfd with the loop.
-    fn watch(child: &mut Child, program: String) -> Result<Subprocess> {
+    /// Wraps a started child's pipes and registers its pidfd with the loop; with it,
+    /// whether the loop reaps the child (`false`: no pidfds here, the caller must).
+    fn watch(child: &mut Child, program: String) -> Result<(Subprocess, bool)> {
         let io = IOLoop::current();
         let pidfd = sys::pidfd_open(child.id())?;
-        let fd = pidfd.as_raw_fd();
         let stdin = child.stdin.take().map(IOStream::from_pipe).transpose()?;
         let stdout = child.stdout.take().map(IOStream::from_pipe).transpose()?;
         let stderr = child.stderr.take().map(IOStream::from_pipe).transpose()?;
+        let fd = pidfd.as_ref().map(|pidfd| pidfd.as_raw_fd());
         let exit = Rc::new(Exit {
             pid: child.id(),
             program,
-            pidfd: Some(pidfd),
+            pidfd,
             outcome: RefCell::new(None),
             waiters: RefCell::new(Vec::new()),
             io: io.downgrade(),
             key: Cell::new(None),
         });
-        let watcher = exit.clone();
-        let key = io.add_owned_handler(
-            fd,
-            Events::READ,
-            Trigger::Level,
-            "Subprocess exit watcher",
-            move |_, _| watcher.try_reap(),
-            // The loop is closing: the handler (and its pidfd) goes with it; `Exit`'s
-            // drop reaps a child still running.
-            || {},
-        )?;
-        exit.key.set(Some(key));
+        if let Some(fd) = fd {
+            let watcher = exit.clone();
+            let key = io.add_owned_handler(
+                fd,
+                Events::READ,
+                Trigger::Level,
+                "Subprocess exit watcher",
+                move |_, _| watcher.try_reap(),
+                // The loop is closing: the handler (and its pidfd) goes with it; `Exit`'s
+                // drop reaps a child still running.
+                || {},
+            )?;
+            exit.key.set(Some(key));
+        }
         // (`child` is dropped by the caller without waiting: the pidfd owns the reaping.)
-        Ok(Subprocess {
+        let subprocess = Subprocess {
             stdin,
             stdout,
             stderr,
             exit,
-        })
+        };
+        Ok((subprocess, fd.is_some()))
     }
 
     /// The child's process id.
@@ -231,13 +241,44 @@ impl Exit {
         let outcome = match sys::reap_pidfd(pidfd.as_fd(), false) {
             Ok(None) => return, // not yet (a spurious wakeup)
             Ok(Some(raw)) => Ok(ExitStatus::from_raw(raw)),
-            // Someone else reaped it (a `waitpid(-1)` elsewhere in the process).
-            Err(e) => Err(Error::with_source(
-                ErrorKind::Io,
-                format!("cannot wait for {:?} (pid {})", self.program, self.pid),
-                e,
-            )),
+            Err(e) => Err(self.wait_error(e)),
         };
+        self.exited(outcome);
+    }
+
+    /// Where there are no pidfds (Linux before 5.3, or valgrind, which does not know
+    /// the call): a thread blocks in `waitpid` for this child alone, reaping it whether
+    /// or not anyone still waits, and hands the status to the loop.
+    fn wait_on_thread(self: Rc<Self>, mut child: Child) -> Result<()> {
+        let io = self
+            .io
+            .upgrade()
+            .ok_or_else(|| Error::invalid_state("the IOLoop is gone"))?;
+        let (exited, resolver) = Future::with_resolver_on(&io);
+        std::thread::Builder::new()
+            .name("ioloop-reaper".into())
+            .spawn(move || resolver.set(child.wait().map_err(Error::from)))?;
+        // Holds the exit record until the status comes (the loop holds the future).
+        exited.add_done_callback(move |exited| {
+            let outcome = exited.result().map_err(|e| self.wait_error(e));
+            self.exited(outcome);
+        });
+        Ok(())
+    }
+
+    /// Why the child could not be waited for (someone else reaped it: a `waitpid(-1)`
+    /// elsewhere in the process), naming it.
+    fn wait_error(&self, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+        Error::with_source(
+            ErrorKind::Io,
+            format!("cannot wait for {:?} (pid {})", self.program, self.pid),
+            e,
+        )
+    }
+
+    /// The child was reaped (or could not be): records it, stops watching, tells the
+    /// waiters.
+    fn exited(&self, outcome: Result<ExitStatus>) {
         *self.outcome.borrow_mut() = Some(outcome.clone());
         if let (Some(io), Some(key)) = (self.io.upgrade(), self.key.take()) {
             // Safe from inside the handler: it is dropped once it returns.
