@@ -12,6 +12,7 @@ pub mod interleave;
 pub mod line_echo;
 pub mod multiprocess_echo;
 pub mod parallel;
+pub mod subprocess;
 pub mod tcp_server;
 pub mod threaded_echo;
 
@@ -52,5 +53,9 @@ pub const ALL: &[(&str, Run)] = &[
     (
         "A worker pool over a Queue, capped by a Semaphore",
         crawler::run,
+    ),
+    (
+        "A child process with its pipes as streams (Subprocess)",
+        subprocess::run,
     ),
 ];

@@ -161,6 +161,38 @@
 //! * **A stream's own futures that fail because it closed are marked observed**, so an
 //!   unawaited write on a reset connection logs nothing (as Tornado 6.5 does); the cause
 //!   is in [`IOStream::error`](crate::iostream::IOStream::error).
+//! * **A pipe stream is an [`IOStream`](crate::iostream::IOStream) made with
+//!   [`IOStream::from_pipe`](crate::iostream::IOStream::from_pipe)** (Tornado's
+//!   `PipeIOStream(fd)`), taking an `OwnedFd` (or a `ChildStdout`, ...). Reading a
+//!   pipe's write end, or writing its read end, fails that call with `InvalidState` and
+//!   leaves the stream open, where Tornado's read hits `EBADF` and closes it.
+//! * **A Unix connection's address is `0.0.0.0:0`.** A `TCPServer` handler is given a
+//!   `SocketAddr`, and a Unix peer has none: connections accepted on
+//!   [`add_unix_socket`](crate::tcpserver::TCPServer::add_unix_socket) pass the
+//!   unspecified address, where Tornado passes `''`. Port `if not address:` as
+//!   `if addr.ip().is_unspecified()`. `IOStream::peer_addr` fails on such a stream.
+//! * **`bind_unix_socket` does not follow a symbolic link** at the path: it removes only
+//!   a socket file itself, and refuses anything else with an `AlreadyExists` I/O error
+//!   (Tornado follows the link and raises `ValueError`).
+//!
+//! ## Child processes
+//!
+//! * **A [`Subprocess`](crate::process::Subprocess) is spawned from a
+//!   [`std::process::Command`]**: Tornado's `Subprocess(args, stdin=Subprocess.STREAM)`
+//!   is `Subprocess::spawn(Command::new(prog).args(..).stdin(Stdio::piped()))?`; each
+//!   piped stream is an `IOStream` in the `stdin`, `stdout`, `stderr` fields.
+//! * **The exit status is an [`ExitStatus`](std::process::ExitStatus)**, not an int:
+//!   `returncode == 3` is `status.code() == Some(3)`, and Tornado's negative
+//!   `returncode` for a signal is `status.signal()` (`ExitStatusExt`). The
+//!   `CalledProcessError` of `wait_for_exit()` is an error whose source is a
+//!   [`CalledProcessError`](crate::process::CalledProcessError), and whose message names
+//!   the program, its pid and the status (Tornado's says `'unknown'`).
+//! * **No SIGCHLD handler**: each child is reaped through its own pidfd watched by the
+//!   loop, so `Subprocess.initialize()` / `uninitialize()` do not exist and other
+//!   libraries' SIGCHLD handling is left alone. `set_exit_callback(cb)` is
+//!   `wait_for_exit(false)` with a done callback. A `Subprocess` dropped without waiting
+//!   is still reaped, and so is a child that outlives its loop (by a thread that waits
+//!   for it), where Tornado's would stay a zombie once its loop is gone.
 //!
 //! ```
 //! // This page is documentation only; its links are checked by rustdoc.

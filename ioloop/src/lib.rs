@@ -53,7 +53,8 @@
 //! ## Networking and coordination
 //! [`iostream::IOStream`] reads and writes a TCP connection through futures;
 //! [`tcpserver::TCPServer`], [`tcpclient::TCPClient`] and [`netutil::bind_sockets`]
-//! accept and open connections. [`locks`] (Event, Condition, Semaphore, Lock) and
+//! accept and open connections; streams also run over Unix sockets and pipes, and
+//! [`process::Subprocess`] runs a child with its pipes as streams. [`locks`] (Event, Condition, Semaphore, Lock) and
 //! [`queues`] (Queue, LifoQueue, PriorityQueue) coordinate coroutines.
 //!
 //! ## Signals and processes
@@ -105,6 +106,7 @@ mod handlers;
 mod inline_fn;
 mod ioloop;
 pub mod iostream;
+mod listen_socket;
 pub mod locks;
 mod name_resolver;
 pub mod netutil;

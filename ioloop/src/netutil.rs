@@ -1,9 +1,12 @@
-//! [`bind_sockets`]: listening sockets for IPv4 and IPv6, as Tornado's `netutil`.
+//! [`bind_sockets`]: listening sockets for IPv4 and IPv6, and [`bind_unix_socket`], as
+//! Tornado's `netutil`.
 
 use std::collections::HashSet;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::Path;
 
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::error::Result;
 
@@ -81,6 +84,53 @@ fn bind_one(addr: SocketAddr, backlog: i32, reuse_port: bool) -> std::io::Result
     }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    Ok(socket.into())
+}
+
+/// Binds a non-blocking listening Unix socket at `path`, with permissions `mode` (as
+/// `chmod` takes them; Tornado's default is `0o600`) and `backlog`: Tornado's
+/// `bind_unix_socket`. A socket file left at `path` by an earlier run is removed first;
+/// any other file there (a regular file, a directory, a symbolic link, even one to a
+/// socket) is left alone and refused, with an [`AlreadyExists`](std::io::ErrorKind)
+/// I/O error naming it. Serve it with
+/// [`TCPServer::add_unix_socket`](crate::tcpserver::TCPServer::add_unix_socket).
+///
+/// The socket file stays when the listener closes, as in Tornado; the next bind
+/// replaces it.
+///
+/// ```
+/// use std::os::unix::fs::PermissionsExt;
+/// use ioloop::netutil::bind_unix_socket;
+///
+/// let path = std::env::temp_dir().join(format!("ioloop-doc-bind-{}.sock", std::process::id()));
+/// let listener = bind_unix_socket(&path, 0o600, 128)?;
+/// assert_eq!(std::fs::metadata(&path)?.permissions().mode() & 0o777, 0o600);
+/// drop(listener); // the file stays behind, stale
+/// let _again = bind_unix_socket(&path, 0o600, 128)?; // and is replaced
+/// std::fs::remove_file(&path)?;
+/// # Ok::<(), ioloop::Error>(())
+/// ```
+pub fn bind_unix_socket(
+    path: impl AsRef<Path>,
+    mode: u32,
+    backlog: i32,
+) -> Result<std::os::unix::net::UnixListener> {
+    let path = path.as_ref();
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    socket.set_nonblocking(true)?;
+    // Not followed through a symbolic link: only a socket file itself is ours to remove.
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path)?,
+        Ok(_) => {
+            let message = format!("file {} exists and is not a socket", path.display());
+            return Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, message).into());
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
+    socket.bind(&SockAddr::unix(path)?)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
     socket.listen(backlog)?;
     Ok(socket.into())
 }

@@ -7,6 +7,7 @@ use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixListener;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use crate::events::Events;
 use crate::handlers::{HandlerKey, Trigger};
 use crate::ioloop::{IOLoop, WeakLoop};
 use crate::iostream::IOStream;
+use crate::listen_socket::ListenSocket;
 use crate::netutil::bind_sockets;
 use crate::timeouts::{Deadline, Timeout};
 use connections::Connections;
@@ -41,7 +43,7 @@ struct Inner {
 /// One listening socket, shared by the server and its accept handler; the socket is
 /// closed when both have let go (the handler goes on `stop`, or with the loop).
 struct Listener {
-    socket: TcpListener,
+    socket: ListenSocket,
     io: WeakLoop,
     handler: Handler,
     /// Set by `stop`: an accept handler in progress (its connection handler stopped the
@@ -200,20 +202,55 @@ impl TCPServer {
     /// ```
     pub fn add_sockets(&self, sockets: Vec<TcpListener>) -> Result<()> {
         for socket in sockets {
-            socket.set_nonblocking(true)?;
-            let listener = Rc::new(Listener {
-                socket,
-                io: self.inner.io.clone(),
-                handler: self.inner.handler.clone(),
-                stopped: Cell::new(false),
-                starved: Cell::new(false),
-                resume: Cell::new(None),
-                key: Cell::new(None),
-                server: Rc::downgrade(&self.inner),
-            });
-            listener.watch()?;
-            self.inner.listening.borrow_mut().push(listener);
+            self.add_listener(ListenSocket::Tcp(socket))?;
         }
+        Ok(())
+    }
+
+    /// Starts accepting on a listening Unix socket (for example from
+    /// [`bind_unix_socket`](crate::netutil::bind_unix_socket)), as Tornado's
+    /// `server.add_socket(bind_unix_socket(path))`. Its connections go to the same
+    /// handler, with the unspecified address `0.0.0.0:0` as the peer's (a Unix peer has
+    /// no IP address; Tornado passes `''`). It is not among
+    /// [`local_addrs`](TCPServer::local_addrs).
+    ///
+    /// ```
+    /// use ioloop::iostream::IOStream;
+    /// use ioloop::prelude::*;
+    /// use ioloop::tcpserver::TCPServer;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ioloop-doc-{}.sock", std::process::id()));
+    /// let io = IOLoop::current();
+    /// let server = TCPServer::new(|stream: IOStream, addr: std::net::SocketAddr| {
+    ///     assert!(addr.ip().is_unspecified());
+    ///     stream.write("hello over a Unix socket\n")
+    /// });
+    /// server.add_unix_socket(ioloop::netutil::bind_unix_socket(&path, 0o600, 128)?)?;
+    /// let client = io.run_sync({ let path = path.clone(); move || IOStream::connect_unix(path) }, None)?;
+    /// let line = io.run_sync(move || client.read_until("\n", None), None)?;
+    /// assert_eq!(&line[..], b"hello over a Unix socket\n");
+    /// std::fs::remove_file(path)?;
+    /// # Ok::<(), ioloop::Error>(())
+    /// ```
+    pub fn add_unix_socket(&self, socket: UnixListener) -> Result<()> {
+        self.add_listener(ListenSocket::Unix(socket))
+    }
+
+    /// Starts accepting on one listening socket, of either family: one accept loop.
+    fn add_listener(&self, socket: ListenSocket) -> Result<()> {
+        socket.set_nonblocking()?;
+        let listener = Rc::new(Listener {
+            socket,
+            io: self.inner.io.clone(),
+            handler: self.inner.handler.clone(),
+            stopped: Cell::new(false),
+            starved: Cell::new(false),
+            resume: Cell::new(None),
+            key: Cell::new(None),
+            server: Rc::downgrade(&self.inner),
+        });
+        listener.watch()?;
+        self.inner.listening.borrow_mut().push(listener);
         Ok(())
     }
 
@@ -385,7 +422,7 @@ impl Listener {
             match self.socket.accept() {
                 Ok((socket, addr)) => {
                     self.fed();
-                    match IOStream::new(socket) {
+                    match socket.into_stream() {
                         Ok(stream) => (self.handler)(stream, addr),
                         Err(e) => {
                             log::error!("TCPServer: cannot set up a connection from {addr}: {e:#}")
@@ -438,10 +475,7 @@ impl Listener {
     }
 
     fn describe(&self) -> String {
-        match self.socket.local_addr() {
-            Ok(addr) => addr.to_string(),
-            Err(_) => format!("fd {}", self.socket.as_raw_fd()),
-        }
+        self.socket.describe()
     }
 }
 

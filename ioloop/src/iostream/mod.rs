@@ -1,4 +1,7 @@
-//! [`IOStream`]: a non-blocking TCP connection with Tornado's reading and writing API.
+//! [`IOStream`]: a non-blocking TCP connection with Tornado's reading and writing API;
+//! also over a Unix socket ([`IOStream::from_unix`], [`IOStream::connect_unix`]) or a
+//! pipe ([`IOStream::from_pipe`], Tornado's `PipeIOStream`), through the same buffer and
+//! futures (the fd and its calls are the stream's transport, `transport.rs`).
 //!
 //! The stream registers its socket edge-triggered and always reads or writes until the
 //! socket would block, so it never needs the level re-check of user handlers. Bytes
@@ -10,19 +13,20 @@
 mod limit;
 mod reading;
 mod request;
+mod transport;
 mod write;
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::{Rc, Weak};
 
 pub use bytes::{Bytes, BytesMut};
 pub use limit::LimitExceeded;
 use regex::bytes::Regex;
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::Events;
@@ -31,6 +35,7 @@ use crate::handlers::{HandlerKey, Trigger};
 use crate::ioloop::{AtIterationEnd, IOLoop, WeakLoop};
 use reading::PendingRead;
 use request::Request;
+use transport::Transport;
 use write::{WriteQueue, COALESCE_LIMIT};
 
 /// Tornado's default limit on buffered, unread bytes.
@@ -76,7 +81,8 @@ struct Inner {
     /// (and its fds) alive.
     io: WeakLoop,
     fd: RawFd,
-    socket: RefCell<Option<mio::net::TcpStream>>,
+    /// The fd and how to move bytes across it; `None` once closed.
+    transport: RefCell<Option<Transport>>,
     state: RefCell<State>,
     close_callback: Cell<Option<Box<dyn FnOnce()>>>,
     /// The library's watcher of this stream (a server tracking its connections), told
@@ -92,7 +98,8 @@ struct Inner {
 }
 
 /// A non-blocking TCP connection on the loop, read and written through futures:
-/// Tornado's `IOStream`.
+/// Tornado's `IOStream` (and, made with [`from_unix`](IOStream::from_unix) or
+/// [`from_pipe`](IOStream::from_pipe), its streams over Unix sockets and pipes).
 ///
 /// * Reads: [`read_until`](IOStream::read_until) (the delimiter is included),
 ///   [`read_until_regex`](IOStream::read_until_regex), [`read_bytes`](IOStream::read_bytes),
@@ -102,8 +109,9 @@ struct Inner {
 ///   [maximum buffer size](IOStream::set_max_buffer_size), closes the stream (logging it
 ///   as Tornado does) with an error whose source, a [`LimitExceeded`], says which limit.
 ///   After the peer closes, reads are still served from what was buffered.
-/// * Writes: [`write`](IOStream::write) queues the bytes and returns a future that
-///   completes once everything up to them has been written to the socket.
+/// * Writes: [`write`](IOStream::write) queues the bytes; the writes of one loop
+///   iteration leave together at its end (one `sendmsg`), and a write's future completes
+///   at once while less than 64 KiB waits, else once its bytes are written.
 /// * Connecting: [`connect`](IOStream::connect) gives the stream once connected;
 ///   [`connecting`](IOStream::connecting) gives it at once, to write (and read) before
 ///   the connection completes, as Tornado's `IOStream(sock).connect(addr)` does.
@@ -192,19 +200,120 @@ impl IOStream {
     /// # Ok::<(), ioloop::Error>(())
     /// ```
     pub fn new(socket: std::net::TcpStream) -> Result<IOStream> {
-        socket.set_nonblocking(true)?;
-        IOStream::wrap(mio::net::TcpStream::from_std(socket), None)
+        IOStream::wrap(Transport::socket(OwnedFd::from(socket))?, None)
     }
 
-    fn wrap(socket: mio::net::TcpStream, connecting: Option<Waiter>) -> Result<IOStream> {
+    /// Wraps a connected Unix socket, making it non-blocking, on the current loop.
+    /// Reads, writes and closing are as over TCP; [`peer_addr`](IOStream::peer_addr)
+    /// fails (the peer has no IP address) and [`set_nodelay`](IOStream::set_nodelay)
+    /// has no TCP to set.
+    ///
+    /// ```
+    /// use ioloop::iostream::IOStream;
+    /// use ioloop::prelude::*;
+    ///
+    /// let io = IOLoop::current();
+    /// let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+    /// let (ours, theirs) = (IOStream::from_unix(ours)?, IOStream::from_unix(theirs)?);
+    /// let written = ours.write("over a socketpair\n");
+    /// io.run_sync(move || written, None)?;
+    /// let line = io.run_sync(move || theirs.read_until("\n", None), None)?;
+    /// assert_eq!(&line[..], b"over a socketpair\n");
+    /// # Ok::<(), ioloop::Error>(())
+    /// ```
+    pub fn from_unix(socket: std::os::unix::net::UnixStream) -> Result<IOStream> {
+        IOStream::wrap(Transport::socket(OwnedFd::from(socket))?, None)
+    }
+
+    /// Connects to the Unix socket at `path` without blocking, as
+    /// [`connect`](IOStream::connect) does to an IP address (Tornado connects an
+    /// `IOStream(socket.socket(AF_UNIX))` to the path). A path nothing listens on fails
+    /// the future as a closed stream whose source is the OS error (`ENOENT` for no such
+    /// file, `ECONNREFUSED` for a stale socket file); so does a listener whose backlog is
+    /// full (`EAGAIN`: Unix sockets do not wait for room).
+    ///
+    /// ```
+    /// use ioloop::iostream::IOStream;
+    /// use ioloop::IOLoop;
+    ///
+    /// let path = std::env::temp_dir().join("ioloop-doc-nothing-listens-here.sock");
+    /// let err = IOLoop::current().run_sync(move || IOStream::connect_unix(path), None).unwrap_err();
+    /// assert_eq!(err.kind(), ioloop::ErrorKind::StreamClosed);
+    /// assert_eq!(err.io_error().unwrap().kind(), std::io::ErrorKind::NotFound);
+    /// ```
+    pub fn connect_unix(path: impl AsRef<std::path::Path>) -> Future<IOStream> {
+        let started = SockAddr::unix(path).map_err(Error::from).and_then(|addr| {
+            IOStream::begin_connect_to(Domain::UNIX, None, &addr, Waiter::Stream, true)
+        });
+        match started {
+            Ok((_, future)) => future,
+            Err(e) => Future::failed(e),
+        }
+    }
+
+    /// Wraps one end of a pipe, making it non-blocking, on the current loop: Tornado's
+    /// `PipeIOStream`. Any fd the loop can watch will do (a FIFO, a tty; a socket is used
+    /// as one); a regular file cannot be watched and is refused. The stream owns the fd
+    /// and closes it when it closes.
+    ///
+    /// A pipe goes one way: reading a write end, or writing a read end, fails at once
+    /// with [`ErrorKind::InvalidState`] and leaves the stream open. A read end reads until
+    /// the last writer closes ([`read_until_close`](IOStream::read_until_close) then
+    /// completes). A write end whose reader is gone closes with a
+    /// [`ErrorKind::StreamClosed`] error whose source is `EPIPE`: never SIGPIPE, even where
+    /// its default action (killing the process) was restored, since the write blocks the
+    /// signal in its thread for the call and takes back the one it raised (no
+    /// process-wide setting changes).
+    ///
+    /// Non-blocking mode belongs to the open file, not the fd: other holders of the same
+    /// pipe (a duplicated fd, a child that inherited it) see it too, as with Tornado's.
+    ///
+    /// ```
+    /// use ioloop::iostream::IOStream;
+    /// use ioloop::prelude::*;
+    ///
+    /// let io = IOLoop::current();
+    /// let mut child = std::process::Command::new("echo")
+    ///     .arg("through a pipe")
+    ///     .stdout(std::process::Stdio::piped())
+    ///     .spawn()?;
+    /// let stdout = IOStream::from_pipe(child.stdout.take().unwrap())?;
+    /// let got = io.run_sync(move || stdout.read_until_close(), None)?;
+    /// assert_eq!(&got[..], b"through a pipe\n");
+    /// child.wait()?;
+    /// # Ok::<(), ioloop::Error>(())
+    /// ```
+    pub fn from_pipe(fd: impl Into<OwnedFd>) -> Result<IOStream> {
+        IOStream::wrap(Transport::any(fd.into())?, None)
+    }
+
+    /// Fails an operation the stream's fd cannot do (a pipe goes one way), or `None`.
+    fn one_way_error(&self, reading: bool) -> Option<Error> {
+        let transport = self.inner.transport.borrow();
+        let transport = transport.as_ref()?;
+        let (able, what) = if reading {
+            (
+                transport.readable(),
+                "cannot read: the stream's fd is write-only (a pipe's write end)",
+            )
+        } else {
+            (
+                transport.writable(),
+                "cannot write: the stream's fd is read-only (a pipe's read end)",
+            )
+        };
+        (!able).then(|| Error::invalid_state(what))
+    }
+
+    fn wrap(transport: Transport, connecting: Option<Waiter>) -> Result<IOStream> {
         let io = IOLoop::current();
-        let fd = socket.as_raw_fd();
+        let fd = transport.as_raw_fd();
         let holder: Rc<Holder> = Rc::new(RefCell::new(None));
         let stream = IOStream {
             inner: Rc::new(Inner {
                 io: io.downgrade(),
                 fd,
-                socket: RefCell::new(Some(socket)),
+                transport: RefCell::new(Some(transport)),
                 state: RefCell::new(State {
                     buffer: BytesMut::new(),
                     pending: None,
@@ -324,12 +433,29 @@ impl IOStream {
         waiter: fn(WeakFuture<T>) -> Waiter,
         abandon_on_drop: bool,
     ) -> Result<(IOStream, Future<T>)> {
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-        socket.set_nonblocking(true)?;
-        let started = socket.connect(&addr.into());
-        let socket = mio::net::TcpStream::from_std(socket.into());
+        let domain = Domain::for_address(addr);
+        IOStream::begin_connect_to(
+            domain,
+            Some(Protocol::TCP),
+            &addr.into(),
+            waiter,
+            abandon_on_drop,
+        )
+    }
+
+    /// `begin_connect` to any socket address: an IP one, or a Unix socket's path.
+    fn begin_connect_to<T: 'static>(
+        domain: Domain,
+        protocol: Option<Protocol>,
+        addr: &SockAddr,
+        waiter: fn(WeakFuture<T>) -> Waiter,
+        abandon_on_drop: bool,
+    ) -> Result<(IOStream, Future<T>)> {
+        let socket = Socket::new(domain, Type::STREAM, protocol)?;
+        let transport = Transport::socket(OwnedFd::from(socket))?; // (non-blocking now)
+        let started = transport.socket_ref().map_or(Ok(()), |s| s.connect(addr));
         let future = Future::new();
-        let stream = IOStream::wrap(socket, Some(waiter(future.downgrade())))?;
+        let stream = IOStream::wrap(transport, Some(waiter(future.downgrade())))?;
         future.set_cancel_hook(Rc::new(ConnectHook {
             stream: stream.clone(),
             abandon_on_drop,
@@ -520,6 +646,9 @@ impl IOStream {
     /// assert_eq!(&got, b"hello");
     /// ```
     pub fn write(&self, data: impl Into<Bytes>) -> Future<()> {
+        if let Some(error) = self.one_way_error(false) {
+            return Future::failed(error);
+        }
         let data = data.into();
         let io = self.inner.io.upgrade();
         let running = io.as_ref().is_some_and(IOLoop::is_running);
@@ -558,10 +687,10 @@ impl IOStream {
     fn flush(&self) {
         let failure = {
             let mut state = self.inner.state.borrow_mut();
-            let socket = self.inner.socket.borrow();
-            match socket.as_ref() {
-                Some(socket) if !state.closed && state.connecting.is_none() => {
-                    state.writes.flush_into(socket.as_fd()).err()
+            let transport = self.inner.transport.borrow();
+            match transport.as_ref() {
+                Some(transport) if !state.closed && state.connecting.is_none() => {
+                    state.writes.flush_into(transport).err()
                 }
                 _ => None,
             }
@@ -595,7 +724,12 @@ impl IOStream {
         if events.intersects(Events::WRITE) {
             self.flush();
         }
-        if events.intersects(Events::READ | Events::ERROR) {
+        if events.intersects(Events::ERROR) && self.one_way_error(true).is_some() {
+            // A write-only fd (a pipe's write end) has no bytes to read: an error on it
+            // says its reader is gone, as the next write would (unwritten bytes were
+            // just tried above and failed so already).
+            self.close_with(Some(io::Error::from_raw_os_error(libc::EPIPE).into()));
+        } else if events.intersects(Events::READ | Events::ERROR) {
             self.drop_unobserved_read();
             let pending = {
                 let mut state = self.inner.state.borrow_mut();
@@ -616,8 +750,8 @@ impl IOStream {
     /// with the OS error. Whether the stream is now connected.
     fn finish_connect(&self) -> bool {
         let outcome = {
-            let socket = self.inner.socket.borrow();
-            match socket.as_ref() {
+            let transport = self.inner.transport.borrow();
+            match transport.as_ref().and_then(Transport::socket_ref) {
                 None => return false,
                 Some(socket) => match socket.take_error() {
                     Ok(Some(e)) | Err(e) => Err(e),
@@ -683,8 +817,8 @@ impl IOStream {
         if let (Some(io), Some(key)) = (&io, self.inner.key.take()) {
             io.remove_owned_handler(key);
         }
-        let socket = self.inner.socket.borrow_mut().take();
-        drop(socket);
+        let transport = self.inner.transport.borrow_mut().take();
+        drop(transport);
         let error = closed_error(&self.inner.state.borrow().cause);
         for write in writes {
             fail_observed(&write, error.clone());
@@ -764,10 +898,7 @@ impl IOStream {
     /// # Ok::<(), ioloop::Error>(())
     /// ```
     pub fn set_nodelay(&self, nodelay: bool) -> Result<()> {
-        match self.inner.socket.borrow().as_ref() {
-            Some(socket) => Ok(socket.set_nodelay(nodelay)?),
-            None => Err(closed_error(&self.inner.state.borrow().cause)),
-        }
+        self.with_socket(|socket| socket.set_tcp_nodelay(nodelay))
     }
 
     /// The most unread bytes to buffer (default 100 MiB); a read that would need more
@@ -844,8 +975,23 @@ impl IOStream {
     /// # Ok::<(), ioloop::Error>(())
     /// ```
     pub fn peer_addr(&self) -> Result<SocketAddr> {
-        match self.inner.socket.borrow().as_ref() {
-            Some(socket) => Ok(socket.peer_addr()?),
+        let addr = self.with_socket(|socket| socket.peer_addr())?;
+        addr.as_socket().ok_or_else(|| {
+            Error::invalid_state("the stream's peer has no IP address (a Unix socket)")
+        })
+    }
+
+    /// Runs `f` on the stream's socket: fails if the stream is closed, or is over a
+    /// pipe (which has no socket options or addresses).
+    fn with_socket<R>(&self, f: impl FnOnce(socket2::SockRef<'_>) -> io::Result<R>) -> Result<R> {
+        let transport = self.inner.transport.borrow();
+        match transport.as_ref() {
+            Some(transport) => match transport.socket_ref() {
+                Some(socket) => Ok(f(socket)?),
+                None => Err(Error::invalid_state(
+                    "the stream is over a pipe, not a socket",
+                )),
+            },
             None => Err(closed_error(&self.inner.state.borrow().cause)),
         }
     }

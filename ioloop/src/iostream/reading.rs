@@ -1,5 +1,5 @@
-//! The read loop: how bytes move from the socket, through the stream's buffer, to the
-//! pending read (what each read asks for, and how much of the buffer satisfies it, is
+//! The read loop: how bytes move from the fd (through the stream's transport: a socket
+//! or a pipe), through the stream's buffer, to the pending read (what each read asks for, and how much of the buffer satisfies it, is
 //! `request.rs`, apart from the socket).
 //!
 //! A read starts by being served from the buffer; while the buffer does not satisfy
@@ -12,7 +12,6 @@
 use std::cell::RefCell;
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::AsFd;
 use std::rc::{Rc, Weak};
 
 use super::request::{Request, Verdict};
@@ -20,7 +19,6 @@ use super::{closed_error, Bytes, BytesMut, IOStream, Inner, LimitExceeded};
 use crate::error::{Error, ErrorKind};
 use crate::events::Events;
 use crate::future::{CancelHook, Future};
-use crate::sys;
 
 /// Bytes asked of the kernel per read, into the thread's scratch space.
 const READ_CHUNK: usize = 64 * 1024;
@@ -59,6 +57,9 @@ impl IOStream {
     }
 
     pub(super) fn start_read(&self, pending: PendingRead) {
+        if let Some(error) = self.one_way_error(true) {
+            return pending.future().fail(error);
+        }
         self.drop_unobserved_read();
         let refused = {
             let mut state = self.inner.state.borrow_mut();
@@ -236,16 +237,15 @@ impl IOStream {
         if !state.readable {
             return Received::Nothing;
         }
-        let socket = self.inner.socket.borrow();
-        let Some(socket) = socket.as_ref() else {
+        let transport = self.inner.transport.borrow();
+        let Some(transport) = transport.as_ref() else {
             return Received::Nothing;
         };
-        let fd = socket.as_fd();
         let buffer_empty = state.buffer.is_empty();
         let (result, asked) = match &mut state.pending {
             Some(PendingRead::Into { buf, filled, .. }) if buffer_empty => {
                 let room = (buf.len() - *filled).min(READ_BUDGET);
-                let n = sys::recv_into(fd, &mut buf[*filled..*filled + room]);
+                let n = transport.read_into(&mut buf[*filled..*filled + room]);
                 if let Ok(n) = n {
                     *filled += n;
                 }
@@ -254,7 +254,7 @@ impl IOStream {
             _ => SCRATCH.with(|scratch| {
                 let mut scratch = scratch.borrow_mut();
                 let room = scratch.len().min(READ_BUDGET);
-                let n = sys::recv(fd, &mut scratch[..room]).map(|got| {
+                let n = transport.read(&mut scratch[..room]).map(|got| {
                     // Into an empty buffer: a fresh allocation of just this size, rather
                     // than keeping whatever the last message grew it to.
                     if state.buffer.is_empty() {

@@ -1,11 +1,12 @@
-//! The write side: queued buffers, and the futures that complete as they are flushed.
-
-use std::collections::VecDeque;
-use std::io::{self, IoSlice};
-use std::os::fd::BorrowedFd;
+//! The write side: queued buffers, and the futures that complete as they are flushed
+//! (through the stream's transport: `sendmsg` with `MSG_NOSIGNAL` on a socket, `writev`
+//! on a pipe).
 
 use bytes::{Buf, Bytes};
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
 
+use super::transport::Transport;
 use crate::future::Future;
 
 /// At most this many buffers per `writev`: plenty to fill a socket buffer.
@@ -55,8 +56,8 @@ impl WriteQueue {
         future
     }
 
-    /// Writes what the socket takes, until it would block or the queue is empty.
-    pub(crate) fn flush_into(&mut self, fd: BorrowedFd<'_>) -> io::Result<()> {
+    /// Writes what the transport takes, until it would block or the queue is empty.
+    pub(super) fn flush_into(&mut self, transport: &Transport) -> io::Result<()> {
         while !self.chunks.is_empty() {
             // On the stack: a flush allocates nothing.
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
@@ -65,7 +66,7 @@ impl WriteQueue {
                 *slot = IoSlice::new(chunk);
                 count += 1;
             }
-            match crate::sys::send(fd, &slices[..count]) {
+            match transport.write(&slices[..count]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.advance(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),

@@ -1,5 +1,7 @@
 //! Processes: Tornado's `tornado.process`.
 //!
+//! * [`Subprocess`]: a child whose pipes are streams on the loop and whose exit is a
+//!   future, reaped without blocking the loop.
 //! * [`fork_processes`] forks worker processes that share listening sockets bound
 //!   before the fork (one server on one port, one loop per process), and restarts those
 //!   that die; [`task_id`] tells a worker which one it is.
@@ -14,5 +16,7 @@
 //! executor pools and the servers, in each child.
 
 mod fork;
+mod subprocess;
 
 pub use fork::{fork_processes, task_id, DEFAULT_MAX_RESTARTS};
+pub use subprocess::{CalledProcessError, Subprocess};
