@@ -126,6 +126,7 @@ pub use crate::locks::MaybeDeadline;
 pub use crate::periodic::PeriodicCallback;
 pub use crate::remote::Remote;
 pub use crate::resolver::Resolver;
+pub use crate::spawn::SpawnOutput;
 pub use crate::timeouts::{Deadline, Timeout};
 pub use ioloop_macros::coroutine;
 pub use ioloop_macros::test;
