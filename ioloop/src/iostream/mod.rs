@@ -10,6 +10,7 @@
 mod limit;
 mod reading;
 mod request;
+mod traits;
 mod write;
 
 use std::cell::{Cell, RefCell};
@@ -63,6 +64,9 @@ struct State {
     read_later: bool,
     max_buffer_size: usize,
     max_write_buffer_size: Option<usize>,
+    /// What the async I/O traits keep (`traits.rs`), from their first use: boxed, so a
+    /// stream only read through callbacks holds 8 bytes for it.
+    traits: Option<Box<traits::TraitState>>,
 }
 
 /// Where the loop holds a busy stream (see `Inner::holder`).
@@ -168,9 +172,24 @@ struct Inner {
 /// }
 /// assert_eq!(IOLoop::new().run_sync(ping, None).unwrap(), b"ping\n");
 /// ```
-#[derive(Clone)]
 pub struct IOStream {
     inner: Rc<Inner>,
+    /// What this handle's `poll_fill_buf` returned last (a view of the lent bytes, see
+    /// `traits.rs`): the one place a borrow of the stream's bytes can outlive the call.
+    /// Boxed on first use, as `State::traits` is.
+    fill: Option<Box<Bytes>>,
+}
+
+impl Clone for IOStream {
+    fn clone(&self) -> IOStream {
+        IOStream::from(self.inner.clone())
+    }
+}
+
+impl From<Rc<Inner>> for IOStream {
+    fn from(inner: Rc<Inner>) -> IOStream {
+        IOStream { inner, fill: None }
+    }
 }
 
 impl IOStream {
@@ -195,30 +214,29 @@ impl IOStream {
         let io = IOLoop::current();
         let fd = socket.as_raw_fd();
         let holder: Rc<Holder> = Rc::new(RefCell::new(None));
-        let stream = IOStream {
-            inner: Rc::new(Inner {
-                io: io.downgrade(),
-                fd,
-                socket: RefCell::new(Some(socket)),
-                state: RefCell::new(State {
-                    buffer: BytesMut::new(),
-                    pending: None,
-                    read_id: 0,
-                    writes: WriteQueue::default(),
-                    connecting,
-                    closed: false,
-                    readable: true,
-                    peer_closed: false,
-                    cause: None,
-                    read_later: false,
-                    max_buffer_size: DEFAULT_MAX_BUFFER,
-                    max_write_buffer_size: None,
-                }),
-                close_callback: Cell::new(None),
-                holder: Rc::downgrade(&holder),
-                key: Cell::new(None),
+        let stream = IOStream::from(Rc::new(Inner {
+            io: io.downgrade(),
+            fd,
+            socket: RefCell::new(Some(socket)),
+            state: RefCell::new(State {
+                buffer: BytesMut::new(),
+                pending: None,
+                read_id: 0,
+                writes: WriteQueue::default(),
+                connecting,
+                closed: false,
+                readable: true,
+                peer_closed: false,
+                cause: None,
+                read_later: false,
+                max_buffer_size: DEFAULT_MAX_BUFFER,
+                max_write_buffer_size: None,
+                traits: None,
             }),
-        };
+            close_callback: Cell::new(None),
+            holder: Rc::downgrade(&holder),
+            key: Cell::new(None),
+        }));
         let weak: Weak<Inner> = Rc::downgrade(&stream.inner);
         let interest = Events::READ | Events::WRITE | Events::PEER_CLOSED;
         let closing = weak.clone();
@@ -230,12 +248,12 @@ impl IOStream {
             move |_, events| {
                 let _owned: &Rc<Holder> = &holder;
                 if let Some(inner) = weak.upgrade() {
-                    IOStream { inner }.handle_events(events);
+                    IOStream::from(inner).handle_events(events);
                 }
             },
             move || {
                 if let Some(inner) = closing.upgrade() {
-                    IOStream { inner }.close();
+                    IOStream::from(inner).close();
                 }
             },
         )?;
@@ -575,6 +593,7 @@ impl IOStream {
                 self.read_ahead();
             }
         }
+        self.wake_trait_tasks();
         self.settle_keepalive();
     }
 
@@ -657,6 +676,7 @@ impl IOStream {
         }
         // A pending read either completes from the buffer or fails with the cause.
         self.serve_from_buffer();
+        self.wake_trait_tasks();
         if let Some(callback) = self.inner.close_callback.take() {
             if let Some(io) = &io {
                 io.add_callback(callback);
