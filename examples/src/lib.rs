@@ -7,6 +7,7 @@ pub mod blocking;
 pub mod callbacks;
 pub mod crawler;
 pub mod cursor;
+pub mod hyper_server;
 pub mod interleave;
 pub mod line_echo;
 pub mod parallel;
@@ -46,5 +47,9 @@ pub const ALL: &[(&str, Run)] = &[
     (
         "A worker pool over a Queue, capped by a Semaphore",
         crawler::run,
+    ),
+    (
+        "HTTP/1.1 with hyper on the loop, keep-alive on one connection",
+        hyper_server::run,
     ),
 ];
