@@ -24,15 +24,6 @@ fn pair() -> (UnixStream, UnixStream) {
     (a, b)
 }
 
-/// Completes once the loop has run the callbacks queued so far (spawned tasks have had
-/// their first poll).
-fn one_turn(io: &IOLoop) {
-    let turn = Future::<()>::new();
-    let t = turn.clone();
-    io.add_callback(move || t.set_result(()).unwrap());
-    run(io, turn).unwrap();
-}
-
 #[test]
 fn read_with_waits_until_a_unix_stream_becomes_readable() {
     let io = IOLoop::current();
@@ -50,7 +41,7 @@ fn read_with_waits_until_a_unix_stream_becomes_readable() {
             .await?;
         Ok(buf[..n].to_vec())
     });
-    one_turn(&io);
+    tests::one_turn(&io);
     assert_eq!(tries.get(), 1, "tried once, would block, and waits");
     b.write_all(b"late").unwrap();
     assert_eq!(run(&io, task).unwrap(), b"late");
@@ -77,7 +68,7 @@ fn write_with_waits_while_a_full_socket_drains() {
         d.set(true);
         Ok(n)
     });
-    one_turn(&io);
+    tests::one_turn(&io);
     assert!(!done.get(), "the socket is full: the write waits");
     let mut drained = vec![0u8; filled];
     b.read_exact(&mut drained).unwrap();
@@ -127,7 +118,7 @@ fn two_tasks_waiting_on_one_fd_are_both_woken() {
     };
     let first = io.spawn(reader(a.clone()));
     let second = io.spawn(reader(a.clone()));
-    one_turn(&io); // both tried, would block, and wait
+    tests::one_turn(&io); // both tried, would block, and wait
     b.write_all(b"xy").unwrap();
     let mut got = [run(&io, first).unwrap(), run(&io, second).unwrap()];
     got.sort();

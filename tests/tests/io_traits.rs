@@ -5,6 +5,7 @@
 use std::cell::Cell;
 use std::future::poll_fn;
 use std::io::{self, Read, Write};
+use std::net::TcpStream;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::Poll;
@@ -44,12 +45,26 @@ async fn write_all(stream: &mut IOStream, mut data: &[u8]) -> io::Result<()> {
     poll_fn(|cx| Pin::new(&mut *stream).poll_flush(cx)).await
 }
 
+/// A stream, its peer, and a trait read of it started in a task (which has not run
+/// yet).
+fn trait_read_of_a_clone(io: &IOLoop) -> (IOStream, TcpStream, Future<Vec<u8>>) {
+    let (stream, peer) = stream_and_peer();
+    let mut reader = stream.clone();
+    let read = io.spawn(async move { Ok(read_some(&mut reader, 16).await?) });
+    (stream, peer, read)
+}
+
+/// A stream whose peer sent `data` and closed.
+fn stream_after(data: &[u8]) -> IOStream {
+    let (stream, mut peer) = stream_and_peer();
+    peer.write_all(data).unwrap();
+    stream
+}
+
 #[test]
 fn read_until_and_trait_reads_alternate_without_losing_or_reordering_bytes() {
     let io = IOLoop::current();
-    let (mut stream, mut peer) = stream_and_peer();
-    peer.write_all(b"one\ntwo three\nfour five\nsix").unwrap();
-    drop(peer);
+    let mut stream = stream_after(b"one\ntwo three\nfour five\nsix");
     let task = io.spawn(async move {
         let mut got: Vec<Vec<u8>> = Vec::new();
         got.push(stream.read_until("\n", None).await?.to_vec());
@@ -115,9 +130,7 @@ fn a_trait_read_while_a_callback_read_is_pending_is_an_error_and_loses_nothing()
 #[test]
 fn a_callback_read_while_a_trait_read_waits_fails_and_loses_nothing() {
     let io = IOLoop::current();
-    let (stream, mut peer) = stream_and_peer();
-    let mut reader = stream.clone();
-    let trait_read = io.spawn(async move { Ok(read_some(&mut reader, 16).await?) });
+    let (stream, mut peer, trait_read) = trait_read_of_a_clone(&io);
     let refused = Future::<ErrorKind>::new();
     let r = refused.clone();
     // Runs after the task's first poll, which left the trait read waiting.
@@ -133,13 +146,8 @@ fn a_callback_read_while_a_trait_read_waits_fails_and_loses_nothing() {
 #[test]
 fn a_callback_read_after_an_abandoned_trait_read_is_refused_once_then_served() {
     let io = IOLoop::current();
-    let (stream, mut peer) = stream_and_peer();
-    let mut reader = stream.clone();
-    let abandoned = io.spawn(async move { Ok(read_some(&mut reader, 16).await?) });
-    let turn = Future::<()>::new();
-    let t = turn.clone();
-    io.add_callback(move || t.set_result(()).unwrap());
-    run(&io, turn).unwrap(); // the trait read is waiting now
+    let (stream, mut peer, abandoned) = trait_read_of_a_clone(&io);
+    tests::one_turn(&io); // the trait read is waiting now
     abandoned.cancel();
     assert!(stream.read_until("\n", None).result().is_err());
     peer.write_all(b"line\n").unwrap();
@@ -152,9 +160,7 @@ fn a_callback_read_after_an_abandoned_trait_read_is_refused_once_then_served() {
 #[test]
 fn a_trait_read_returns_zero_at_a_clean_end_of_file() {
     let io = IOLoop::current();
-    let (mut stream, mut peer) = stream_and_peer();
-    peer.write_all(b"x").unwrap();
-    drop(peer);
+    let mut stream = stream_after(b"x");
     let task = io.spawn(async move {
         let first = read_some(&mut stream, 8).await?;
         let second = read_some(&mut stream, 8).await?;
@@ -266,10 +272,7 @@ fn a_stream_whose_trait_read_waits_closes_when_its_task_and_handles_are_dropped(
     let io = IOLoop::current();
     let (mut stream, mut peer) = stream_and_peer();
     let task = io.spawn(async move { Ok(read_some(&mut stream, 8).await?) });
-    let turn = Future::<()>::new();
-    let t = turn.clone();
-    io.add_callback(move || t.set_result(()).unwrap());
-    run(&io, turn).unwrap(); // the read waits; the task holds the only handle
+    tests::one_turn(&io); // the read waits; the task holds the only handle
     task.cancel();
     let mut got = Vec::new();
     peer.read_to_end(&mut got).unwrap(); // end of file: the socket was closed

@@ -353,36 +353,6 @@ impl futures_io::AsyncRead for IOStream {
     }
 }
 
-#[cfg(feature = "futures-io")]
-impl futures_io::AsyncBufRead for IOStream {
-    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-        self.get_mut().poll_fill(cx)
-    }
-
-    fn consume(self: Pin<&mut Self>, amt: usize) {
-        self.get_mut().consume_lent(amt)
-    }
-}
-
-#[cfg(feature = "futures-io")]
-impl futures_io::AsyncWrite for IOStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.poll_write_queued(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_flush_queued(cx)
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_close_flushed(cx)
-    }
-}
-
 /// tokio's traits, the same as futures-io's (`poll_shutdown` flushes and closes).
 ///
 /// ```
@@ -419,32 +389,46 @@ impl tokio::io::AsyncRead for IOStream {
     }
 }
 
-#[cfg(feature = "tokio")]
-impl tokio::io::AsyncBufRead for IOStream {
-    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-        self.get_mut().poll_fill(cx)
-    }
+/// futures-io's and tokio's `AsyncBufRead` and `AsyncWrite` have the same methods
+/// (tokio calls `poll_close` `poll_shutdown`): one definition serves both.
+#[cfg(any(feature = "futures-io", feature = "tokio"))]
+macro_rules! buf_read_and_write {
+    ($($krate:ident)::+, $close:ident) => {
+        impl $($krate)::+::AsyncBufRead for IOStream {
+            fn poll_fill_buf(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+            ) -> Poll<io::Result<&[u8]>> {
+                self.get_mut().poll_fill(cx)
+            }
 
-    fn consume(self: Pin<&mut Self>, amt: usize) {
-        self.get_mut().consume_lent(amt)
-    }
+            fn consume(self: Pin<&mut Self>, amt: usize) {
+                self.get_mut().consume_lent(amt)
+            }
+        }
+
+        impl $($krate)::+::AsyncWrite for IOStream {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                self.poll_write_queued(cx, buf)
+            }
+
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                self.poll_flush_queued(cx)
+            }
+
+            fn $close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                self.poll_close_flushed(cx)
+            }
+        }
+    };
 }
 
+#[cfg(feature = "futures-io")]
+buf_read_and_write!(futures_io, poll_close);
+
 #[cfg(feature = "tokio")]
-impl tokio::io::AsyncWrite for IOStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.poll_write_queued(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_flush_queued(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_close_flushed(cx)
-    }
-}
+buf_read_and_write!(tokio::io, poll_shutdown);
