@@ -108,6 +108,10 @@ struct Inner {
 ///   the connection completes, as Tornado's `IOStream(sock).connect(addr)` does.
 /// * Closing: a closed stream's error ([`ErrorKind::StreamClosed`]) carries the real
 ///   cause (connection reset, refused, a limit) as its source.
+/// * Async traits: futures-io's `AsyncRead`, `AsyncBufRead` and `AsyncWrite` (tokio's
+///   with the `tokio` feature), for codecs and crates such as hyper. They share the
+///   stream's buffer, so trait reads and `read_until` may alternate; one read at a time
+///   still holds across both, and a trait write waits while the write queue is full.
 /// * Lifetime: a stream closes when its last handle is dropped while nothing waits on
 ///   it; a pending read or unflushed write keeps it open until it completes (as
 ///   Tornado's loop holds a busy stream), so keeping only the future is enough.
