@@ -8,6 +8,7 @@ pub mod callbacks;
 pub mod crawler;
 pub mod cursor;
 pub mod graceful;
+pub mod hyper_server;
 pub mod interleave;
 pub mod line_echo;
 pub mod multiprocess_echo;
@@ -57,5 +58,9 @@ pub const ALL: &[(&str, Run)] = &[
     (
         "A child process with its pipes as streams (Subprocess)",
         subprocess::run,
+    ),
+    (
+        "HTTP/1.1 with hyper on the loop, keep-alive on one connection",
+        hyper_server::run,
     ),
 ];

@@ -29,6 +29,16 @@
 //!   says what to write; list references for a `T: Clone` instead:
 //!   `multi(vec![&f1, &f2, &f1])` or `yield_!(vec![&f1, &f2, &f1])` gives every place a
 //!   copy and leaves the futures their values (maps of `&Future<T>` too).
+//! * **A native future runs through `spawn`, `spawn_value` or `spawn_detached`.** Tornado
+//!   schedules any awaitable with `IOLoop.spawn_callback(fn)` or `add_future`, whatever it
+//!   returns. Here [`IOLoop::spawn`] takes an `async` block returning `ioloop::Result<T>`
+//!   (its `Err` fails the `Future<T>`) or `()`; a block of any other output goes to
+//!   [`IOLoop::spawn_value`] (its value is the output, a foreign `Result` included), and
+//!   fire-and-forget `IOLoop.current().spawn_callback(main_async)` is
+//!   `io.spawn_detached(main_async())`, whose panic is logged as "Exception in task ...".
+//!   Only ioloop's own error type makes a `Result` block's failure the future's: a generic
+//!   `E` would leave `?` and a bare `Ok(x)` with no type to infer. Port: end a block
+//!   with `Ok(value)` and convert other errors with `?`.
 //! * **Tuples of futures are yieldable**, besides lists and maps, and give a tuple of
 //!   results (Tornado yields lists and dicts only).
 //! * **Done callbacks nest at most 32 deep.** Tornado runs the callbacks of a future

@@ -78,6 +78,8 @@
 //! * [`IOLoop::close`]`(true)` closes what the loop holds through its owner: streams and
 //!   servers close themselves (a pending read fails), given fds close. It never closes a
 //!   lent fd by number, since that number may already belong to another connection.
+//! * An [`AsyncFd`] owns the value it wraps (any `AsRawFd`): dropping it deregisters
+//!   the fd, then closes it; `into_inner` hands it back open.
 //! * An fd closed while registered (without `remove_handler`) does not block its number:
 //!   the next `add_handler` for it drops the dead registration.
 //!
@@ -94,6 +96,7 @@
 //! Every deliberate difference from Tornado, and what ported code writes instead, is
 //! listed in one place: [`differences`].
 
+mod async_fd;
 mod callback;
 mod callback_queue;
 pub mod differences;
@@ -126,6 +129,7 @@ mod timeouts;
 mod trampoline;
 mod waiters;
 
+pub use crate::async_fd::AsyncFd;
 pub use crate::callback::CallbackReturn;
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::events::Events;
@@ -136,6 +140,7 @@ pub use crate::locks::MaybeDeadline;
 pub use crate::periodic::PeriodicCallback;
 pub use crate::remote::Remote;
 pub use crate::resolver::Resolver;
+pub use crate::spawn::SpawnOutput;
 pub use crate::timeouts::{Deadline, Timeout};
 pub use ioloop_macros::coroutine;
 pub use ioloop_macros::test;

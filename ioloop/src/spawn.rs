@@ -77,19 +77,44 @@ fn run_task(id: u64) {
     }
 }
 
-struct Task<T, F> {
+struct Task<F: std::future::Future, T> {
     id: u64,
     body: RefCell<Option<Pin<Box<F>>>>,
-    result: Future<T>,
+    /// How the block's output becomes the task's result.
+    convert: fn(F::Output) -> Result<T>,
+    sink: Sink<T>,
     handle: Arc<WakeHandle>,
     waker: Waker,
     cancelled: Cell<bool>,
 }
 
-impl<T, F> Runnable for Task<T, F>
+/// Where a task's result goes.
+enum Sink<T> {
+    /// The future [`IOLoop::spawn`] returned.
+    Future(Future<T>),
+    /// Nowhere ([`IOLoop::spawn_detached`]): a failure (a panic) is logged, named.
+    Log(&'static str),
+}
+
+impl<T: 'static> Sink<T> {
+    fn deliver(&self, result: Result<T>) {
+        match self {
+            Sink::Future(future) => {
+                future.set_unless_cancelled(result);
+            }
+            Sink::Log(name) => {
+                if let Err(e) = result {
+                    log::error!("Exception in task {name}: {e:#}");
+                }
+            }
+        }
+    }
+}
+
+impl<F, T> Runnable for Task<F, T>
 where
     T: 'static,
-    F: std::future::Future<Output = Result<T>> + 'static,
+    F: std::future::Future + 'static,
 {
     fn run(self: Rc<Self>, io: &IOLoop) {
         self.handle.scheduled.store(false, Ordering::Release);
@@ -103,7 +128,7 @@ where
             let mut cx = Context::from_waker(&self.waker);
             match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
                 Ok(Poll::Pending) => None,
-                Ok(Poll::Ready(result)) => Some(result),
+                Ok(Poll::Ready(output)) => Some((self.convert)(output)),
                 Err(payload) => Some(Err(Error::from_panic(payload))),
             }
         };
@@ -113,7 +138,7 @@ where
             drop((body, me));
         }
         if let Some(result) = outcome {
-            self.result.set_unless_cancelled(result);
+            self.sink.deliver(result);
         }
     }
 
@@ -146,10 +171,67 @@ impl CancelHook for CancelTask {
     }
 }
 
+/// What an `async` block given to [`IOLoop::spawn`] may return: an
+/// [`ioloop::Result<T>`](crate::Result), whose `Err` fails the task's
+/// [`Future<T>`](crate::Future), or `()`, for a `Future<()>`. For any other output, use
+/// [`IOLoop::spawn_value`].
+///
+/// Only ioloop's own `Result` (not `Result<T, E>` for every `E: Into<Error>`): with one
+/// error type, `?` inside the block and a bare `Ok(x)` at its end need no annotation.
+/// Other errors convert with `?` on the way (`std::fs::read(path)?`).
+///
+/// ```
+/// use ioloop::IOLoop;
+///
+/// let io = IOLoop::new();
+/// let read = io.spawn(async { Ok(std::fs::read("/no/such/file")?) });
+/// let printed = io.spawn(async { println!("hello from the loop") });
+/// assert!(io.run_sync(move || read, None).is_err());
+/// io.run_sync(move || printed, None).unwrap();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`IOLoop::spawn` takes an `async` block returning `ioloop::Result<T>` or `()`, not `{Self}`",
+    label = "this `async` block returns `{Self}`",
+    note = "for any other output, `io.spawn_value(fut)` gives a `Future<{Self}>`; for another error type, end the block with `Ok(value)` and convert errors with `?`"
+)]
+pub trait SpawnOutput: 'static {
+    /// The value of the task's [`Future`].
+    type Value: 'static;
+    /// The task's result.
+    ///
+    /// ```
+    /// use ioloop::SpawnOutput;
+    /// assert_eq!(SpawnOutput::into_result(Ok::<_, ioloop::Error>(3)).unwrap(), 3);
+    /// ```
+    fn into_result(self) -> Result<Self::Value>;
+}
+
+impl<T: 'static> SpawnOutput for Result<T> {
+    type Value = T;
+
+    fn into_result(self) -> Result<T> {
+        self
+    }
+}
+
+impl SpawnOutput for () {
+    type Value = ();
+
+    fn into_result(self) -> Result<()> {
+        Ok(())
+    }
+}
+
 impl IOLoop {
     /// Runs a native Rust future (an `async` block) on this loop and returns a
     /// [`Future`] of its result. The first poll happens in the next iteration; wake-ups,
     /// from this thread or any other, come back through the loop's callback queue.
+    ///
+    /// The block returns an [`ioloop::Result<T>`](crate::Result) (its `Err` fails the
+    /// future) or `()` (see [`SpawnOutput`]); for any other output use
+    /// [`spawn_value`](IOLoop::spawn_value), and to start a task nobody waits for,
+    /// [`spawn_detached`](IOLoop::spawn_detached). The task runs to its end whether or
+    /// not the returned future is kept.
     ///
     /// A panic while polling fails the returned future with an
     /// [`ErrorKind::Panic`](crate::ErrorKind::Panic) error. Cancelling the returned future
@@ -165,10 +247,65 @@ impl IOLoop {
     /// let doubled = io.run_sync(move || task, None);
     /// assert_eq!(doubled.unwrap(), 42);
     /// ```
-    pub fn spawn<T, F>(&self, future: F) -> Future<T>
+    pub fn spawn<F>(&self, future: F) -> Future<<F::Output as SpawnOutput>::Value>
+    where
+        F: std::future::Future + 'static,
+        F::Output: SpawnOutput,
+    {
+        let result = Future::new();
+        self.start_task(
+            future,
+            SpawnOutput::into_result,
+            Sink::Future(result.clone()),
+        );
+        result
+    }
+
+    /// [`spawn`](IOLoop::spawn) for a block of any output: the future's value is what the
+    /// block returns (a `Result` of another error type stays a value). It fails only if
+    /// the block panics or the future is cancelled.
+    ///
+    /// ```
+    /// use ioloop::IOLoop;
+    ///
+    /// let io = IOLoop::new();
+    /// let parsed = io.spawn_value(async { "42".parse::<u8>() });
+    /// assert_eq!(io.run_sync(move || parsed, None).unwrap(), Ok(42));
+    /// ```
+    pub fn spawn_value<F>(&self, future: F) -> Future<F::Output>
+    where
+        F: std::future::Future + 'static,
+    {
+        let result = Future::new();
+        self.start_task(future, Ok, Sink::Future(result.clone()));
+        result
+    }
+
+    /// Runs a future of `()` on this loop with nobody waiting for it: Tornado's
+    /// `spawn_callback` for a native future. A panic is logged at ERROR ("Exception in
+    /// task ...") and the loop goes on. The task runs until it ends or the loop closes.
+    ///
+    /// ```
+    /// use ioloop::IOLoop;
+    ///
+    /// let io = IOLoop::new();
+    /// let stop = io.clone();
+    /// io.spawn_detached(async move { stop.stop() });
+    /// io.spawn_detached(async { panic!("logged, not raised") });
+    /// io.start().unwrap();
+    /// ```
+    pub fn spawn_detached<F>(&self, future: F)
+    where
+        F: std::future::Future<Output = ()> + 'static,
+    {
+        let name = std::any::type_name::<F>();
+        self.start_task(future, Ok, Sink::<()>::Log(name));
+    }
+
+    fn start_task<F, T>(&self, future: F, convert: fn(F::Output) -> Result<T>, sink: Sink<T>)
     where
         T: 'static,
-        F: std::future::Future<Output = Result<T>> + 'static,
+        F: std::future::Future + 'static,
     {
         let tasks = self.tasks();
         let id = tasks.next_id.get();
@@ -178,21 +315,22 @@ impl IOLoop {
             remote: self.remote(),
             scheduled: AtomicBool::new(true),
         });
-        let result = Future::new();
+        if let Sink::Future(result) = &sink {
+            result.set_cancel_hook(Rc::new(CancelTask {
+                io: self.downgrade(),
+                id,
+            }));
+        }
         let task = Rc::new(Task {
             id,
             body: RefCell::new(Some(Box::pin(future))),
-            result: result.clone(),
+            convert,
+            sink,
             waker: Waker::from(handle.clone()),
             handle,
             cancelled: Cell::new(false),
         });
         tasks.live.borrow_mut().insert(id, task);
-        result.set_cancel_hook(Rc::new(CancelTask {
-            io: self.downgrade(),
-            id,
-        }));
         self.push_callback(InlineFn::new(move || run_task(id)));
-        result
     }
 }

@@ -46,6 +46,25 @@ pub fn stream_and_peer() -> (ioloop::iostream::IOStream, std::net::TcpStream) {
     (ioloop::iostream::IOStream::new(socket).unwrap(), peer)
 }
 
+/// Runs `io` until the callbacks queued so far have run: tasks just spawned have had
+/// their first poll (and wait, if they must).
+///
+/// ```
+/// let io = ioloop::IOLoop::new();
+/// let ran = std::rc::Rc::new(std::cell::Cell::new(false));
+/// let r = ran.clone();
+/// io.add_callback(move || r.set(true));
+/// tests::one_turn(&io);
+/// assert!(ran.get());
+/// ```
+pub fn one_turn(io: &ioloop::IOLoop) {
+    let turn = ioloop::Future::<()>::new();
+    let done = turn.clone();
+    io.add_callback(move || done.set_result(()));
+    io.run_sync(move || turn, Some(std::time::Duration::from_secs(60)))
+        .expect("the loop ran its queued callbacks");
+}
+
 /// A callback for places that must never call it.
 ///
 /// ```

@@ -48,3 +48,8 @@ fn dropped_futures() {
 fn test_attribute_misuse() {
     trybuild::TestCases::new().compile_fail("tests/ui/test_attr/*.rs");
 }
+
+#[test]
+fn spawn_misuse() {
+    trybuild::TestCases::new().compile_fail("tests/ui/spawn/*.rs");
+}

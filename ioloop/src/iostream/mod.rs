@@ -13,6 +13,7 @@
 mod limit;
 mod reading;
 mod request;
+mod traits;
 mod transport;
 mod write;
 
@@ -70,6 +71,9 @@ struct State {
     max_write_buffer_size: Option<usize>,
     /// Coalesced writes wait for the end of the loop iteration (see `write`).
     flush_at_iteration_end: bool,
+    /// What the async I/O traits keep (`traits.rs`), from their first use: boxed, so a
+    /// stream only read through callbacks holds 8 bytes for it.
+    traits: Option<Box<traits::TraitState>>,
 }
 
 /// Where the loop holds a busy stream (see `Inner::holder`).
@@ -117,6 +121,10 @@ struct Inner {
 ///   the connection completes, as Tornado's `IOStream(sock).connect(addr)` does.
 /// * Closing: a closed stream's error ([`ErrorKind::StreamClosed`]) carries the real
 ///   cause (connection reset, refused, a limit) as its source.
+/// * Async traits: futures-io's `AsyncRead`, `AsyncBufRead` and `AsyncWrite` (tokio's
+///   with the `tokio` feature), for codecs and crates such as hyper. They share the
+///   stream's buffer, so trait reads and `read_until` may alternate; one read at a time
+///   still holds across both, and a trait write waits while the write queue is full.
 /// * Lifetime: a stream closes when its last handle is dropped while nothing waits on
 ///   it; a pending read or unflushed write keeps it open until it completes (as
 ///   Tornado's loop holds a busy stream), so keeping only the future is enough.
@@ -181,9 +189,24 @@ struct Inner {
 /// }
 /// assert_eq!(IOLoop::new().run_sync(ping, None).unwrap(), b"ping\n");
 /// ```
-#[derive(Clone)]
 pub struct IOStream {
     inner: Rc<Inner>,
+    /// What this handle's `poll_fill_buf` returned last (a view of the lent bytes, see
+    /// `traits.rs`): the one place a borrow of the stream's bytes can outlive the call.
+    /// Boxed on first use, as `State::traits` is.
+    fill: Option<Box<Bytes>>,
+}
+
+impl Clone for IOStream {
+    fn clone(&self) -> IOStream {
+        IOStream::from(self.inner.clone())
+    }
+}
+
+impl From<Rc<Inner>> for IOStream {
+    fn from(inner: Rc<Inner>) -> IOStream {
+        IOStream { inner, fill: None }
+    }
 }
 
 impl IOStream {
@@ -309,32 +332,31 @@ impl IOStream {
         let io = IOLoop::current();
         let fd = transport.as_raw_fd();
         let holder: Rc<Holder> = Rc::new(RefCell::new(None));
-        let stream = IOStream {
-            inner: Rc::new(Inner {
-                io: io.downgrade(),
-                fd,
-                transport: RefCell::new(Some(transport)),
-                state: RefCell::new(State {
-                    buffer: BytesMut::new(),
-                    pending: None,
-                    read_id: 0,
-                    writes: WriteQueue::default(),
-                    connecting,
-                    closed: false,
-                    readable: true,
-                    peer_closed: false,
-                    cause: None,
-                    read_later: false,
-                    max_buffer_size: DEFAULT_MAX_BUFFER,
-                    max_write_buffer_size: None,
-                    flush_at_iteration_end: false,
-                }),
-                close_callback: Cell::new(None),
-                close_watch: Cell::new(None),
-                holder: Rc::downgrade(&holder),
-                key: Cell::new(None),
+        let stream = IOStream::from(Rc::new(Inner {
+            io: io.downgrade(),
+            fd,
+            transport: RefCell::new(Some(transport)),
+            state: RefCell::new(State {
+                buffer: BytesMut::new(),
+                pending: None,
+                read_id: 0,
+                writes: WriteQueue::default(),
+                connecting,
+                closed: false,
+                readable: true,
+                peer_closed: false,
+                cause: None,
+                read_later: false,
+                max_buffer_size: DEFAULT_MAX_BUFFER,
+                max_write_buffer_size: None,
+                flush_at_iteration_end: false,
+                traits: None,
             }),
-        };
+            close_callback: Cell::new(None),
+            close_watch: Cell::new(None),
+            holder: Rc::downgrade(&holder),
+            key: Cell::new(None),
+        }));
         let weak: Weak<Inner> = Rc::downgrade(&stream.inner);
         let interest = Events::READ | Events::WRITE | Events::PEER_CLOSED;
         let closing = weak.clone();
@@ -346,12 +368,12 @@ impl IOStream {
             move |_, events| {
                 let _owned: &Rc<Holder> = &holder;
                 if let Some(inner) = weak.upgrade() {
-                    IOStream { inner }.handle_events(events);
+                    IOStream::from(inner).handle_events(events);
                 }
             },
             move || {
                 if let Some(inner) = closing.upgrade() {
-                    IOStream { inner }.close();
+                    IOStream::from(inner).close();
                 }
             },
         )?;
@@ -743,6 +765,7 @@ impl IOStream {
                 self.read_ahead();
             }
         }
+        self.wake_trait_tasks();
         self.settle_keepalive();
     }
 
@@ -829,6 +852,7 @@ impl IOStream {
         }
         // A pending read either completes from the buffer or fails with the cause.
         self.serve_from_buffer();
+        self.wake_trait_tasks();
         if let Some(callback) = self.inner.close_callback.take() {
             if let Some(io) = &io {
                 io.add_callback(callback);
@@ -1003,7 +1027,7 @@ pub(crate) struct WeakStream(Weak<Inner>);
 
 impl WeakStream {
     pub(crate) fn upgrade(&self) -> Option<IOStream> {
-        self.0.upgrade().map(|inner| IOStream { inner })
+        self.0.upgrade().map(IOStream::from)
     }
 }
 
@@ -1081,9 +1105,12 @@ impl Waiter {
 impl AtIterationEnd for Inner {
     /// The iteration's coalesced writes leave.
     fn at_iteration_end(self: Rc<Self>) {
-        let stream = IOStream { inner: self };
+        let stream = IOStream::from(self);
         stream.inner.state.borrow_mut().flush_at_iteration_end = false;
         stream.flush();
+        // A trait flush waiting for the queue to drain learns of it here, not from an
+        // event: the bytes left without the socket saying anything.
+        stream.wake_trait_tasks();
         stream.settle_keepalive();
     }
 }

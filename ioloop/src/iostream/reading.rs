@@ -61,6 +61,11 @@ impl IOStream {
             return pending.future().fail(error);
         }
         self.drop_unobserved_read();
+        self.return_lent();
+        if self.refuse_beside_trait_read() {
+            let error = "already reading: a trait read (AsyncRead) is waiting on this IOStream";
+            return pending.future().fail(Error::invalid_state(error));
+        }
         let refused = {
             let mut state = self.inner.state.borrow_mut();
             if state.pending.is_some() {
@@ -297,7 +302,7 @@ impl IOStream {
         let weak = Rc::downgrade(&self.inner);
         io.add_callback(move || {
             if let Some(inner) = weak.upgrade() {
-                let stream = IOStream { inner };
+                let stream = IOStream::from(inner);
                 stream.inner.state.borrow_mut().read_later = false;
                 stream.handle_events(Events::READ);
             }
@@ -474,7 +479,7 @@ struct CancelRead {
 impl CancelHook for CancelRead {
     fn cancel(self: Rc<Self>) {
         if let Some(inner) = self.stream.upgrade() {
-            let stream = IOStream { inner };
+            let stream = IOStream::from(inner);
             stream.withdraw_read(Some(self.id));
             stream.settle_keepalive();
         }
