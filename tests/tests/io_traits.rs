@@ -278,3 +278,22 @@ fn a_stream_whose_trait_read_waits_closes_when_its_task_and_handles_are_dropped(
     peer.read_to_end(&mut got).unwrap(); // end of file: the socket was closed
     assert!(got.is_empty());
 }
+
+#[test]
+fn a_trait_flush_of_coalesced_writes_completes_when_they_leave_at_the_iterations_end() {
+    let io = IOLoop::new();
+    let (stream, mut peer) = stream_and_peer();
+    let mut writer = stream.clone();
+    // Small writes as the loop runs coalesce: they leave at the end of the iteration,
+    // and a flush waiting for them completes then.
+    let flushed = io.spawn(async move {
+        write_all(&mut writer, b"one ").await?;
+        write_all(&mut writer, b"two").await?;
+        Ok(())
+    });
+    run(&io, flushed).unwrap();
+    let mut got = [0u8; 7];
+    peer.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"one two");
+    drop(stream);
+}
