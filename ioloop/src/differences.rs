@@ -168,6 +168,15 @@
 //!   `max_bytes` limit has `MaxBytes` (Tornado's `UnsatisfiableReadError`). Port
 //!   `isinstance(e.real_error, UnsatisfiableReadError)` as
 //!   `matches!(LimitExceeded::of(&e), Some(LimitExceeded::MaxBytes { .. }))`.
+//! * **Writes coalesce, and a small write's future is done when queued.** While the loop
+//!   runs, the bytes written during one iteration leave together at its end (one
+//!   `sendmsg`), and [`IOStream::write`](crate::iostream::IOStream::write)'s future is
+//!   done at once while less than 64 KiB waits; Tornado sends each write at once and its
+//!   future waits for the send. Ported code that awaits every write keeps its meaning
+//!   (bytes in order, a writer paced by its peer past 64 KiB) and makes one syscall per
+//!   iteration instead of one per write; nothing to change. Code that must know its
+//!   bytes reached the kernel before doing something else (rare: the kernel's buffer
+//!   promises no delivery either) writes past 64 KiB or waits for a reply.
 //! * **A stream's own futures that fail because it closed are marked observed**, so an
 //!   unawaited write on a reset connection logs nothing (as Tornado 6.5 does); the cause
 //!   is in [`IOStream::error`](crate::iostream::IOStream::error).
