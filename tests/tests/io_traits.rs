@@ -281,7 +281,7 @@ fn a_stream_whose_trait_read_waits_closes_when_its_task_and_handles_are_dropped(
 
 #[test]
 fn a_trait_flush_of_coalesced_writes_completes_when_they_leave_at_the_iterations_end() {
-    let io = IOLoop::new();
+    let io = IOLoop::current();
     let (stream, mut peer) = stream_and_peer();
     let mut writer = stream.clone();
     // Small writes as the loop runs coalesce: they leave at the end of the iteration,
