@@ -37,6 +37,15 @@ fn read_n(peer: &mut TcpStream, n: usize) -> Vec<u8> {
     got
 }
 
+/// Everything the peer gets until the stream closes.
+fn read_to_end(peer: &mut TcpStream) -> Vec<u8> {
+    peer.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut got = Vec::new();
+    peer.read_to_end(&mut got).unwrap();
+    got
+}
+
 /// Runs `f` on the current loop and waits (at most a minute) for the future it returns:
 /// a failed assertion inside the loop fails the test instead of leaving it running.
 fn run<T: 'static>(f: impl FnOnce() -> Future<T> + 'static) -> Result<T> {
@@ -135,11 +144,7 @@ fn closing_right_after_writing_still_sends_the_bytes() {
         Future::ready(())
     })
     .unwrap();
-    let mut got = Vec::new();
-    peer.set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    peer.read_to_end(&mut got).unwrap();
-    assert_eq!(got, b"last words");
+    assert_eq!(read_to_end(&mut peer), b"last words");
 }
 
 #[test]
@@ -151,11 +156,7 @@ fn dropping_the_stream_right_after_writing_still_sends_the_bytes() {
         next_iteration(|| ())
     })
     .unwrap();
-    let mut got = Vec::new();
-    peer.set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    peer.read_to_end(&mut got).unwrap();
-    assert_eq!(got, b"parting");
+    assert_eq!(read_to_end(&mut peer), b"parting");
 }
 
 #[test]
