@@ -19,9 +19,14 @@ pub(crate) const COALESCE_LIMIT: usize = 64 * 1024;
 
 /// Buffers waiting for the socket, written in order without copying; each write's
 /// future completes once every byte up to its end has been written.
+///
+/// The first buffer is kept inline and the others in a deque whose storage is given
+/// back once the queue drains, so an idle stream holds no write storage (there are many
+/// idle streams), and a stream that writes one buffer at a time allocates none.
 #[derive(Default)]
 pub(crate) struct WriteQueue {
-    chunks: VecDeque<Bytes>,
+    first: Option<Bytes>,
+    rest: VecDeque<Bytes>,
     queued: usize,
     /// Bytes queued since the stream opened, and written since; a write's future waits
     /// for `written` to reach the `queued` total at the time of that write.
@@ -37,7 +42,7 @@ impl WriteQueue {
 
     /// No write is waiting to be flushed, and no byte.
     pub(crate) fn is_idle(&self) -> bool {
-        self.waiting.is_empty() && self.chunks.is_empty()
+        self.waiting.is_empty() && self.first.is_none()
     }
 
     /// Queues `data`; its future completes once it is written, or at once when
@@ -46,7 +51,10 @@ impl WriteQueue {
         self.queued += data.len();
         self.total_queued += data.len() as u64;
         if !data.is_empty() {
-            self.chunks.push_back(data);
+            match self.first {
+                None => self.first = Some(data),
+                Some(_) => self.rest.push_back(data),
+            }
         }
         if coalesced {
             return Future::ready(());
@@ -58,11 +66,12 @@ impl WriteQueue {
 
     /// Writes what the transport takes, until it would block or the queue is empty.
     pub(super) fn flush_into(&mut self, transport: &Transport) -> io::Result<()> {
-        while !self.chunks.is_empty() {
+        while self.first.is_some() {
             // On the stack: a flush allocates nothing.
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
             let mut count = 0;
-            for (slot, chunk) in slices.iter_mut().zip(&self.chunks) {
+            let chunks = self.first.iter().chain(&self.rest);
+            for (slot, chunk) in slices.iter_mut().zip(chunks) {
                 *slot = IoSlice::new(chunk);
                 count += 1;
             }
@@ -81,13 +90,16 @@ impl WriteQueue {
         self.queued -= n;
         self.total_written += n as u64;
         while n > 0 {
-            let front = self.chunks.front_mut().expect("written bytes were queued");
+            let front = self.first.as_mut().expect("written bytes were queued");
             let take = n.min(front.len());
             front.advance(take);
             n -= take;
             if front.is_empty() {
-                self.chunks.pop_front();
+                self.first = self.rest.pop_front();
             }
+        }
+        if self.first.is_none() && self.rest.capacity() > 0 {
+            self.rest = VecDeque::new(); // drained: give the storage back
         }
     }
 
@@ -98,12 +110,17 @@ impl WriteQueue {
         if *end > self.total_written {
             return None;
         }
-        self.waiting.pop_front().map(|(_, f)| f)
+        let flushed = self.waiting.pop_front().map(|(_, f)| f);
+        if self.waiting.is_empty() {
+            self.waiting = VecDeque::new(); // as `rest`: an idle stream holds none
+        }
+        flushed
     }
 
     /// Every write still waiting, for failing on close; the queue is emptied.
     pub(crate) fn abandon(&mut self) -> Vec<Future<()>> {
-        self.chunks.clear();
+        self.first = None;
+        self.rest = VecDeque::new();
         self.queued = 0;
         self.waiting.drain(..).map(|(_, f)| f).collect()
     }
