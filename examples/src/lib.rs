@@ -13,9 +13,12 @@ pub mod interleave;
 pub mod line_echo;
 pub mod multiprocess_echo;
 pub mod parallel;
+pub mod readiness;
+pub mod resolving;
 pub mod subprocess;
 pub mod tcp_server;
 pub mod threaded_echo;
+pub mod unix_echo;
 
 /// An example's entry point.
 pub type Run = fn() -> ioloop::Result<()>;
@@ -62,5 +65,17 @@ pub const ALL: &[(&str, Run)] = &[
     (
         "HTTP/1.1 with hyper on the loop, keep-alive on one connection",
         hyper_server::run,
+    ),
+    (
+        "A line echo server on a Unix socket (bind_unix_socket, add_unix_socket)",
+        unix_echo::run,
+    ),
+    (
+        "Readiness of any fd (AsyncFd), and spawn of any output",
+        readiness::run,
+    ),
+    (
+        "Names resolved off the loop (Resolver), then Happy Eyeballs",
+        resolving::run,
     ),
 ];

@@ -1,0 +1,4 @@
+//! Runs the `readiness` example: `cargo run -p examples --bin readiness`.
+fn main() -> ioloop::Result<()> {
+    examples::readiness::run()
+}
