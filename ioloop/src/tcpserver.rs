@@ -184,7 +184,9 @@ impl TCPServer {
     ///
     /// #[ioloop::coroutine]
     /// fn echo(stream: IOStream) -> Result<()> {
-    ///     let line = yield_!(stream.read_until("\n", Some(1024)))?; // after the handshake
+    ///     // Called before the handshake: a failed one would fail this (and be logged).
+    ///     let stream = yield_!(stream.wait_for_handshake())?;
+    ///     let line = yield_!(stream.read_until("\n", Some(1024)))?;
     ///     yield_!(stream.write(line))?;
     ///     Ok(())
     /// }

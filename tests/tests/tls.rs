@@ -631,12 +631,13 @@ fn wait_for_handshake_resolves_once_the_server_side_handshake_is_done() {
         let waited = stream.wait_for_handshake();
         assert!(
             !waited.done(),
-            "the handler runs before the handshake, as in Tornado"
+            "the handler runs before the handshake, as in Tornado: {:?}",
+            waited.exception()
         );
         // Whoever waits holds the future (a coroutine would); it holds the stream.
         let s = s.clone();
         IOLoop::current().spawn_detached(async move {
-            let _ = s.set_result(waited.await);
+            let _ = s.set_result(waited.await.map(|stream| stream.closed()));
         });
     });
     let client = pki.client.clone();
@@ -647,8 +648,8 @@ fn wait_for_handshake_resolves_once_the_server_side_handshake_is_done() {
         }
         tls
     });
-    let waited: Result<()> = IOLoop::current().run_sync(move || shook, MINUTE).unwrap();
-    waited.unwrap();
+    let waited: Result<bool> = IOLoop::current().run_sync(move || shook, MINUTE).unwrap();
+    assert!(!waited.unwrap(), "resolved to the stream, open");
     drop(peer.join().unwrap());
 }
 
@@ -660,14 +661,20 @@ fn a_tls_stream_keeps_its_read_buffer_limit() {
         s.read_until("\n", None)
     });
     let client = pki.client.clone();
+    let (done, wait) = std::sync::mpsc::channel::<()>();
     let peer = std::thread::spawn(move || {
         let mut tls = blocking_client(addr, client);
-        // A megabyte without the delimiter: the stream closes at its limit.
+        // A megabyte without the delimiter: the stream closes at its limit (and this
+        // write fails then).
         let _ = tls
             .write_all(&vec![b'x'; 1 << 20])
             .and_then(|()| tls.flush());
+        // Open until the test has its answer: closing with the server's tickets unread
+        // would reset the connection, which could come first.
+        let _ = wait.recv_timeout(Duration::from_secs(120));
     });
     let (result, _) = tests::capture_logs(|| IOLoop::current().run_sync(move || got, MINUTE));
+    let _ = done.send(());
     let err = result.unwrap_err();
     let limit = err.source().and_then(|s| s.downcast_ref::<LimitExceeded>());
     assert!(

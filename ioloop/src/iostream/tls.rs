@@ -36,8 +36,7 @@ use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerCon
 use super::transport::Wire;
 use super::{closed_error, ConnectHook, IOStream, Waiter};
 use crate::error::{Error, ErrorKind, Result};
-use crate::events::Events;
-use crate::future::{Future, WeakFuture};
+use crate::future::Future;
 
 /// Which end of a TLS session a stream is, and its rustls configuration: what
 /// [`IOStream::start_tls`] takes (Tornado's `server_side`, `ssl_options` and
@@ -494,16 +493,18 @@ impl IOStream {
     /// `tests/tests/tls.rs`.
     pub fn start_tls(&self, options: TlsOptions) -> Future<IOStream> {
         match self.hand_to_tls(options) {
-            Ok(stream) => stream.await_handshake(Waiter::Stream, true),
+            Ok(stream) => stream.await_handshake(true),
             Err(e) => Future::failed(e),
         }
     }
 
-    /// A future that resolves once the TLS handshake is done (at once if it is),
-    /// Tornado's `SSLIOStream.wait_for_handshake`; it fails with the handshake's error
-    /// if the handshake fails or the stream closes first, and with
-    /// [`ErrorKind::InvalidState`] on a stream without TLS. Waiting is optional: reads
-    /// and writes wait for the handshake by themselves.
+    /// A future that resolves to the stream once its TLS handshake is done (at once if
+    /// it is), Tornado's `SSLIOStream.wait_for_handshake`: for a server's streams, whose
+    /// handler is called before the handshake, and to learn of a failed handshake before
+    /// the first read. It fails with the handshake's error if the handshake fails or the
+    /// stream closes first, and with [`ErrorKind::InvalidState`] on a stream without TLS.
+    /// Waiting is optional: reads and writes wait for the handshake by themselves.
+    /// Unlike Tornado's, it may be called more than once.
     ///
     /// Waiting on the future keeps the stream open, as on a connect's; cancelling it
     /// while the handshake is under way (a timeout) closes the stream.
@@ -516,18 +517,18 @@ impl IOStream {
     /// let err = stream.wait_for_handshake().result().unwrap_err();
     /// assert_eq!(err.kind(), ioloop::ErrorKind::InvalidState); // a plain stream
     /// ```
-    pub fn wait_for_handshake(&self) -> Future<()> {
-        self.await_handshake(Waiter::Connected, false)
+    ///
+    /// A TLS server's handler waiting for it is in
+    /// [`TCPServer::with_tls`](crate::tcpserver::TCPServer::with_tls).
+    pub fn wait_for_handshake(&self) -> Future<IOStream> {
+        self.await_handshake(false)
     }
 
     /// A future told when the handshake ends (see `start_tls`, `wait_for_handshake`).
-    fn await_handshake<T: 'static>(
-        &self,
-        waiter: fn(WeakFuture<T>) -> Waiter,
-        abandon_on_drop: bool,
-    ) -> Future<T> {
+    /// With `abandon_on_drop`, the future is the stream's only owner (`start_tls`'s).
+    fn await_handshake(&self, abandon_on_drop: bool) -> Future<IOStream> {
         let future = Future::new();
-        let told = waiter(future.downgrade());
+        let told = Waiter::Stream(future.downgrade());
         let mut guard = self.inner.state.borrow_mut();
         let state = &mut *guard;
         match &mut state.handshake {
@@ -590,8 +591,9 @@ impl IOStream {
         }
         stream.inner.close_callback.set(close_callback);
         stream.inner.close_watch.set(close_watch);
-        // The client's hello leaves now; a server reads what came already.
-        stream.handle_events(Events::READ | Events::WRITE);
+        // The handshake starts on the first edge, which the new registration brings at
+        // once (the socket is writable): never before the caller has the stream, so a
+        // server's handler always runs before it, as Tornado's does.
         Ok(stream)
     }
 
