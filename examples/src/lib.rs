@@ -16,6 +16,7 @@ pub mod parallel;
 pub mod subprocess;
 pub mod tcp_server;
 pub mod threaded_echo;
+pub mod tls_echo;
 
 /// An example's entry point.
 pub type Run = fn() -> ioloop::Result<()>;
@@ -37,6 +38,10 @@ pub const ALL: &[(&str, Run)] = &[
     (
         "A line echo server and client (TCPServer, TCPClient)",
         line_echo::run,
+    ),
+    (
+        "The line echo server over TLS (TCPServer::with_tls, TCPClient::connect_tls)",
+        tls_echo::run,
     ),
     (
         "An echo server on several threads sharing a port",

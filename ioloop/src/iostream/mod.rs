@@ -1,7 +1,8 @@
 //! [`IOStream`]: a non-blocking TCP connection with Tornado's reading and writing API;
 //! also over a Unix socket ([`IOStream::from_unix`], [`IOStream::connect_unix`]) or a
 //! pipe ([`IOStream::from_pipe`], Tornado's `PipeIOStream`), through the same buffer and
-//! futures (the fd and its calls are the stream's transport, `transport.rs`).
+//! futures (the fd and its calls are the stream's transport, `transport.rs`); and, with
+//! the `tls` feature, over TLS (Tornado's `SSLIOStream`, `tls.rs`).
 //!
 //! The stream registers its socket edge-triggered and always reads or writes until the
 //! socket would block, so it never needs the level re-check of user handlers. Bytes
@@ -132,6 +133,10 @@ struct Inner {
 ///   with the `tokio` feature), for codecs and crates such as hyper. They share the
 ///   stream's buffer, so trait reads and `read_until` may alternate; one read at a time
 ///   still holds across both, and a trait write waits while the write queue is full.
+/// * TLS (the `tls` feature): `start_tls` upgrades an idle stream (STARTTLS),
+///   `wait_for_handshake` waits for its handshake; `TCPServer::with_tls` and
+///   `TCPClient::connect_tls` make TLS streams. Everything else is as here, over the
+///   plaintext.
 /// * Lifetime: a stream closes when its last handle is dropped while nothing waits on
 ///   it; a pending read or unflushed write keeps it open until it completes (as
 ///   Tornado's loop holds a busy stream), so keeping only the future is enough.

@@ -11,15 +11,18 @@
 //! ## TLS
 //!
 //! With the `tls` feature a socket's transport may carry a TLS session (`tls.rs`): the
-//! same three calls then move plaintext, `read` decrypting what `recv` brought (until the
-//! socket would block, so no edge is lost) and `write` encrypting into the session's
-//! buffer and sending what the socket takes. Two things the plain transports never need
-//! come with it: the handshake, which the stream drives on its edges before any read or
-//! write moves data ([`Transport::handshake`]; reads and writes meanwhile would block),
-//! and ciphertext buffered inside the session, which counts as unflushed
-//! ([`Transport::unsent`], for `writing()` and the keep-alive) and leaves on the next
-//! writable edge ([`Transport::flush`]). The stream's buffer, reads and write futures
-//! stay as they are: they only ever see plaintext.
+//! same three calls then move plaintext, `read` decrypting what `recv` brought (until
+//! its buffer is full or the socket would block, so a short read still means drained)
+//! and `write` encrypting into the session and sending what the socket takes. What the
+//! plain transports never need comes with it: the handshake, which the stream drives on
+//! its edges before any read or write moves data (`Session::handshake`; reads and writes
+//! meanwhile would block); records buffered inside the session, which count as
+//! unflushed ([`Transport::unsent`], for `writing()` and the keep-alive) and leave on the
+//! next flush ([`Transport::flush`]); an end or failure met after the plaintext a read
+//! returned, which the next read reports with no edge to announce it
+//! ([`Transport::holds_more`]); and close_notify on an orderly close
+//! ([`Transport::goodbye`]). The stream's buffer, reads and write futures stay as they
+//! are: they only ever see plaintext.
 
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
