@@ -727,3 +727,73 @@ fn a_forged_record_after_good_ones_closes_the_stream_with_the_rustls_error() {
     let _ = done.send(());
     peer.join().unwrap();
 }
+
+/// The TLS records in `raw`: their content types and lengths.
+fn records(mut raw: &[u8]) -> Vec<(u8, usize)> {
+    let mut found = Vec::new();
+    while raw.len() >= 5 {
+        let len = usize::from(u16::from_be_bytes([raw[3], raw[4]]));
+        found.push((raw[0], len));
+        raw = &raw[(5 + len).min(raw.len())..];
+    }
+    found
+}
+
+#[test]
+fn writes_in_one_iteration_leave_in_one_tls_record() {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert = made.cert.der().clone();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(made.signing_key.serialize_der().into());
+    // TLS 1.2: after its handshake, every record is application data (1.3 sends tickets).
+    let server = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key)
+        .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).unwrap();
+    let client = client_trusting(roots);
+    let (_server, addr) = tls_server(&Arc::new(server), |stream| {
+        let s = stream.clone();
+        stream.read_until("\n", None).add_done_callback(move |_| {
+            // Three writes in one callback: one sendmsg at the iteration's end.
+            for part in ["one ", "two ", "three\n"] {
+                drop(s.write(part));
+            }
+        });
+    });
+    let peer = std::thread::spawn(move || {
+        let mut socket = TcpStream::connect(addr).unwrap();
+        socket.set_read_timeout(MINUTE).unwrap();
+        let mut conn = ClientConnection::new(client, "localhost".try_into().unwrap()).unwrap();
+        while conn.is_handshaking() {
+            conn.complete_io(&mut socket).unwrap();
+        }
+        conn.writer().write_all(b"go\n").unwrap();
+        conn.complete_io(&mut socket).unwrap();
+        // Everything the server sent after "go", raw, until it decrypts to the line.
+        let (mut raw, mut plain) = (Vec::new(), Vec::new());
+        while !plain.ends_with(b"\n") {
+            let mut chunk = [0u8; 4096];
+            let n = socket.read(&mut chunk).unwrap();
+            assert!(n > 0, "the server closed early");
+            raw.extend_from_slice(&chunk[..n]);
+            conn.read_tls(&mut &chunk[..n]).unwrap();
+            conn.process_new_packets().unwrap();
+            let _ = conn.reader().read_to_end(&mut plain);
+        }
+        (records(&raw), plain)
+    });
+    let io = IOLoop::current();
+    while !peer.is_finished() {
+        io.run_sync(|| ioloop::gen::sleep(Duration::from_millis(5)), MINUTE)
+            .unwrap();
+    }
+    let (records, plain) = peer.join().unwrap();
+    assert_eq!(plain, b"one two three\n");
+    // (The stream, dropped after its writes, may have said close_notify already: an
+    // alert record.)
+    let data = records.iter().filter(|(kind, _)| *kind == 23).count();
+    assert_eq!(data, 1, "one record for the three writes: {records:?}");
+}

@@ -17,9 +17,9 @@
 //!
 //! What a peer can make the session hold is bounded by rustls: at most 16 KiB of
 //! decrypted plaintext (this module takes it out before reading more records), one
-//! record being reassembled, and outgoing records up to rustls's buffer limit (64 KiB,
-//! [`rustls::Connection::set_buffer_limit`]), which the write side never fills further
-//! while records wait for the socket. The plaintext the stream buffers is under its own
+//! record being reassembled, and outgoing records up to the session's buffer limit
+//! (64 KiB, [`rustls::Connection::set_buffer_limit`]), which the write side never fills
+//! further while records wait for the socket. The plaintext the stream buffers is under its own
 //! limits, as on a plain stream.
 
 use std::cell::{Cell, RefCell};
@@ -37,6 +37,11 @@ use super::transport::Wire;
 use super::{closed_error, ConnectHook, IOStream, Waiter};
 use crate::error::{Error, ErrorKind, Result};
 use crate::future::Future;
+
+/// The most outgoing records a session holds from the stream's writes (rustls's
+/// default, made explicit): a write waits while they are with the socket, so this and
+/// the stream's own write queue are all a slow reader makes a stream keep.
+const SESSION_BUFFER_LIMIT: usize = 64 * 1024;
 
 /// Which end of a TLS session a stream is, and its rustls configuration: what
 /// [`IOStream::start_tls`] takes (Tornado's `server_side`, `ssl_options` and
@@ -158,9 +163,11 @@ impl TlsOptions {
             } => ClientConnection::new(config.clone(), server_name.clone()).map(Connection::from),
             Side::Server(config) => ServerConnection::new(config.clone()).map(Connection::from),
         };
-        connection.map_err(|e| {
+        let mut connection = connection.map_err(|e| {
             Error::with_source(ErrorKind::InvalidState, format!("cannot start TLS: {e}"), e)
-        })
+        })?;
+        connection.set_buffer_limit(Some(SESSION_BUFFER_LIMIT));
+        Ok(connection)
     }
 }
 
