@@ -15,7 +15,7 @@ use ioloop::prelude::*;
 use ioloop::rustls::{self, ClientConfig, ClientConnection, ServerConfig};
 use ioloop::tcpclient::TCPClient;
 use ioloop::tcpserver::TCPServer;
-use ioloop::{chain_future, ErrorKind};
+use ioloop::ErrorKind;
 
 const MINUTE: Option<Duration> = Some(Duration::from_secs(60));
 
@@ -31,12 +31,17 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 fn pki(names: &[&str]) -> Pki {
+    pki_of(names, rustls::DEFAULT_VERSIONS)
+}
+
+/// [`pki`], the server speaking only `versions`.
+fn pki_of(names: &[&str], versions: &[&'static rustls::SupportedProtocolVersion]) -> Pki {
     let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
     let made = rcgen::generate_simple_self_signed(names).unwrap();
     let cert = made.cert.der().clone();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(made.signing_key.serialize_der().into());
     let server = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(vec![cert.clone()], key)
@@ -69,16 +74,42 @@ fn tls_server(
     (server, addr)
 }
 
-/// A server whose handler starts one read per connection, the first connection's
-/// outcome going to the future returned.
+/// A server on loopback (over TLS with `tls`) that runs `task` on each connection as a
+/// native task; the first connection's outcome goes to the future returned.
+fn serving<T, F>(
+    tls: Option<&Arc<ServerConfig>>,
+    task: impl Fn(IOStream) -> F + 'static,
+) -> (TCPServer, SocketAddr, Future<T>)
+where
+    T: 'static,
+    F: std::future::Future<Output = Result<T>> + 'static,
+{
+    let outcome = Future::new();
+    let o = outcome.clone();
+    let mut server = TCPServer::new(move |stream, _| {
+        let (run, o) = (task(stream), o.clone());
+        IOLoop::current().spawn_detached(async move {
+            let result = run.await;
+            if !o.done() {
+                let _ = o.set(result);
+            }
+        });
+    });
+    if let Some(config) = tls {
+        server = server.with_tls(config.clone());
+    }
+    server.listen(0, Some("127.0.0.1")).unwrap();
+    let addr = server.local_addrs()[0];
+    (server, addr, outcome)
+}
+
+/// A TLS server that starts one read per connection, the first connection's outcome
+/// going to the future returned.
 fn tls_server_reading(
     config: &Arc<ServerConfig>,
     read: impl Fn(&IOStream) -> Future<Bytes> + 'static,
 ) -> (TCPServer, SocketAddr, Future<Bytes>) {
-    let got = Future::new();
-    let g = got.clone();
-    let (server, addr) = tls_server(config, move |stream| chain_future(&read(&stream), &g));
-    (server, addr, got)
+    serving(Some(config), move |stream| read(&stream))
 }
 
 /// A blocking rustls client session to `addr` on a std socket, for peers on threads.
@@ -90,6 +121,49 @@ fn blocking_client(
     socket.set_read_timeout(MINUTE).unwrap();
     let conn = ClientConnection::new(config, "localhost".try_into().unwrap()).unwrap();
     rustls::StreamOwned::new(conn, socket)
+}
+
+/// `TCPClient::connect_tls` to `port` on loopback for "localhost", run to its end on
+/// the current loop; and what it logged meanwhile.
+fn connect_tls(
+    port: u16,
+    config: &Arc<ClientConfig>,
+    timeout: Option<Duration>,
+) -> (Result<IOStream>, Vec<String>) {
+    let config = config.clone();
+    tests::capture_logs(|| {
+        IOLoop::current().run_sync(
+            move || {
+                let client = TCPClient::new();
+                client.connect_tls("127.0.0.1", port, config, Some("localhost"), timeout)
+            },
+            MINUTE,
+        )
+    })
+}
+
+/// Runs `task` on the current loop to its end (at most a minute).
+fn run<T: 'static>(task: impl std::future::Future<Output = Result<T>> + 'static) -> Result<T> {
+    let io = IOLoop::current();
+    io.run_sync(move || IOLoop::current().spawn(task), MINUTE)
+}
+
+/// A misbehaving server on a thread: accepts one connection, waits for the first byte
+/// of the client's hello (a handshake record's type), then hands the socket to `act`.
+fn raw_server<R: Send + 'static>(
+    act: impl FnOnce(TcpStream) -> R + Send + 'static,
+) -> (u16, std::thread::JoinHandle<R>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let peer = std::thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        socket.set_read_timeout(MINUTE).unwrap();
+        let mut hello = [0u8; 1];
+        socket.read_exact(&mut hello).unwrap();
+        assert_eq!(hello[0], 22, "a handshake record comes first");
+        act(socket)
+    });
+    (port, peer)
 }
 
 /// The TLS error a closed stream's error carries as its source.
@@ -114,14 +188,7 @@ fn echo_over_tls_between_a_tcpserver_and_a_tcpclient() {
             .add_done_callback(move |line| drop(s.write(line.take_result().unwrap())));
     });
     let io = IOLoop::current();
-    let client = TCPClient::new();
-    let config = pki.client.clone();
-    let stream = io
-        .run_sync(
-            move || client.connect_tls("127.0.0.1", addr.port(), config, Some("localhost"), None),
-            MINUTE,
-        )
-        .unwrap();
+    let stream = connect_tls(addr.port(), &pki.client, None).0.unwrap();
     // Resolved once the handshake is done.
     assert!(io
         .run_sync(
@@ -156,105 +223,84 @@ fn a_mebibyte_crosses_tls_each_way_intact() {
     const SIZE: usize = 1 << 20;
     let pki = pki(&["localhost"]);
     // The server echoes as it reads, so both directions are busy at once.
-    let (_server, addr) = tls_server(&pki.server, |stream| {
-        IOLoop::current().spawn_detached(async move {
-            let mut echoed = 0;
-            while echoed < SIZE {
-                let chunk = stream.read_bytes(SIZE - echoed, true).await.unwrap();
-                echoed += chunk.len();
-                stream.write(chunk).await.unwrap();
-            }
-        });
+    let (_server, addr, _) = serving(Some(&pki.server), |stream| async move {
+        let mut echoed = 0;
+        while echoed < SIZE {
+            let chunk = stream.read_bytes(SIZE - echoed, true).await?;
+            echoed += chunk.len();
+            stream.write(chunk).await?;
+        }
+        Ok(())
     });
-    let io = IOLoop::current();
-    let config = pki.client.clone();
-    let got = io
-        .run_sync(
-            move || {
-                IOLoop::current().spawn(async move {
-                    let client = TCPClient::new();
-                    let stream = client
-                        .connect_tls("127.0.0.1", addr.port(), config, Some("localhost"), None)
-                        .await?;
-                    let written = stream.write(pattern(SIZE));
-                    let back = stream.read_bytes(SIZE, false).await?;
-                    written.await?;
-                    Ok::<_, ioloop::Error>(back)
-                })
-            },
-            MINUTE,
-        )
-        .unwrap();
+    let stream = connect_tls(addr.port(), &pki.client, None).0.unwrap();
+    let got = run(async move {
+        let written = stream.write(pattern(SIZE));
+        let back = stream.read_bytes(SIZE, false).await?;
+        written.await?;
+        Ok(back)
+    })
+    .unwrap();
     assert_eq!(got.len(), SIZE);
     assert!(got[..] == pattern(SIZE)[..], "the echo differs");
+}
+
+/// A server's side of STARTTLS: the command, the answer if any, then TLS.
+async fn starttls_server(
+    stream: IOStream,
+    config: Arc<ServerConfig>,
+    answer: Option<&'static str>,
+) -> Result<IOStream> {
+    let command = stream.read_until("\n", Some(64)).await?;
+    assert_eq!(&command[..], b"STARTTLS\n");
+    if let Some(answer) = answer {
+        stream.write(answer).await?;
+    }
+    let secure = stream.start_tls(TlsOptions::server(config)).await?;
+    // The plain stream is unusable now, and says why.
+    let err = stream.read_until("\n", None).await.unwrap_err();
+    assert!(err.to_string().contains("start_tls"), "{err:#}");
+    Ok(secure)
 }
 
 #[test]
 fn start_tls_after_a_plaintext_line_upgrades_the_connection() {
     let pki = pki(&["localhost"]);
     let server_tls = pki.server.clone();
-    let upgraded = Future::new();
-    let u = upgraded.clone();
     // STARTTLS: a plaintext command and answer, then TLS on the same connection.
-    let server = TCPServer::new(move |stream: IOStream, _| {
-        let (config, u) = (server_tls.clone(), u.clone());
-        IOLoop::current().spawn_detached(async move {
-            let command = stream.read_until("\n", Some(64)).await.unwrap();
-            assert_eq!(&command[..], b"STARTTLS\n");
-            stream.write("OK\n").await.unwrap();
-            let secure = stream.start_tls(TlsOptions::server(config)).await.unwrap();
-            // The plain stream is unusable now, and says why.
-            let err = stream.read_until("\n", None).await.unwrap_err();
-            assert!(err.to_string().contains("start_tls"), "{err:#}");
-            let line = secure.read_until("\n", Some(1024)).await.unwrap();
-            secure.write(line).await.unwrap();
-            let _ = u.set_result(());
-        });
+    let (_server, addr, upgraded) = serving(None, move |stream| {
+        let upgrading = starttls_server(stream, server_tls.clone(), Some("OK\n"));
+        async move {
+            let secure = upgrading.await?;
+            let line = secure.read_until("\n", Some(1024)).await?;
+            secure.write(line).await
+        }
     });
-    server.listen(0, Some("127.0.0.1")).unwrap();
-    let addr = server.local_addrs()[0];
-    let io = IOLoop::current();
     let config = pki.client.clone();
-    let echoed = io
-        .run_sync(
-            move || {
-                IOLoop::current().spawn(async move {
-                    let plain = IOStream::connect(addr).await?;
-                    plain.write("STARTTLS\n").await?;
-                    assert_eq!(&plain.read_until("\n", Some(64)).await?[..], b"OK\n");
-                    let options = TlsOptions::client(config, "localhost")?;
-                    let secure = plain.start_tls(options).await?;
-                    secure.write("now private\n").await?;
-                    secure.read_until("\n", None).await
-                })
-            },
-            MINUTE,
-        )
-        .unwrap();
+    let echoed = run(async move {
+        let plain = IOStream::connect(addr).await?;
+        plain.write("STARTTLS\n").await?;
+        assert_eq!(&plain.read_until("\n", Some(64)).await?[..], b"OK\n");
+        let secure = plain
+            .start_tls(TlsOptions::client(config, "localhost")?)
+            .await?;
+        secure.write("now private\n").await?;
+        secure.read_until("\n", None).await
+    })
+    .unwrap();
     assert_eq!(&echoed[..], b"now private\n");
-    io.run_sync(move || upgraded, MINUTE).unwrap();
+    IOLoop::current()
+        .run_sync(move || upgraded, MINUTE)
+        .unwrap();
 }
 
 #[test]
 fn bytes_read_ahead_before_start_tls_are_the_handshakes_first_records() {
     let pki = pki(&["localhost"]);
-    let config = pki.server.clone();
-    let got = Future::new();
-    let g = got.clone();
-    let server = TCPServer::new(move |stream: IOStream, _| {
-        let (config, g) = (config.clone(), g.clone());
-        IOLoop::current().spawn_detached(async move {
-            let result = async {
-                let command = stream.read_until("\n", Some(64)).await?;
-                assert_eq!(&command[..], b"STARTTLS\n");
-                let secure = stream.start_tls(TlsOptions::server(config)).await?;
-                secure.read_until("\n", None).await
-            };
-            chain_future(&Future::resolved(result.await), &g);
-        });
+    let server_tls = pki.server.clone();
+    let (_server, addr, got) = serving(None, move |stream| {
+        let upgrading = starttls_server(stream, server_tls.clone(), None);
+        async move { upgrading.await?.read_until("\n", None).await }
     });
-    server.listen(0, Some("127.0.0.1")).unwrap();
-    let addr = server.local_addrs()[0];
     // An eager client: the command and its hello in one write, before any answer, so
     // the server's read brings the hello too (or its read-ahead does).
     let client = pki.client.clone();
@@ -295,21 +341,7 @@ fn a_client_refuses_a_certificate_no_trusted_root_vouches_for() {
     let pki = pki(&["localhost"]);
     let (_server, addr, _got) = tls_server_reading(&pki.server, |s| s.read_until_close());
     let stranger = client_trusting(rustls::RootCertStore::empty());
-    let io = IOLoop::current();
-    let (result, logs) = tests::capture_logs(|| {
-        io.run_sync(
-            move || {
-                TCPClient::new().connect_tls(
-                    "127.0.0.1",
-                    addr.port(),
-                    stranger,
-                    Some("localhost"),
-                    None,
-                )
-            },
-            MINUTE,
-        )
-    });
+    let (result, logs) = connect_tls(addr.port(), &stranger, None);
     let err = result.unwrap_err();
     assert!(
         matches!(
@@ -334,22 +366,7 @@ fn a_client_refuses_a_certificate_no_trusted_root_vouches_for() {
 fn a_client_refuses_a_certificate_for_another_name() {
     let pki = pki(&["somewhere.else"]);
     let (_server, addr, _got) = tls_server_reading(&pki.server, |s| s.read_until_close());
-    let io = IOLoop::current();
-    let config = pki.client.clone();
-    let (result, _) = tests::capture_logs(|| {
-        io.run_sync(
-            move || {
-                TCPClient::new().connect_tls(
-                    "127.0.0.1",
-                    addr.port(),
-                    config,
-                    Some("localhost"),
-                    None,
-                )
-            },
-            MINUTE,
-        )
-    });
+    let (result, _) = connect_tls(addr.port(), &pki.client, None);
     let err = result.unwrap_err();
     assert!(
         matches!(
@@ -392,28 +409,13 @@ fn garbage_instead_of_tls_fails_the_servers_read_with_the_rustls_error() {
 
 #[test]
 fn garbage_from_a_server_fails_the_clients_handshake() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let peer = std::thread::spawn(move || {
-        let (mut socket, _) = listener.accept().unwrap();
-        socket.set_read_timeout(MINUTE).unwrap();
-        let mut hello = [0u8; 1];
-        socket.read_exact(&mut hello).unwrap(); // the client's hello began
-        socket
-            .write_all(b"HTTP/1.0 400 Bad Request\r\n\r\n")
-            .unwrap();
+    let (port, peer) = raw_server(|mut socket| {
+        let answer = b"HTTP/1.0 400 Bad Request\r\n\r\n";
+        socket.write_all(answer).unwrap();
         let _ = socket.read_to_end(&mut Vec::new());
     });
     let pki = pki(&["localhost"]);
-    let config = pki.client.clone();
-    let (result, logs) = tests::capture_logs(|| {
-        IOLoop::current().run_sync(
-            move || {
-                TCPClient::new().connect_tls("127.0.0.1", port, config, Some("localhost"), None)
-            },
-            MINUTE,
-        )
-    });
+    let (result, logs) = connect_tls(port, &pki.client, None);
     let err = result.unwrap_err();
     tls_cause(&err);
     assert_eq!(ssl_errors(&logs).len(), 1, "logged once: {logs:?}");
@@ -452,74 +454,33 @@ fn a_peer_closing_mid_handshake_closes_the_stream_with_an_unexpected_eof() {
 
 #[test]
 fn a_server_closing_mid_handshake_fails_connect_tls() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let peer = std::thread::spawn(move || {
-        let (mut socket, _) = listener.accept().unwrap();
-        let mut hello = [0u8; 1];
-        socket.read_exact(&mut hello).unwrap();
-        // Gone without a word.
-    });
+    let (port, peer) = raw_server(drop); // gone without a word
     let pki = pki(&["localhost"]);
-    let config = pki.client.clone();
-    let err = IOLoop::current()
-        .run_sync(
-            move || {
-                TCPClient::new().connect_tls("127.0.0.1", port, config, Some("localhost"), None)
-            },
-            MINUTE,
-        )
-        .unwrap_err();
+    let err = connect_tls(port, &pki.client, None).0.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::StreamClosed, "{err:#}");
     peer.join().unwrap();
 }
 
 #[test]
 fn a_handshake_that_never_finishes_times_out_and_closes_the_connection() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let peer = std::thread::spawn(move || {
-        let (mut socket, _) = listener.accept().unwrap();
-        socket.set_read_timeout(MINUTE).unwrap();
-        // Reads the hello and says nothing, until the client gives up and closes.
-        let mut got = Vec::new();
-        socket.read_to_end(&mut got).map(|_| got)
-    });
+    // Reads the hello and says nothing, until the client gives up and closes.
+    let (port, peer) = raw_server(|mut socket| socket.read_to_end(&mut Vec::new()));
     let pki = pki(&["localhost"]);
-    let config = pki.client.clone();
     let timeout = Some(Duration::from_millis(50));
-    let err = IOLoop::current()
-        .run_sync(
-            move || {
-                TCPClient::new().connect_tls("127.0.0.1", port, config, Some("localhost"), timeout)
-            },
-            MINUTE,
-        )
-        .unwrap_err();
+    let err = connect_tls(port, &pki.client, timeout).0.unwrap_err();
     assert!(err.is_timeout(), "{err:#}");
-    let hello = peer
-        .join()
-        .unwrap()
-        .expect("the client closed the connection");
-    assert_eq!(hello.first(), Some(&22), "a handshake record came first");
+    let read = peer.join().unwrap();
+    read.expect("the client closed the connection (no reset, no timeout)");
 }
 
 #[test]
 fn read_until_finds_a_delimiter_split_across_tls_records() {
     let pki = pki(&["localhost"]);
-    let got = Future::new();
-    let g = got.clone();
-    let (_server, addr) = tls_server(&pki.server, move |stream| {
-        let g = g.clone();
-        IOLoop::current().spawn_detached(async move {
-            let result = async {
-                let first = stream.read_until("\r\n", Some(1024)).await?;
-                let second = stream.read_until("\r\n", Some(1024)).await?;
-                let rest = stream.read_bytes(4, false).await?;
-                Ok::<_, ioloop::Error>(vec![first, second, rest])
-            };
-            chain_future(&Future::resolved(result.await), &g);
-        });
+    let (_server, addr, got) = serving(Some(&pki.server), |stream| async move {
+        let first = stream.read_until("\r\n", Some(1024)).await?;
+        let second = stream.read_until("\r\n", Some(1024)).await?;
+        let rest = stream.read_bytes(4, false).await?;
+        Ok(vec![first, second, rest])
     });
     let client = pki.client.clone();
     let peer = std::thread::spawn(move || {
@@ -540,13 +501,9 @@ fn read_until_finds_a_delimiter_split_across_tls_records() {
 #[test]
 fn close_notify_reads_as_a_clean_end_of_file() {
     let pki = pki(&["localhost"]);
-    let got = Future::new();
-    let g = got.clone();
-    let (_server, addr) = tls_server(&pki.server, move |stream| {
-        let (g, s) = (g.clone(), stream.clone());
-        stream.read_until_close().add_done_callback(move |f| {
-            let _ = g.set_result((f.take_result(), s.error().is_none()));
-        });
+    let (_server, addr, got) = serving(Some(&pki.server), |stream| async move {
+        let read = stream.read_until_close().await?;
+        Ok((read, stream.error().is_none()))
     });
     let client = pki.client.clone();
     let (done, wait) = std::sync::mpsc::channel::<()>();
@@ -560,7 +517,7 @@ fn close_notify_reads_as_a_clean_end_of_file() {
         let _ = wait.recv_timeout(Duration::from_secs(120));
     });
     let (read, clean) = IOLoop::current().run_sync(move || got, MINUTE).unwrap();
-    assert_eq!(&read.unwrap()[..], b"last words");
+    assert_eq!(&read[..], b"last words");
     assert!(clean, "an orderly end, no error");
     done.send(()).unwrap();
     peer.join().unwrap();
@@ -603,42 +560,22 @@ fn a_tls_server_may_write_before_the_handshake_is_done() {
     let pki = pki(&["localhost"]);
     // The greeting is queued while the handshake has not even begun: it waits for it.
     let (_server, addr) = tls_server(&pki.server, |stream| drop(stream.write("220 hello\r\n")));
-    let io = IOLoop::current();
-    let config = pki.client.clone();
-    let line = io
-        .run_sync(
-            move || {
-                IOLoop::current().spawn(async move {
-                    let client = TCPClient::new();
-                    let stream = client
-                        .connect_tls("127.0.0.1", addr.port(), config, Some("localhost"), None)
-                        .await?;
-                    stream.read_until("\r\n", None).await
-                })
-            },
-            MINUTE,
-        )
-        .unwrap();
-    assert_eq!(&line[..], b"220 hello\r\n");
+    let stream = connect_tls(addr.port(), &pki.client, None).0.unwrap();
+    let line = IOLoop::current().run_sync(move || stream.read_until("\r\n", None), MINUTE);
+    assert_eq!(&line.unwrap()[..], b"220 hello\r\n");
 }
 
 #[test]
 fn wait_for_handshake_resolves_once_the_server_side_handshake_is_done() {
     let pki = pki(&["localhost"]);
-    let shook = Future::new();
-    let s = shook.clone();
-    let (_server, addr) = tls_server(&pki.server, move |stream| {
+    let (_server, addr, shook) = serving(Some(&pki.server), |stream| {
         let waited = stream.wait_for_handshake();
         assert!(
             !waited.done(),
             "the handler runs before the handshake, as in Tornado: {:?}",
             waited.exception()
         );
-        // Whoever waits holds the future (a coroutine would); it holds the stream.
-        let s = s.clone();
-        IOLoop::current().spawn_detached(async move {
-            let _ = s.set_result(waited.await.map(|stream| stream.closed()));
-        });
+        async move { Ok(waited.await?.closed()) }
     });
     let client = pki.client.clone();
     let peer = std::thread::spawn(move || {
@@ -648,8 +585,8 @@ fn wait_for_handshake_resolves_once_the_server_side_handshake_is_done() {
         }
         tls
     });
-    let waited: Result<bool> = IOLoop::current().run_sync(move || shook, MINUTE).unwrap();
-    assert!(!waited.unwrap(), "resolved to the stream, open");
+    let closed = IOLoop::current().run_sync(move || shook, MINUTE).unwrap();
+    assert!(!closed, "resolved to the stream, open");
     drop(peer.join().unwrap());
 }
 
@@ -741,20 +678,10 @@ fn records(mut raw: &[u8]) -> Vec<(u8, usize)> {
 
 #[test]
 fn writes_in_one_iteration_leave_in_one_tls_record() {
-    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let cert = made.cert.der().clone();
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(made.signing_key.serialize_der().into());
     // TLS 1.2: after its handshake, every record is application data (1.3 sends tickets).
-    let server = ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS12])
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.clone()], key)
-        .unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert).unwrap();
-    let client = client_trusting(roots);
-    let (_server, addr) = tls_server(&Arc::new(server), |stream| {
+    let pki = pki_of(&["localhost"], &[&rustls::version::TLS12]);
+    let client = pki.client.clone();
+    let (_server, addr) = tls_server(&pki.server, |stream| {
         let s = stream.clone();
         stream.read_until("\n", None).add_done_callback(move |_| {
             // Three writes in one callback: one sendmsg at the iteration's end.
