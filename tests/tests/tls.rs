@@ -7,6 +7,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -723,4 +724,77 @@ fn writes_in_one_iteration_leave_in_one_tls_record() {
     // alert record.)
     let data = records.iter().filter(|(kind, _)| *kind == 23).count();
     assert_eq!(data, 1, "one record for the three writes: {records:?}");
+}
+
+#[test]
+fn the_async_io_traits_read_and_write_over_tls() {
+    use futures_io::{AsyncRead, AsyncWrite};
+    use std::pin::Pin;
+    let pki = pki(&["localhost"]);
+    let (_server, addr, got) = serving(Some(&pki.server), |mut stream| async move {
+        // A trait write and a trait read, as a codec or hyper would do them.
+        let greeting = b"trait write\n";
+        let n = std::future::poll_fn(|cx| Pin::new(&mut stream).poll_write(cx, greeting)).await?;
+        assert_eq!(n, greeting.len());
+        std::future::poll_fn(|cx| Pin::new(&mut stream).poll_flush(cx)).await?;
+        let mut buf = [0u8; 64];
+        let n = std::future::poll_fn(|cx| Pin::new(&mut stream).poll_read(cx, &mut buf)).await?;
+        Ok(buf[..n].to_vec())
+    });
+    let client = pki.client.clone();
+    let peer = std::thread::spawn(move || {
+        let mut tls = blocking_client(addr, client);
+        let mut greeting = [0u8; 12];
+        tls.read_exact(&mut greeting).unwrap();
+        tls.write_all(b"trait read").unwrap();
+        tls.flush().unwrap();
+        (greeting, tls)
+    });
+    let read = IOLoop::current().run_sync(move || got, MINUTE).unwrap();
+    assert_eq!(read, b"trait read");
+    let (greeting, _tls) = peer.join().unwrap();
+    assert_eq!(&greeting, b"trait write\n");
+}
+
+#[test]
+fn start_tls_hands_the_close_callback_and_limits_to_the_new_stream() {
+    let pki = pki(&["localhost"]);
+    let (plain_client, plain_server) = {
+        let (server_side, peer) = tests::stream_and_peer();
+        (IOStream::new(peer).unwrap(), server_side)
+    };
+    let closed = Rc::new(std::cell::Cell::new(false));
+    let c = closed.clone();
+    plain_server.set_close_callback(move || c.set(true));
+    plain_server.set_max_buffer_size(1024);
+    let server = plain_server.start_tls(TlsOptions::server(pki.server.clone()));
+    let options = TlsOptions::client(pki.client.clone(), "localhost").unwrap();
+    let client = plain_client.start_tls(options);
+    let io = IOLoop::current();
+    let client = io.run_sync(move || client, MINUTE).unwrap();
+    let server = io.run_sync(move || server, MINUTE).unwrap();
+    assert!(
+        plain_server.closed() && !closed.get(),
+        "the callback moved, unrun"
+    );
+    // The limit moved too: 2 KiB without a newline pass it.
+    drop(client.write(vec![b'x'; 2048]));
+    let s = server.clone();
+    let err = io
+        .run_sync(move || s.read_until("\n", None), MINUTE)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err.source().and_then(|s| s.downcast_ref::<LimitExceeded>()),
+            Some(LimitExceeded::MaxBufferSize {
+                max_buffer_size: 1024
+            })
+        ),
+        "{err:#}"
+    );
+    tests::one_turn(&io); // the close callback runs in a later iteration
+    assert!(
+        closed.get(),
+        "the new stream's close ran the moved callback"
+    );
 }
