@@ -199,6 +199,9 @@
 //!   `stream.start_tls(TlsOptions::server(config))` or
 //!   `stream.start_tls(TlsOptions::client(config, name)?)`. Certificates and keys are
 //!   `rustls::pki_types` values (its `pem` module reads PEM files), not file names.
+//!   What Tornado reads from `stream.socket` after the handshake (`getpeercert()`,
+//!   `selected_alpn_protocol()`, `version()`) is rustls's session state:
+//!   `stream.with_tls_state(|s| s.peer_certificates().map(<[_]>::to_vec))`.
 //! * **`start_tls` on a stream that is not idle fails its future** with `InvalidState`,
 //!   where Tornado raises `ValueError` at the call. Queued writes (coalesced ones, whose
 //!   futures are done already) are flushed first rather than refused, and bytes the

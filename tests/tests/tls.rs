@@ -467,7 +467,8 @@ fn a_handshake_that_never_finishes_times_out_and_closes_the_connection() {
     // Reads the hello and says nothing, until the client gives up and closes.
     let (port, peer) = raw_server(|mut socket| socket.read_to_end(&mut Vec::new()));
     let pki = pki(&["localhost"]);
-    let timeout = Some(Duration::from_millis(50));
+    // (Generous: the hello must leave first, however slow the machine.)
+    let timeout = Some(Duration::from_secs(1));
     let err = connect_tls(port, &pki.client, timeout).0.unwrap_err();
     assert!(err.is_timeout(), "{err:#}");
     let read = peer.join().unwrap();
@@ -797,4 +798,30 @@ fn start_tls_hands_the_close_callback_and_limits_to_the_new_stream() {
         closed.get(),
         "the new stream's close ran the moved callback"
     );
+}
+
+#[test]
+fn the_session_state_is_readable_once_the_handshake_is_done_tls12_included() {
+    // A server that speaks only TLS 1.2 (the `tls12` feature): still a TLS peer.
+    let pki = pki_of(&["localhost"], &[&rustls::version::TLS12]);
+    let (_server, addr, before) = serving(Some(&pki.server), |stream| {
+        // The handler runs before the handshake: nothing to read yet.
+        let before = stream.with_tls_state(|_| ()).is_none();
+        async move {
+            stream.wait_for_handshake().await?;
+            let _ = stream.read_until_close().await;
+            Ok(before)
+        }
+    });
+    let stream = connect_tls(addr.port(), &pki.client, None).0.unwrap();
+    let version = stream.with_tls_state(|tls| tls.protocol_version());
+    assert_eq!(version.flatten(), Some(rustls::ProtocolVersion::TLSv1_2));
+    let chain = stream.with_tls_state(|tls| tls.peer_certificates().map(<[_]>::to_vec));
+    assert_eq!(
+        chain.flatten().map(|c| c.len()),
+        Some(1),
+        "the server's certificate"
+    );
+    stream.close();
+    assert!(IOLoop::current().run_sync(move || before, MINUTE).unwrap());
 }

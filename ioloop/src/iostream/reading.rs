@@ -275,7 +275,8 @@ impl IOStream {
             Ok(0) => Received::Closed(None),
             Ok(n) => {
                 // A read that came up short emptied the socket: more will raise an
-                // edge (as tokio reasons too), unless the peer has closed.
+                // edge (as tokio reasons too), unless the peer has closed, or the
+                // transport met an end it reports next (TLS's close_notify).
                 if n < asked && !state.peer_closed && !transport.holds_more() {
                     state.readable = false;
                 }

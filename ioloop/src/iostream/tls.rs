@@ -531,6 +531,52 @@ impl IOStream {
         self.await_handshake(false)
     }
 
+    /// Runs `f` on the stream's TLS session state, once the handshake is done: the
+    /// peer's certificates, the protocol version, the cipher suite, the ALPN protocol
+    /// (Tornado's `stream.socket.getpeercert()` and `selected_alpn_protocol()`). `None`
+    /// on a stream without TLS, before the handshake is done, or once closed.
+    ///
+    /// ```
+    /// # use ioloop::iostream::{IOStream, TlsOptions};
+    /// # use ioloop::prelude::*;
+    /// # use ioloop::rustls;
+    /// # use std::sync::Arc;
+    /// # let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])?;
+    /// # let cert = made.cert.der().clone();
+    /// # let key = rustls::pki_types::PrivateKeyDer::Pkcs8(made.signing_key.serialize_der().into());
+    /// # let server_config = rustls::ServerConfig::builder_with_provider(provider.clone())
+    /// #     .with_safe_default_protocol_versions()?.with_no_client_auth()
+    /// #     .with_single_cert(vec![cert.clone()], key)?;
+    /// # let mut roots = rustls::RootCertStore::empty();
+    /// # roots.add(cert.clone())?;
+    /// # let client_config = rustls::ClientConfig::builder_with_provider(provider)
+    /// #     .with_safe_default_protocol_versions()?.with_root_certificates(roots).with_no_client_auth();
+    /// # let io = IOLoop::current();
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let plain_client = IOStream::new(std::net::TcpStream::connect(listener.local_addr()?)?)?;
+    /// # let plain_server = IOStream::new(listener.accept()?.0)?;
+    /// # let server = plain_server.start_tls(TlsOptions::server(Arc::new(server_config)));
+    /// let client = plain_client.start_tls(TlsOptions::client(Arc::new(client_config), "localhost")?);
+    /// let client = io.run_sync(move || client, None)?;
+    /// let peer = client.with_tls_state(|tls| tls.peer_certificates().map(|chain| chain[0].clone()));
+    /// assert_eq!(peer.flatten(), Some(cert)); // the server's certificate
+    /// let version = client.with_tls_state(|tls| tls.protocol_version()).flatten();
+    /// assert_eq!(version, Some(rustls::ProtocolVersion::TLSv1_3));
+    /// assert!(plain_client.with_tls_state(|_| ()).is_none()); // handed over: closed
+    /// # drop(server);
+    /// # Ok::<(), ioloop::Error>(())
+    /// ```
+    pub fn with_tls_state<R>(&self, f: impl FnOnce(&rustls::CommonState) -> R) -> Option<R> {
+        if !matches!(self.inner.state.borrow().handshake, Handshake::Done) {
+            return None;
+        }
+        let transport = self.inner.transport.borrow();
+        let (session, _) = transport.as_ref()?.tls()?;
+        let conn = session.conn.borrow();
+        Some(f(&conn))
+    }
+
     /// A future told when the handshake ends (see `start_tls`, `wait_for_handshake`).
     /// With `abandon_on_drop`, the future is the stream's only owner (`start_tls`'s).
     fn await_handshake(&self, abandon_on_drop: bool) -> Future<IOStream> {
