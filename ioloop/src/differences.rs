@@ -195,6 +195,8 @@
 //!   `TCPServer(ssl_options=ctx)` as `TCPServer::new(handler).with_tls(Arc::new(config))`,
 //!   `TCPClient().connect(host, port, ssl_options=ctx, server_hostname=name)` as
 //!   `connect_tls(host, port, config, Some(name), timeout)`,
+//!   `SSLIOStream(socket, ssl_options=ctx).connect(addr, server_hostname=name)` as
+//!   `IOStream::connect(addr)` then `start_tls(TlsOptions::client(config, name)?)`,
 //!   and `stream.start_tls(server_side, ssl_options, server_hostname)` as
 //!   `stream.start_tls(TlsOptions::server(config))` or
 //!   `stream.start_tls(TlsOptions::client(config, name)?)`. Certificates and keys are
@@ -218,11 +220,12 @@
 //!   socket without a TLS shutdown. A peer's close_notify is an orderly end of file, and
 //!   so is a close without one after the handshake, as Python's `suppress_ragged_eofs`.
 //! * **A failed handshake's error is a closed stream whose source is the
-//!   `rustls::Error`** (Tornado's `real_error` is an
-//!   `ssl.SSLError`), logged once at WARNING as Tornado's "SSL Error on 7
-//!   ('127.0.0.1', 40000): ..." with rustls's text ("SSL Error on 7 127.0.0.1:40000:
-//!   invalid peer certificate: UnknownIssuer"). Port `isinstance(e.real_error,
-//!   ssl.SSLError)` as `e.source().and_then(|s| s.downcast_ref::<rustls::Error>())`.//!
+//!   `rustls::Error`** (Tornado's `real_error` is an `ssl.SSLError`), logged once at
+//!   WARNING as Tornado's "SSL Error on 7 ('127.0.0.1', 40000): ..." is, with rustls's
+//!   text ("SSL Error on 7 127.0.0.1:40000: invalid peer certificate: UnknownIssuer").
+//!   Port `isinstance(e.real_error, ssl.SSLError)` as
+//!   `e.source().and_then(|s| s.downcast_ref::<rustls::Error>())`.
+//!
 //! ## Child processes
 //!
 //! * **A [`Subprocess`](crate::process::Subprocess) is spawned from a
