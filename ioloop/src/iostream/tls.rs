@@ -19,8 +19,10 @@
 //! decrypted plaintext (this module takes it out before reading more records), one
 //! record being reassembled, and outgoing records up to the session's buffer limit
 //! (64 KiB, [`rustls::Connection::set_buffer_limit`]), which the write side never fills
-//! further while records wait for the socket. The plaintext the stream buffers is under its own
-//! limits, as on a plain stream.
+//! further while records wait for the socket. rustls also ends a session whose peer
+//! floods it with empty records, key updates, renegotiation requests or warnings, so
+//! records that bring no plaintext cannot hold a read loop. The plaintext the stream
+//! buffers is under its own limits, as on a plain stream.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
