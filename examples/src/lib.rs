@@ -18,6 +18,7 @@ pub mod resolving;
 pub mod subprocess;
 pub mod tcp_server;
 pub mod threaded_echo;
+pub mod tls_echo;
 pub mod unix_echo;
 
 /// An example's entry point.
@@ -40,6 +41,10 @@ pub const ALL: &[(&str, Run)] = &[
     (
         "A line echo server and client (TCPServer, TCPClient)",
         line_echo::run,
+    ),
+    (
+        "The line echo server over TLS (TCPServer::with_tls, TCPClient::connect_tls)",
+        tls_echo::run,
     ),
     (
         "An echo server on several threads sharing a port",

@@ -194,6 +194,47 @@
 //!   a socket file itself, and refuses anything else with an `AlreadyExists` I/O error
 //!   (Tornado follows the link and raises `ValueError`).
 //!
+//! ## TLS (the `tls` feature)
+//!
+//! * **TLS is rustls, and `ssl_options` is a rustls configuration.** Tornado takes an
+//!   `ssl.SSLContext` or a dict of `wrap_socket` arguments; here a server takes an
+//!   `Arc<rustls::ServerConfig>` and a client an `Arc<rustls::ClientConfig>` (the crate
+//!   re-exports it as `ioloop::rustls`, with the ring provider). There is no default:
+//!   a client names the roots it trusts (Tornado's default is the system's). Port
+//!   `TCPServer(ssl_options=ctx)` as `TCPServer::new(handler).with_tls(Arc::new(config))`,
+//!   `TCPClient().connect(host, port, ssl_options=ctx, server_hostname=name)` as
+//!   `connect_tls(host, port, config, Some(name), timeout)`,
+//!   `SSLIOStream(socket, ssl_options=ctx).connect(addr, server_hostname=name)` as
+//!   `IOStream::connect(addr)` then `start_tls(TlsOptions::client(config, name)?)`,
+//!   and `stream.start_tls(server_side, ssl_options, server_hostname)` as
+//!   `stream.start_tls(TlsOptions::server(config))` or
+//!   `stream.start_tls(TlsOptions::client(config, name)?)`. Certificates and keys are
+//!   `rustls::pki_types` values (its `pem` module reads PEM files), not file names.
+//!   What Tornado reads from `stream.socket` after the handshake (`getpeercert()`,
+//!   `selected_alpn_protocol()`, `version()`) is rustls's session state:
+//!   `stream.with_tls_state(|s| s.peer_certificates().map(<[_]>::to_vec))`.
+//! * **`start_tls` on a stream that is not idle fails its future** with `InvalidState`,
+//!   where Tornado raises `ValueError` at the call. Queued writes (coalesced ones, whose
+//!   futures are done already) are flushed first rather than refused, and bytes the
+//!   stream read ahead after the last read become the session's first records (the
+//!   peer's hello, sent as soon as it had the plaintext answer), where Tornado refuses a
+//!   non-empty read buffer: its stream never reads ahead, so such bytes are still in the
+//!   socket there. Those bytes are TLS records to the session, never plaintext, so
+//!   nothing injected before the handshake can pass for protected data.
+//! * **`wait_for_handshake` may be called more than once**, and cancelling its future
+//!   while the handshake is under way closes the stream (as cancelling a connect's does);
+//!   Tornado allows one call ("Already waiting") and its future cannot be cancelled.
+//! * **Closing a TLS stream sends close_notify** (best effort: what the socket takes at
+//!   once), also when the last handle to an open one is dropped; Tornado closes the
+//!   socket without a TLS shutdown. A peer's close_notify is an orderly end of file, and
+//!   so is a close without one after the handshake, as Python's `suppress_ragged_eofs`.
+//! * **A failed handshake's error is a closed stream whose source is the
+//!   `rustls::Error`** (Tornado's `real_error` is an `ssl.SSLError`), logged once at
+//!   WARNING as Tornado's "SSL Error on 7 ('127.0.0.1', 40000): ..." is, with rustls's
+//!   text ("SSL Error on 7 127.0.0.1:40000: invalid peer certificate: UnknownIssuer").
+//!   Port `isinstance(e.real_error, ssl.SSLError)` as
+//!   `e.source().and_then(|s| s.downcast_ref::<rustls::Error>())`.
+//!
 //! ## Child processes
 //!
 //! * **A [`Subprocess`](crate::process::Subprocess) is spawned from a

@@ -144,6 +144,11 @@ pub use crate::spawn::SpawnOutput;
 pub use crate::timeouts::{Deadline, Timeout};
 pub use ioloop_macros::coroutine;
 pub use ioloop_macros::test;
+/// The rustls crate the `tls` feature is built on (ring provider, TLS 1.2 and 1.3): the
+/// configurations [`iostream::TlsOptions`], [`tcpserver::TCPServer::with_tls`] and
+/// [`tcpclient::TCPClient::connect_tls`] take come from it, at the version they expect.
+#[cfg(feature = "tls")]
+pub use rustls;
 
 /// Suspends a coroutine until what is yielded completes; evaluates to
 /// `Result<Output>`, so `?` propagates a failure.

@@ -192,6 +192,75 @@ impl TCPClient {
             None => result,
         }
     }
+
+    /// Connects to `host:port` as [`connect`](TCPClient::connect) does, then starts TLS
+    /// on the connection (the `tls` feature), as Tornado's `connect(..., ssl_options=)`:
+    /// the future resolves once the handshake is done. The server's certificate must be
+    /// valid for `server_name` (by default `host`) and chain to a root `config` trusts;
+    /// if not, or if the handshake fails otherwise, the future fails as a closed stream
+    /// whose source is the [`rustls::Error`] naming the cause (an unknown issuer, a name
+    /// the certificate does not carry). `timeout` covers resolving, connecting and the
+    /// handshake; on it the connection is closed.
+    ///
+    /// ```
+    /// use ioloop::rustls;
+    /// use ioloop::tcpclient::TCPClient;
+    /// use ioloop::IOLoop;
+    /// use std::sync::Arc;
+    ///
+    /// // A server whose certificate nobody trusts: the client refuses it.
+    /// let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])?;
+    /// let key = rustls::pki_types::PrivateKeyDer::Pkcs8(made.signing_key.serialize_der().into());
+    /// let server_config = rustls::ServerConfig::builder_with_provider(provider.clone())
+    ///     .with_safe_default_protocol_versions()?
+    ///     .with_no_client_auth()
+    ///     .with_single_cert(vec![made.cert.der().clone()], key)?;
+    /// let client_config = rustls::ClientConfig::builder_with_provider(provider)
+    ///     .with_safe_default_protocol_versions()?
+    ///     .with_root_certificates(rustls::RootCertStore::empty())
+    ///     .with_no_client_auth();
+    ///
+    /// let io = IOLoop::current();
+    /// let server = ioloop::tcpserver::TCPServer::new(|stream, _| stream.read_until_close())
+    ///     .with_tls(Arc::new(server_config));
+    /// server.listen(0, Some("127.0.0.1"))?;
+    /// let port = server.local_addrs()[0].port();
+    /// let config = Arc::new(client_config);
+    /// let err = io
+    ///     .run_sync(move || TCPClient::new().connect_tls("127.0.0.1", port, config, Some("localhost"), None), None)
+    ///     .unwrap_err();
+    /// assert_eq!(err.kind(), ioloop::ErrorKind::StreamClosed);
+    /// let cause = err.source().unwrap().downcast_ref::<rustls::Error>().unwrap();
+    /// assert!(matches!(cause, rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)));
+    /// # Ok::<(), ioloop::Error>(())
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn connect_tls(
+        &self,
+        host: &str,
+        port: u16,
+        config: std::sync::Arc<rustls::ClientConfig>,
+        server_name: Option<&str>,
+        timeout: Option<Duration>,
+    ) -> Future<IOStream> {
+        let options = match crate::iostream::TlsOptions::client(config, server_name.unwrap_or(host))
+        {
+            Ok(options) => options,
+            Err(e) => return Future::failed(e),
+        };
+        let connected = self.connect(host, port, None);
+        // Dropped (on the timeout, or with the future) before it is done, the task drops
+        // the connect or the handshake's future, which closes the connection.
+        let secured = IOLoop::current().spawn(async move {
+            let stream = connected.await?;
+            stream.start_tls(options).await
+        });
+        match timeout {
+            Some(timeout) => with_timeout_cancel(timeout, secured),
+            None => secured,
+        }
+    }
 }
 
 /// Which list of addresses an attempt came from.

@@ -38,6 +38,9 @@ struct Inner {
     bound: RefCell<Vec<TcpListener>>,
     /// The streams handed to the handler and still open, for `shutdown`.
     connections: Rc<Connections>,
+    /// With TLS: each connection's session is made from this (see `with_tls`).
+    #[cfg(feature = "tls")]
+    tls: RefCell<Option<std::sync::Arc<rustls::ServerConfig>>>,
 }
 
 /// One listening socket, shared by the server and its accept handler; the socket is
@@ -142,8 +145,72 @@ impl TCPServer {
                 listening: RefCell::new(Vec::new()),
                 bound: RefCell::new(Vec::new()),
                 connections,
+                #[cfg(feature = "tls")]
+                tls: RefCell::new(None),
             }),
         }
+    }
+
+    /// This server over TLS (the `tls` feature), as Tornado's `TCPServer(ssl_options=...)`:
+    /// every connection accepted from now on is handed to the handler at once as a TLS
+    /// stream whose handshake runs by itself, as in Tornado; the handler's first read or
+    /// write waits for it, and fails with the handshake's error if it fails (a closed
+    /// stream whose source is the [`rustls::Error`], logged once as "SSL Error on ...").
+    /// [`IOStream::wait_for_handshake`] waits for it explicitly.
+    ///
+    /// ```
+    /// use ioloop::iostream::IOStream;
+    /// use ioloop::prelude::*;
+    /// use ioloop::rustls;
+    /// use ioloop::tcpclient::TCPClient;
+    /// use ioloop::tcpserver::TCPServer;
+    /// use std::sync::Arc;
+    ///
+    /// // A certificate for "localhost", and a client that trusts it.
+    /// let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])?;
+    /// let cert = made.cert.der().clone();
+    /// let key = rustls::pki_types::PrivateKeyDer::Pkcs8(made.signing_key.serialize_der().into());
+    /// let server_config = rustls::ServerConfig::builder_with_provider(provider.clone())
+    ///     .with_safe_default_protocol_versions()?
+    ///     .with_no_client_auth()
+    ///     .with_single_cert(vec![cert.clone()], key)?;
+    /// let mut roots = rustls::RootCertStore::empty();
+    /// roots.add(cert)?;
+    /// let client_config = rustls::ClientConfig::builder_with_provider(provider)
+    ///     .with_safe_default_protocol_versions()?
+    ///     .with_root_certificates(roots)
+    ///     .with_no_client_auth();
+    ///
+    /// #[ioloop::coroutine]
+    /// fn echo(stream: IOStream) -> Result<()> {
+    ///     // Called before the handshake: a failed one would fail this (and be logged).
+    ///     let stream = yield_!(stream.wait_for_handshake())?;
+    ///     let line = yield_!(stream.read_until("\n", Some(1024)))?;
+    ///     yield_!(stream.write(line))?;
+    ///     Ok(())
+    /// }
+    ///
+    /// let io = IOLoop::current();
+    /// let server = TCPServer::new(|stream, _| echo(stream)).with_tls(Arc::new(server_config));
+    /// server.listen(0, Some("127.0.0.1"))?;
+    /// let port = server.local_addrs()[0].port();
+    /// let client = TCPClient::new();
+    /// let config = Arc::new(client_config);
+    /// let stream = io.run_sync(
+    ///     move || client.connect_tls("127.0.0.1", port, config, Some("localhost"), None),
+    ///     None,
+    /// )?;
+    /// let written = stream.write("over TLS\n");
+    /// io.run_sync(move || written, None)?;
+    /// let line = io.run_sync(move || stream.read_until("\n", None), None)?;
+    /// assert_eq!(&line[..], b"over TLS\n");
+    /// # Ok::<(), ioloop::Error>(())
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn with_tls(self, config: std::sync::Arc<rustls::ServerConfig>) -> TCPServer {
+        *self.inner.tls.borrow_mut() = Some(config);
+        self
     }
 
     /// Binds `port` on `address` (`None`: every interface) and starts accepting.
@@ -422,7 +489,10 @@ impl Listener {
             match self.socket.accept() {
                 Ok((socket, addr)) => {
                     self.fed();
-                    match socket.into_stream() {
+                    let stream = socket.into_stream();
+                    #[cfg(feature = "tls")]
+                    let stream = stream.and_then(|stream| self.secure(stream));
+                    match stream {
                         Ok(stream) => (self.handler)(stream, addr),
                         Err(e) => {
                             log::error!("TCPServer: cannot set up a connection from {addr}: {e:#}")
@@ -476,6 +546,16 @@ impl Listener {
 
     fn describe(&self) -> String {
         self.socket.describe()
+    }
+
+    /// The accepted stream through a TLS session, when the server has TLS.
+    #[cfg(feature = "tls")]
+    fn secure(&self, stream: IOStream) -> Result<IOStream> {
+        let config = self.server.upgrade().and_then(|s| s.tls.borrow().clone());
+        match config {
+            Some(config) => stream.hand_to_tls(crate::iostream::TlsOptions::server(config)),
+            None => Ok(stream),
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! [`IOStream`]: a non-blocking TCP connection with Tornado's reading and writing API;
 //! also over a Unix socket ([`IOStream::from_unix`], [`IOStream::connect_unix`]) or a
 //! pipe ([`IOStream::from_pipe`], Tornado's `PipeIOStream`), through the same buffer and
-//! futures (the fd and its calls are the stream's transport, `transport.rs`).
+//! futures (the fd and its calls are the stream's transport, `transport.rs`); and, with
+//! the `tls` feature, over TLS (Tornado's `SSLIOStream`, `tls.rs`).
 //!
 //! The stream registers its socket edge-triggered and always reads or writes until the
 //! socket would block, so it never needs the level re-check of user handlers. Bytes
@@ -13,6 +14,8 @@
 mod limit;
 mod reading;
 mod request;
+#[cfg(feature = "tls")]
+mod tls;
 mod traits;
 mod transport;
 mod write;
@@ -28,6 +31,8 @@ pub use bytes::{Bytes, BytesMut};
 pub use limit::LimitExceeded;
 use regex::bytes::Regex;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+#[cfg(feature = "tls")]
+pub use tls::TlsOptions;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::Events;
@@ -74,6 +79,9 @@ struct State {
     /// What the async I/O traits keep (`traits.rs`), from their first use: boxed, so a
     /// stream only read through callbacks holds 8 bytes for it.
     traits: Option<Box<traits::TraitState>>,
+    /// Whether the stream is over TLS, and where its handshake is.
+    #[cfg(feature = "tls")]
+    handshake: tls::Handshake,
 }
 
 /// Where the loop holds a busy stream (see `Inner::holder`).
@@ -125,6 +133,10 @@ struct Inner {
 ///   with the `tokio` feature), for codecs and crates such as hyper. They share the
 ///   stream's buffer, so trait reads and `read_until` may alternate; one read at a time
 ///   still holds across both, and a trait write waits while the write queue is full.
+/// * TLS (the `tls` feature): `start_tls` upgrades an idle stream (STARTTLS),
+///   `wait_for_handshake` waits for its handshake; `TCPServer::with_tls` and
+///   `TCPClient::connect_tls` make TLS streams. Everything else is as here, over the
+///   plaintext.
 /// * Lifetime: a stream closes when its last handle is dropped while nothing waits on
 ///   it; a pending read or unflushed write keeps it open until it completes (as
 ///   Tornado's loop holds a busy stream), so keeping only the future is enough.
@@ -351,6 +363,8 @@ impl IOStream {
                 max_write_buffer_size: None,
                 flush_at_iteration_end: false,
                 traits: None,
+                #[cfg(feature = "tls")]
+                handshake: tls::Handshake::Plain,
             }),
             close_callback: Cell::new(None),
             close_watch: Cell::new(None),
@@ -621,7 +635,8 @@ impl IOStream {
         };
         let busy = {
             let state = self.inner.state.borrow();
-            !state.closed && (state.pending.is_some() || !state.writes.is_idle())
+            !state.closed
+                && (state.pending.is_some() || !state.writes.is_idle() || self.transport_unsent())
         };
         let held = holder.borrow().is_some();
         let released = match (busy, held) {
@@ -727,7 +742,7 @@ impl IOStream {
             }
         }
         if let Some(e) = failure {
-            self.close_with(Some(e.into()));
+            self.close_with(Some(transport::closing_error(e)));
         }
     }
 
@@ -741,6 +756,15 @@ impl IOStream {
             }
             // Connected: queued writes go out, and a read that waited for the connection
             // reads (the edge that said so says writable, and readable if bytes came).
+            events |= Events::READ | Events::WRITE;
+        }
+        #[cfg(feature = "tls")]
+        if self.handshaking() {
+            if !self.advance_handshake() {
+                self.settle_keepalive();
+                return;
+            }
+            // As after a connect: queued writes go out, and a waiting read reads.
             events |= Events::READ | Events::WRITE;
         }
         if events.intersects(Events::WRITE) {
@@ -841,6 +865,11 @@ impl IOStream {
             io.remove_owned_handler(key);
         }
         let transport = self.inner.transport.borrow_mut().take();
+        if let Some(transport) = &transport {
+            if self.inner.state.borrow().cause.is_none() {
+                transport.goodbye(); // an orderly close says so (TLS's close_notify)
+            }
+        }
         drop(transport);
         let error = closed_error(&self.inner.state.borrow().cause);
         for write in writes {
@@ -850,6 +879,8 @@ impl IOStream {
         if let Some(waiter) = connecting {
             waiter.failed(error.clone());
         }
+        #[cfg(feature = "tls")]
+        self.fail_handshake(&error);
         // A pending read either completes from the buffer or fails with the cause.
         self.serve_from_buffer();
         self.wake_trait_tasks();
@@ -984,7 +1015,19 @@ impl IOStream {
     /// assert!(!stream.writing());
     /// ```
     pub fn writing(&self) -> bool {
-        self.inner.state.borrow().writes.queued() > 0
+        self.inner.state.borrow().writes.queued() > 0 || self.transport_unsent()
+    }
+
+    /// Whether the transport holds bytes the socket has not taken yet (TLS records).
+    fn transport_unsent(&self) -> bool {
+        let transport = self.inner.transport.borrow();
+        transport.as_ref().is_some_and(Transport::unsent)
+    }
+
+    /// Whether a TLS handshake is under way: never, without the `tls` feature.
+    #[cfg(not(feature = "tls"))]
+    fn handshaking(&self) -> bool {
+        false
     }
 
     /// The address of the peer.
@@ -1097,11 +1140,6 @@ impl Waiter {
     }
 }
 
-/// The cancel hook of a connect's future, holding the stream until it connects, so that
-/// waiting on the future alone keeps the attempt going. Cancelling the future first
-/// abandons the attempt and closes the socket; so does dropping it, `abandon_on_drop`,
-/// where the future is the stream's only owner ([`IOStream::connect`]). Connected or
-/// failed, the future drops it, leaving the stream be.
 impl AtIterationEnd for Inner {
     /// The iteration's coalesced writes leave.
     fn at_iteration_end(self: Rc<Self>) {
@@ -1115,6 +1153,12 @@ impl AtIterationEnd for Inner {
     }
 }
 
+/// The cancel hook of a connect's future, holding the stream until it connects, so that
+/// waiting on the future alone keeps the attempt going. Cancelling the future first
+/// abandons the attempt and closes the socket; so does dropping it, `abandon_on_drop`,
+/// where the future is the stream's only owner ([`IOStream::connect`]). Connected or
+/// failed, the future drops it, leaving the stream be. A TLS handshake's futures hold
+/// the stream the same way, until the handshake is done.
 struct ConnectHook {
     stream: IOStream,
     abandon_on_drop: bool,
@@ -1122,7 +1166,8 @@ struct ConnectHook {
 
 impl ConnectHook {
     fn abandon(&self) {
-        if self.stream.inner.state.borrow().connecting.is_some() {
+        let connecting = self.stream.inner.state.borrow().connecting.is_some();
+        if connecting || self.stream.handshaking() {
             self.stream.close_with(Some(Error::cancelled()));
         }
     }
@@ -1158,6 +1203,9 @@ fn closed_error(cause: &Option<Error>) -> Error {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        if let Some(transport) = self.transport.get_mut() {
+            transport.goodbye(); // dropped open: as an orderly close
+        }
         tell_close_watcher(self.close_watch.take());
         if let (Some(key), Some(io)) = (self.key.take(), self.io.upgrade()) {
             io.remove_owned_handler(key);

@@ -275,8 +275,9 @@ impl IOStream {
             Ok(0) => Received::Closed(None),
             Ok(n) => {
                 // A read that came up short emptied the socket: more will raise an
-                // edge (as tokio reasons too), unless the peer has closed.
-                if n < asked && !state.peer_closed {
+                // edge (as tokio reasons too), unless the peer has closed, or the
+                // transport met an end it reports next (TLS's close_notify).
+                if n < asked && !state.peer_closed && !transport.holds_more() {
                     state.readable = false;
                 }
                 Received::Bytes(n)
@@ -286,7 +287,7 @@ impl IOStream {
                 Received::Nothing
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Received::Bytes(0),
-            Err(e) => Received::Closed(Some(Error::from(e))),
+            Err(e) => Received::Closed(Some(super::transport::closing_error(e))),
         }
     }
 

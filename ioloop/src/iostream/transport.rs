@@ -8,18 +8,21 @@
 //! `MSG_NOSIGNAL`; any other fd (a pipe, a FIFO, a tty) with `read` and `writev`, with
 //! SIGPIPE held off for the call (see `sys::write_nosigpipe`).
 //!
-//! ## Where TLS would go
+//! ## TLS
 //!
-//! A TLS layer is a transport that transforms bytes: it would own the socket's transport
-//! and a session, and answer the same three calls, `read` decrypting what `recv` brought
-//! (and possibly returning `WouldBlock` when a whole record has not arrived yet), `write`
-//! encrypting and keeping the ciphertext the socket did not take. Two things the plain
-//! transports never need would come with it: a read may need the socket writable (a
-//! handshake or key update), and a flush may need it readable, so the transport would
-//! report which readiness it waits for (the stream registers both, edge-triggered,
-//! already); and ciphertext buffered inside the transport counts as unflushed for
-//! `writing()` and the keep-alive. The stream's buffer, reads and write futures stay as
-//! they are: they only ever see plaintext.
+//! With the `tls` feature a socket's transport may carry a TLS session (`tls.rs`): the
+//! same three calls then move plaintext, `read` decrypting what `recv` brought (until
+//! its buffer is full or the socket would block, so a short read still means drained)
+//! and `write` encrypting into the session and sending what the socket takes. What the
+//! plain transports never need comes with it: the handshake, which the stream drives on
+//! its edges before any read or write moves data (`Session::handshake`; reads and writes
+//! meanwhile would block); records buffered inside the session, which count as
+//! unflushed ([`Transport::unsent`], for `writing()` and the keep-alive) and leave on the
+//! next flush ([`Transport::flush`]); an end or failure met after the plaintext a read
+//! returned, which the next read reports with no edge to announce it
+//! ([`Transport::holds_more`]); and close_notify on an orderly close
+//! ([`Transport::goodbye`]). The stream's buffer, reads and write futures stay as they
+//! are: they only ever see plaintext.
 
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
@@ -27,6 +30,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use socket2::SockRef;
 
+use crate::error::Error;
 use crate::sys;
 
 /// The fd under a stream, and which calls move its bytes.
@@ -35,6 +39,9 @@ pub(super) struct Transport {
     kind: Kind,
     readable: bool,
     writable: bool,
+    /// The TLS session the bytes pass through, if any.
+    #[cfg(feature = "tls")]
+    tls: Option<Box<super::tls::Session>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -54,6 +61,8 @@ impl Transport {
             kind: Kind::Socket,
             readable: true,
             writable: true,
+            #[cfg(feature = "tls")]
+            tls: None,
         })
     }
 
@@ -70,12 +79,18 @@ impl Transport {
             kind: Kind::Other,
             readable,
             writable,
+            #[cfg(feature = "tls")]
+            tls: None,
         })
     }
 
     /// One read into `buf` (uninitialised scratch space): the bytes that came, empty at
     /// end of file.
     pub(super) fn read<'b>(&self, buf: &'b mut [MaybeUninit<u8>]) -> io::Result<&'b [u8]> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.read_uninit(self.wire(), buf);
+        }
         match self.kind {
             Kind::Socket => sys::recv(self.fd.as_fd(), buf),
             Kind::Other => sys::read(self.fd.as_fd(), buf),
@@ -84,6 +99,15 @@ impl Transport {
 
     /// One read into a caller's buffer: how many bytes came, 0 at end of file.
     pub(super) fn read_into(&self, buf: &mut [u8]) -> io::Result<usize> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.read(self.wire(), buf);
+        }
+        self.read_fd(buf)
+    }
+
+    /// `read_into` on the fd itself, under any TLS.
+    fn read_fd(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self.kind {
             Kind::Socket => sys::recv_into(self.fd.as_fd(), buf),
             Kind::Other => sys::read_into(self.fd.as_fd(), buf),
@@ -93,9 +117,58 @@ impl Transport {
     /// One gathered write of `slices`, in order: how many bytes went. Never raises
     /// SIGPIPE: a reader (or peer) that is gone is an `EPIPE` error.
     pub(super) fn write(&self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.write(self.wire(), slices);
+        }
+        self.write_fd(slices)
+    }
+
+    /// `write` on the fd itself, under any TLS.
+    fn write_fd(&self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
         match self.kind {
             Kind::Socket => sys::send(self.fd.as_fd(), slices),
             Kind::Other => sys::write_nosigpipe(self.fd.as_fd(), slices),
+        }
+    }
+
+    /// Sends what the transport holds unsent (a TLS session's records), as far as the
+    /// socket takes it; nothing to do on a plain fd.
+    pub(super) fn flush(&self) -> io::Result<()> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.flush(self.wire());
+        }
+        Ok(())
+    }
+
+    /// Whether bytes the stream handed over wait inside the transport (TLS records the
+    /// socket did not take yet): the stream is not idle until they leave.
+    pub(super) fn unsent(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.unsent();
+        }
+        false
+    }
+
+    /// Whether a read that came up short left something for the next read that no edge
+    /// will announce: a TLS session's end (close_notify) or failure, met after the
+    /// plaintext the read returned. A plain fd's short read always drained it.
+    pub(super) fn holds_more(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.holds_more();
+        }
+        false
+    }
+
+    /// Ends the session in order, before the fd closes: a TLS close_notify, sent as far
+    /// as the socket takes it now; nothing on a plain fd (closing it says it all).
+    pub(super) fn goodbye(&self) {
+        #[cfg(feature = "tls")]
+        if let Some((tls, wire)) = self.tls() {
+            tls.close_notify(wire);
         }
     }
 
@@ -112,6 +185,76 @@ impl Transport {
     /// The socket, for its options and addresses; `None` for a pipe or other fd.
     pub(super) fn socket_ref(&self) -> Option<SockRef<'_>> {
         (self.kind == Kind::Socket).then(|| SockRef::from(&self.fd))
+    }
+}
+
+/// The error a failed read or write through a transport closes its stream with: the OS
+/// error, or, for a TLS session's failure, a closed stream whose source is the TLS error.
+pub(super) fn closing_error(e: io::Error) -> Error {
+    #[cfg(feature = "tls")]
+    let e = match super::tls::session_error(e) {
+        Ok(error) => return error,
+        Err(e) => e,
+    };
+    Error::from(e)
+}
+
+#[cfg(feature = "tls")]
+impl Transport {
+    /// This socket's transport with its bytes passing through `session` from now on.
+    pub(super) fn with_tls(mut self, session: super::tls::Session) -> Transport {
+        self.tls = Some(Box::new(session));
+        self
+    }
+
+    /// The TLS session, if any, and the fd under it.
+    pub(super) fn tls(&self) -> Option<(&super::tls::Session, Wire<'_>)> {
+        self.tls.as_deref().map(|tls| (tls, self.wire()))
+    }
+
+    /// The fd's own reads and writes, under the TLS session.
+    fn wire(&self) -> Wire<'_> {
+        Wire(self)
+    }
+}
+
+/// The fd itself as `std::io` sees it: what a TLS session reads records from and writes
+/// them to (the same calls a plain transport makes).
+#[cfg(feature = "tls")]
+#[derive(Clone, Copy)]
+pub(super) struct Wire<'t>(&'t Transport);
+
+#[cfg(feature = "tls")]
+impl Wire<'_> {
+    /// The fd's number and the peer's address, as a log line names the connection.
+    pub(super) fn describe(&self) -> String {
+        let peer = self.0.socket_ref().and_then(|s| s.peer_addr().ok());
+        match peer.and_then(|p| p.as_socket()) {
+            Some(peer) => format!("{} {peer}", self.0.fd.as_raw_fd()),
+            None => format!("{}", self.0.fd.as_raw_fd()),
+        }
+    }
+}
+
+#[cfg(feature = "tls")]
+impl io::Read for Wire<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read_fd(buf)
+    }
+}
+
+#[cfg(feature = "tls")]
+impl io::Write for Wire<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write_fd(&[IoSlice::new(buf)])
+    }
+
+    fn write_vectored(&mut self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.0.write_fd(slices)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

@@ -83,7 +83,8 @@ impl WriteQueue {
                 Err(e) => return Err(e),
             }
         }
-        Ok(())
+        // What the transport itself holds (a TLS session's records) leaves too.
+        transport.flush()
     }
 
     fn advance(&mut self, mut n: usize) {
