@@ -6,6 +6,9 @@
 //! each, however small the pieces they arrive in (a rescan from byte 0 after every
 //! `recv` made a flood without the delimiter cost time quadratic in its size).
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use memchr::memmem::Finder;
 use regex::bytes::Regex;
 use regex_automata::hybrid::dfa::{Cache, DFA};
@@ -18,7 +21,7 @@ use super::LimitExceeded;
 /// One pending read's request.
 pub(crate) enum Request {
     /// Up to and including the delimiter, within `max` bytes.
-    Until(Box<Until>),
+    Until(Until),
     /// Up to and including the end of the first match, within `max` bytes.
     Regex(RegexSearch),
     /// Exactly `n` bytes, or with `partial` whatever is there (at least one byte).
@@ -28,9 +31,10 @@ pub(crate) enum Request {
 }
 
 /// A byte-string delimiter, searched with `memmem` (which takes `memchr`'s path for a
-/// one-byte delimiter); the finder is built once per read.
+/// one-byte delimiter); the finder is shared by the thread's reads of that delimiter
+/// (see [`finder`]).
 pub(crate) struct Until {
-    finder: Finder<'static>,
+    finder: Rc<Finder<'static>>,
     max: Option<usize>,
     /// No match starts before this offset of the buffer: the next search starts here.
     resume: usize,
@@ -62,12 +66,12 @@ enum Scan {
 impl Request {
     /// Up to and including `delimiter`, within `max` bytes.
     pub(crate) fn until(delimiter: &[u8], max: Option<usize>) -> Request {
-        Request::Until(Box::new(Until {
-            finder: Finder::new(delimiter).into_owned(),
+        Request::Until(Until {
+            finder: finder(delimiter),
             max,
             resume: 0,
             examined: 0,
-        }))
+        })
     }
 
     /// Up to and including the end of the first match of `regex`, within `max` bytes.
@@ -117,6 +121,43 @@ impl Request {
             Request::UntilClose => Verdict::More,
         }
     }
+}
+
+/// Delimiters whose finders a thread keeps, most recently used first: a server reads
+/// with one or two (a line's, a header block's) over and over.
+const KEPT_FINDERS: usize = 4;
+/// Longer delimiters get a finder of their own per read (they are rare, and the cache
+/// stays small).
+const KEPT_DELIMITER_MAX: usize = 64;
+
+thread_local! {
+    /// The finders of the delimiters this thread's reads used last. Building one per
+    /// read (its prefilter, a copy of the needle, a 32-byte aligned box for its vectors)
+    /// cost more than a pipelined request's whole search and completion.
+    static FINDERS: RefCell<Vec<Rc<Finder<'static>>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The searcher for `delimiter`: the thread's kept one, or a new one (then kept, in
+/// place of the least recently used, when short enough).
+fn finder(delimiter: &[u8]) -> Rc<Finder<'static>> {
+    let build = || Rc::new(Finder::new(delimiter).into_owned());
+    if delimiter.len() > KEPT_DELIMITER_MAX {
+        return build();
+    }
+    // (`try_with`: a read started while the thread's locals are torn down goes uncached.)
+    FINDERS
+        .try_with(|kept| {
+            let mut kept = kept.borrow_mut();
+            if let Some(at) = kept.iter().position(|f| f.needle() == delimiter) {
+                kept[..=at].rotate_right(1);
+                return kept[0].clone();
+            }
+            let finder = build();
+            kept.truncate(KEPT_FINDERS - 1);
+            kept.insert(0, finder.clone());
+            finder
+        })
+        .unwrap_or_else(|_| build())
 }
 
 impl Until {
@@ -303,6 +344,33 @@ mod tests {
             until("\n", Some(3)).verdict(b"abcd", false),
             Verdict::Unsatisfiable(_)
         ));
+    }
+
+    fn finder_of(request: &Request) -> &Rc<Finder<'static>> {
+        match request {
+            Request::Until(until) => &until.finder,
+            _ => unreachable!("a delimiter read"),
+        }
+    }
+
+    #[test]
+    fn reads_of_one_delimiter_share_the_threads_finder_and_few_are_kept() {
+        let first = until("\r\n", Some(10));
+        let again = until("\r\n", None);
+        assert!(Rc::ptr_eq(finder_of(&first), finder_of(&again)));
+        // More delimiters than are kept push the oldest out: it is built anew.
+        for d in ["a", "b", "c", "d", "e"] {
+            assert_eq!(until(d, None).verdict(b"xyz", false), Verdict::More);
+        }
+        let rebuilt = until("\r\n", None);
+        assert!(!Rc::ptr_eq(finder_of(&first), finder_of(&rebuilt)));
+        let mut rebuilt = rebuilt;
+        assert_eq!(rebuilt.verdict(b"ab\r\n", false), Verdict::Take(4));
+        FINDERS.with(|kept| assert!(kept.borrow().len() <= KEPT_FINDERS));
+        // A long delimiter is never kept.
+        let long = "-".repeat(KEPT_DELIMITER_MAX + 1);
+        let (one, two) = (until(&long, None), until(&long, None));
+        assert!(!Rc::ptr_eq(finder_of(&one), finder_of(&two)));
     }
 
     #[test]
