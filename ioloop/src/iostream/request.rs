@@ -96,6 +96,16 @@ impl Request {
         Some(LimitExceeded::max_bytes(max, delimiter, regex))
     }
 
+    /// The bytes this request needs beyond `buffered` whatever they turn out to be: an
+    /// exact `read_bytes`'s missing part, or 0 for the rest (a search or a partial read
+    /// cannot know how much will do).
+    pub(crate) fn known_need(&self, buffered: usize) -> usize {
+        match self {
+            Request::Bytes { n, partial: false } => n.saturating_sub(buffered),
+            _ => 0,
+        }
+    }
+
     /// Judges `buffer`; `closed` means no more data will come. Between calls for one
     /// request the buffer may only have grown at its end.
     pub(crate) fn verdict(&mut self, buffer: &[u8], closed: bool) -> Verdict {
@@ -387,6 +397,23 @@ mod tests {
         };
         assert_eq!(partial.verdict(b"ab", false), Verdict::Take(2));
         assert_eq!(partial.verdict(b"", false), Verdict::More);
+    }
+
+    #[test]
+    fn only_an_exact_byte_count_knows_what_it_needs() {
+        let exact = Request::Bytes {
+            n: 100,
+            partial: false,
+        };
+        assert_eq!(exact.known_need(30), 70);
+        assert_eq!(exact.known_need(150), 0);
+        let partial = Request::Bytes {
+            n: 100,
+            partial: true,
+        };
+        assert_eq!(partial.known_need(0), 0);
+        assert_eq!(until("\n", Some(100)).known_need(0), 0);
+        assert_eq!(Request::UntilClose.known_need(0), 0);
     }
 
     #[test]
