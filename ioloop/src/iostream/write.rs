@@ -11,6 +11,8 @@ use crate::future::Future;
 
 /// At most this many buffers per `writev`: plenty to fill a socket buffer.
 const MAX_SLICES: usize = 64;
+/// A flush of at most this many buffers sets up only this many slices.
+const FEW_SLICES: usize = 16;
 
 /// While fewer bytes than this wait, a write made as the loop runs is done at once and
 /// its bytes leave with the iteration's others; from this many on, they leave now and a
@@ -59,14 +61,15 @@ impl WriteQueue {
     /// Writes what the transport takes, until it would block or the queue is empty.
     pub(super) fn flush_into(&mut self, transport: &Transport) -> io::Result<()> {
         while !self.chunks.is_empty() {
-            // On the stack: a flush allocates nothing.
-            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-            let mut count = 0;
-            for (slot, chunk) in slices.iter_mut().zip(&self.chunks) {
-                *slot = IoSlice::new(chunk);
-                count += 1;
-            }
-            match transport.write(&slices[..count]) {
+            // On the stack: a flush allocates nothing. Few chunks (the commonest case
+            // is one) fill a small array: setting up all 64 slices cost more than the
+            // rest of a one-reply flush.
+            let written = match self.chunks.len() {
+                1 => transport.write(&[IoSlice::new(&self.chunks[0])]),
+                n if n <= FEW_SLICES => self.write_slices::<FEW_SLICES>(transport),
+                _ => self.write_slices::<MAX_SLICES>(transport),
+            };
+            match written {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.advance(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
@@ -75,6 +78,19 @@ impl WriteQueue {
             }
         }
         Ok(())
+    }
+
+    /// One gathered write of the first `N` chunks (or all, if fewer). Not inlined: the
+    /// compiler set up the arrays on every flush, a single chunk's too.
+    #[inline(never)]
+    fn write_slices<const N: usize>(&self, transport: &Transport) -> io::Result<usize> {
+        let mut slices = [IoSlice::new(&[]); N];
+        let mut count = 0;
+        for (slot, chunk) in slices.iter_mut().zip(&self.chunks) {
+            *slot = IoSlice::new(chunk);
+            count += 1;
+        }
+        transport.write(&slices[..count])
     }
 
     fn advance(&mut self, mut n: usize) {
