@@ -234,6 +234,42 @@ impl<T: 'static> Future<T> {
         f
     }
 
+    /// A future that already holds `value`, made from `spare` (a future its producer
+    /// kept after handing it out) when nobody else can see that one any more: no other
+    /// handle, no weak one, its success already settled (so nothing is left to log). A
+    /// stream's coalesced writes, one ready future each, then allocate nothing. The
+    /// producer keeps a handle on what it gets back, to offer it next time.
+    pub(crate) fn ready_reusing(spare: Option<Future<T>>, value: T) -> Future<T> {
+        match spare {
+            Some(future) if future.reusable() => {
+                *future.inner.state.borrow_mut() = State::Done(Ok(value));
+                future.inner.retrieved.set(false);
+                future
+            }
+            _ => Future::ready(value),
+        }
+    }
+
+    /// Whether nobody but the holder of `self` can see this future or anything it did:
+    /// the only handle, no weak one, a settled success, no callback, no hook, not
+    /// cancelled. Resetting it is then as good as a new one.
+    fn reusable(&self) -> bool {
+        if Rc::strong_count(&self.inner) != 1 || Rc::weak_count(&self.inner) != 0 {
+            return false;
+        }
+        let settled = matches!(
+            *self.inner.state.borrow(),
+            State::Done(Ok(_)) | State::Taken
+        );
+        let callbacks = self.inner.callbacks.take();
+        let quiet = matches!(callbacks, Callbacks::None);
+        self.inner.callbacks.set(callbacks);
+        let hook = self.inner.cancel_hook.take();
+        let unhooked = hook.is_none();
+        self.inner.cancel_hook.set(hook);
+        settled && quiet && unhooked && !self.inner.cancelled.get()
+    }
+
     /// Completes the future with a value and runs its done callbacks.
     ///
     /// Fails with [`ErrorKind::InvalidState`](crate::ErrorKind::InvalidState) if the
@@ -697,6 +733,42 @@ mod tests {
         fn wake(self: Arc<Self>) {
             self.0.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    #[test]
+    fn a_ready_future_is_reused_only_once_nobody_else_can_see_it() {
+        let at = |f: &Future<u8>| Rc::as_ptr(&f.inner);
+        let first = Future::ready_reusing(None, 1);
+        let handed_out = first.clone();
+        // Still held elsewhere: a new one.
+        let second = Future::ready_reusing(Some(first.clone()), 2);
+        assert_ne!(at(&second), at(&first));
+        assert_eq!(handed_out.take_result().unwrap(), 1);
+        drop(handed_out);
+        // A weak handle can still reach it: a new one.
+        let weak = first.downgrade();
+        let third = Future::ready_reusing(Some(first.clone()), 3);
+        assert_ne!(at(&third), at(&first));
+        drop(weak);
+        // Nobody else: the same allocation, with the new value, unretrieved.
+        let was = at(&first);
+        let fourth = Future::ready_reusing(Some(first), 4);
+        assert_eq!(at(&fourth), was);
+        assert!(!fourth.inner.retrieved.get());
+        assert_eq!(fourth.take_result().unwrap(), 4);
+        // A failure is never reused (it may still have to be logged), nor a pending or
+        // cancelled future.
+        let failed = Future::<u8>::failed(Error::msg("no"));
+        let _ = failed.exception();
+        let was = at(&failed);
+        assert_ne!(at(&Future::ready_reusing(Some(failed), 5)), was);
+        let pending = Future::<u8>::new();
+        let was = at(&pending);
+        assert_ne!(at(&Future::ready_reusing(Some(pending), 6)), was);
+        let cancelled = Future::<u8>::new();
+        cancelled.cancel();
+        let was = at(&cancelled);
+        assert_ne!(at(&Future::ready_reusing(Some(cancelled), 7)), was);
     }
 
     #[test]
