@@ -48,6 +48,8 @@ struct State {
     /// Counts the reads started; the pending read is the one numbered so, which tells
     /// a late cancellation from the read now pending.
     read_id: u64,
+    /// The cancel hook of this stream's reads, made at the first one that waits.
+    read_hook: Option<Rc<reading::CancelRead>>,
     writes: WriteQueue,
     /// Waiting for a non-blocking connect to finish: the future to tell. Weak: the
     /// future holds the stream until then (see `ConnectHook`), not the other way round.
@@ -340,6 +342,7 @@ impl IOStream {
                 buffer: BytesMut::new(),
                 pending: None,
                 read_id: 0,
+                read_hook: None,
                 writes: WriteQueue::default(),
                 connecting,
                 closed: false,

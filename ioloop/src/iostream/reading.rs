@@ -104,25 +104,32 @@ impl IOStream {
     /// buffer already satisfies complete inside `advance_read`, and need no hook (one
     /// allocation fewer per such read).
     fn arm_cancel(&self, id: u64) {
-        let state = self.inner.state.borrow();
-        if state.read_id != id {
-            return; // it completed, and its callbacks started another read
+        {
+            let state = self.inner.state.borrow();
+            if state.read_id != id {
+                return; // it completed, and its callbacks started another read
+            }
+            let Some(pending) = &state.pending else {
+                return;
+            };
+            if pending.future().done() {
+                // Cancelled before its hook was armed (by a callback `advance_read` ran):
+                // end it now, as the hook would have, before it can take any byte.
+                drop(state);
+                self.withdraw_read(Some(id));
+                return;
+            }
         }
-        let Some(pending) = &state.pending else {
-            return;
-        };
-        if pending.future().done() {
-            // Cancelled before its hook was armed (by a callback `advance_read` ran):
-            // end it now, as the hook would have, before it can take any byte.
-            drop(state);
-            self.withdraw_read(Some(id));
-            return;
-        }
-        let hook = Rc::new(CancelRead {
-            stream: Rc::downgrade(&self.inner),
-            id,
+        let mut guard = self.inner.state.borrow_mut();
+        let state = &mut *guard;
+        let hook = state.read_hook.get_or_insert_with(|| {
+            Rc::new(CancelRead {
+                stream: Rc::downgrade(&self.inner),
+            })
         });
-        pending.future().set_cancel_hook(hook);
+        if let Some(pending) = &state.pending {
+            pending.future().set_cancel_hook(hook.clone());
+        }
     }
 
     /// Ends the pending read without completing it (numbered `only`, if given): it was
@@ -503,17 +510,26 @@ impl<T: 'static> ReadFuture for Future<T> {
 }
 
 /// A pending read's cancel hook: cancelling the read ends it at once (see
-/// `IOStream::withdraw_read`), so the next read may start and no byte is lost.
-struct CancelRead {
+/// `IOStream::withdraw_read`), so the next read may start and no byte is lost. One per
+/// stream, made at its first read that has to wait, and hung on each such read's
+/// future (one allocation per stream rather than per read). A future runs its hook only
+/// while it is pending, and only the stream's pending read is, so the hook needs no
+/// more than the stream to find its read.
+pub(super) struct CancelRead {
     stream: Weak<Inner>,
-    id: u64,
 }
 
 impl CancelHook for CancelRead {
     fn cancel(self: Rc<Self>) {
         if let Some(inner) = self.stream.upgrade() {
             let stream = IOStream::from(inner);
-            stream.withdraw_read(Some(self.id));
+            let cancelled = match &stream.inner.state.borrow().pending {
+                Some(pending) => pending.future().done(),
+                None => false,
+            };
+            if cancelled {
+                stream.withdraw_read(None);
+            }
             stream.settle_keepalive();
         }
     }
@@ -561,5 +577,29 @@ mod tests {
         );
         assert_eq!(&tail.unwrap()[..], b"tail\n");
         drop(writer.join().unwrap());
+    }
+
+    #[test]
+    fn a_cancelled_read_ends_only_itself_and_later_reads_share_the_streams_hook() {
+        let io = IOLoop::current();
+        let (ours, mut peer) = UnixStream::pair().unwrap();
+        let stream = IOStream::from_unix(ours).unwrap();
+        let hook = |s: &IOStream| s.inner.state.borrow().read_hook.clone().unwrap();
+        let first = stream.read_until("\n", None);
+        let made = hook(&stream);
+        assert!(first.cancel());
+        assert!(!stream.reading(), "the cancelled read withdrew itself");
+        let second = stream.read_until("\n", None);
+        assert!(Rc::ptr_eq(&made, &hook(&stream)), "one hook per stream");
+        assert!(!first.cancel(), "done already");
+        assert!(
+            stream.reading(),
+            "cancelling the old read again leaves the new one"
+        );
+        let third_try = stream.read_until("\n", None);
+        assert!(third_try.exception().is_some(), "one read at a time");
+        peer.write_all(b"line\n").unwrap();
+        let got = io.run_sync(move || second, Some(Duration::from_secs(60)));
+        assert_eq!(&got.unwrap()[..], b"line\n");
     }
 }
