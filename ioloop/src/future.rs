@@ -11,6 +11,8 @@ use crate::error::{Error, Result};
 use crate::resume::{self, Resume};
 use crate::trampoline::{self, Deferred};
 
+mod spare;
+
 type BoxedCallback<T> = Box<dyn FnOnce(&Future<T>)>;
 
 /// A done callback: a closure, or a suspended coroutine to resume (no closure to
@@ -234,40 +236,57 @@ impl<T: 'static> Future<T> {
         f
     }
 
-    /// A future that already holds `value`, made from `spare` (a future its producer
-    /// kept after handing it out) when nobody else can see that one any more: no other
-    /// handle, no weak one, its success already settled (so nothing is left to log). A
-    /// stream's coalesced writes, one ready future each, then allocate nothing. The
-    /// producer keeps a handle on what it gets back, to offer it next time.
-    pub(crate) fn ready_reusing(spare: Option<Future<T>>, value: T) -> Future<T> {
-        match spare {
-            Some(future) if future.reusable() => {
-                *future.inner.state.borrow_mut() = State::Done(Ok(value));
-                future.inner.retrieved.set(false);
-                future
-            }
-            _ => Future::ready(value),
+    /// A pending future: the thread's spare of this type if there is one (see
+    /// [`spare`]), else a new one. What a stream's reads are made of.
+    pub(crate) fn new_reusing() -> Future<T> {
+        Future::reusing(State::Pending)
+    }
+
+    /// A future that already holds `value`: the thread's spare of this type if there is
+    /// one, else a new one. What a stream's coalesced writes are made of.
+    pub(crate) fn ready_reusing(value: T) -> Future<T> {
+        Future::reusing(State::Done(Ok(value)))
+    }
+
+    fn reusing(state: State<T>) -> Future<T> {
+        let Some(future) = spare::take::<T>() else {
+            let future = Future::new();
+            *future.inner.state.borrow_mut() = state;
+            return future;
+        };
+        // As good as new: it was kept only with its value taken and nothing attached.
+        *future.inner.state.borrow_mut() = state;
+        future.inner.retrieved.set(false);
+        future
+    }
+
+    /// Lets go of this handle, which has taken the future's value (a coroutine's
+    /// `yield_!`): when it is the last one and nobody else can see the future, it
+    /// becomes the thread's spare of its type, for the next read or write to reuse
+    /// (see [`spare`]). Otherwise just a drop.
+    pub(crate) fn give_back(self) {
+        if spare::kept::<T>() && self.reusable() {
+            spare::keep(self);
         }
     }
 
     /// Whether nobody but the holder of `self` can see this future or anything it did:
-    /// the only handle, no weak one, a settled success, no callback, no hook, not
-    /// cancelled. Resetting it is then as good as a new one.
+    /// the only handle, no weak one, its value taken, no callback, no hook, not
+    /// cancelled.
     fn reusable(&self) -> bool {
         if Rc::strong_count(&self.inner) != 1 || Rc::weak_count(&self.inner) != 0 {
             return false;
         }
-        let settled = matches!(
-            *self.inner.state.borrow(),
-            State::Done(Ok(_)) | State::Taken
-        );
+        if self.inner.cancelled.get() || !matches!(*self.inner.state.borrow(), State::Taken) {
+            return false;
+        }
         let callbacks = self.inner.callbacks.take();
         let quiet = matches!(callbacks, Callbacks::None);
         self.inner.callbacks.set(callbacks);
         let hook = self.inner.cancel_hook.take();
         let unhooked = hook.is_none();
         self.inner.cancel_hook.set(hook);
-        settled && quiet && unhooked && !self.inner.cancelled.get()
+        quiet && unhooked
     }
 
     /// Completes the future with a value and runs its done callbacks.
@@ -736,39 +755,58 @@ mod tests {
     }
 
     #[test]
-    fn a_ready_future_is_reused_only_once_nobody_else_can_see_it() {
-        let at = |f: &Future<u8>| Rc::as_ptr(&f.inner);
-        let first = Future::ready_reusing(None, 1);
-        let handed_out = first.clone();
-        // Still held elsewhere: a new one.
-        let second = Future::ready_reusing(Some(first.clone()), 2);
-        assert_ne!(at(&second), at(&first));
-        assert_eq!(handed_out.take_result().unwrap(), 1);
-        drop(handed_out);
-        // A weak handle can still reach it: a new one.
-        let weak = first.downgrade();
-        let third = Future::ready_reusing(Some(first.clone()), 3);
-        assert_ne!(at(&third), at(&first));
+    fn a_future_given_back_is_reused_only_if_nobody_else_can_see_it_and_its_value_was_taken() {
+        use bytes::Bytes;
+        let nothing_kept = || spare::take::<Bytes>().is_none();
+        let read = Future::<Bytes>::new_reusing();
+        read.set_result(Bytes::from_static(b"line")).unwrap();
+        let other = read.clone();
+        assert_eq!(&read.take_result().unwrap()[..], b"line");
+        read.give_back();
+        assert!(nothing_kept(), "another handle remains");
+        let weak = other.downgrade();
+        other.clone().give_back();
+        assert!(nothing_kept(), "another handle, and a weak one");
         drop(weak);
-        // Nobody else: the same allocation, with the new value, unretrieved.
-        let was = at(&first);
-        let fourth = Future::ready_reusing(Some(first), 4);
-        assert_eq!(at(&fourth), was);
-        assert!(!fourth.inner.retrieved.get());
-        assert_eq!(fourth.take_result().unwrap(), 4);
-        // A failure is never reused (it may still have to be logged), nor a pending or
-        // cancelled future.
-        let failed = Future::<u8>::failed(Error::msg("no"));
-        let _ = failed.exception();
-        let was = at(&failed);
-        assert_ne!(at(&Future::ready_reusing(Some(failed), 5)), was);
-        let pending = Future::<u8>::new();
-        let was = at(&pending);
-        assert_ne!(at(&Future::ready_reusing(Some(pending), 6)), was);
-        let cancelled = Future::<u8>::new();
+        let was = Rc::as_ptr(&other.inner);
+        other.give_back(); // the last handle, value taken: kept
+        let again = Future::<Bytes>::new_reusing();
+        assert_eq!(Rc::as_ptr(&again.inner), was, "the spare is reused");
+        assert!(
+            !again.done() && !again.inner.retrieved.get(),
+            "as good as new"
+        );
+        assert!(nothing_kept(), "one spare, used once");
+
+        // Its value not taken (it would keep the bytes), failed, or cancelled: not kept.
+        Future::ready(Bytes::from_static(b"kept?")).give_back();
+        assert!(nothing_kept());
+        let failed = Future::<Bytes>::failed(Error::msg("no"));
+        let _ = failed.take_result();
+        failed.give_back();
+        assert!(nothing_kept());
+        let cancelled = Future::<Bytes>::new();
         cancelled.cancel();
-        let was = at(&cancelled);
-        assert_ne!(at(&Future::ready_reusing(Some(cancelled), 7)), was);
+        let _ = cancelled.take_result();
+        cancelled.give_back();
+        assert!(nothing_kept());
+        let watched = Future::<Bytes>::new();
+        watched.add_done_callback(|_| {});
+        watched.give_back(); // pending, with a callback
+        assert!(nothing_kept());
+
+        // A write's `()` future is kept likewise; other types never are.
+        let write = Future::ready_reusing(());
+        write.take_result().unwrap();
+        let was = Rc::as_ptr(&write.inner);
+        write.give_back();
+        let next = Future::ready_reusing(());
+        assert_eq!(Rc::as_ptr(&next.inner), was);
+        assert!(next.result().is_ok());
+        let number = Future::ready(7u32);
+        number.take_result().unwrap();
+        number.give_back();
+        assert!(spare::take::<u32>().is_none());
     }
 
     #[test]

@@ -145,7 +145,10 @@ pub async fn suspend<T: 'static>(co: &Co, yielded: Yielded<T>) -> Result<T> {
                 future.resume_when_done(co.runner.clone());
                 co.co.yield_(Suspend::Wait).await;
             }
-            future.take_result()
+            let result = future.take_result();
+            // Nobody else may hold it (a stream's read or write): the next one reuses it.
+            future.give_back();
+            result
         }
         YieldedKind::Moment(value) => {
             co.co.yield_(Suspend::Moment).await;

@@ -62,7 +62,8 @@ pub(super) enum PendingRead {
 
 impl IOStream {
     pub(super) fn start_data_read(&self, request: Request) -> Future<Bytes> {
-        let future = Future::new();
+        // (The thread's spare read future, when a coroutine gave one back.)
+        let future = Future::new_reusing();
         self.start_read(PendingRead::Data(request, future.clone()));
         future
     }

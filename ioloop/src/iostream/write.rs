@@ -30,11 +30,6 @@ pub(crate) struct WriteQueue {
     total_queued: u64,
     total_written: u64,
     waiting: VecDeque<(u64, Future<()>)>,
-    /// The last coalesced write's future, offered again to the next one: once its
-    /// writer has let go, it is reused rather than a new one allocated per write (a
-    /// pipelined batch's replies share one). Let go at each flush, so an idle stream
-    /// holds none.
-    spare: Option<Future<()>>,
 }
 
 impl WriteQueue {
@@ -56,9 +51,8 @@ impl WriteQueue {
             self.chunks.push_back(data);
         }
         if coalesced {
-            let future = Future::ready_reusing(self.spare.take(), ());
-            self.spare = Some(future.clone());
-            return future;
+            // (The thread's spare write future, when a coroutine gave one back.)
+            return Future::ready_reusing(());
         }
         let future = Future::new();
         self.waiting.push_back((self.total_queued, future.clone()));
@@ -67,7 +61,6 @@ impl WriteQueue {
 
     /// Writes what the transport takes, until it would block or the queue is empty.
     pub(super) fn flush_into(&mut self, transport: &Transport) -> io::Result<()> {
-        self.spare = None;
         while !self.chunks.is_empty() {
             // On the stack: a flush allocates nothing. Few chunks (the commonest case
             // is one) fill a small array: setting up all 64 slices cost more than the
@@ -130,32 +123,5 @@ impl WriteQueue {
         self.chunks.clear();
         self.queued = 0;
         self.waiting.drain(..).map(|(_, f)| f).collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn coalesced_writes_share_a_future_only_once_the_last_writer_let_go_and_not_past_a_flush() {
-        let mut queue = WriteQueue::default();
-        let first = queue.push(Bytes::from_static(b"a"), true);
-        let kept = queue.push(Bytes::from_static(b"b"), true);
-        assert!(!kept.ptr_eq(&first), "the first is still held");
-        drop(first);
-        assert!(kept.take_result().is_ok());
-        drop(kept);
-        let third = queue.push(Bytes::from_static(b"c"), true);
-        assert!(third.done() && third.result().is_ok(), "as good as new");
-        let spare = queue.spare.clone().expect("kept for the next write");
-        assert!(spare.ptr_eq(&third));
-        drop((spare, third));
-        // A flush lets go of it: an idle stream holds no future.
-        let (ours, _theirs) = std::os::unix::net::UnixStream::pair().unwrap();
-        let transport = Transport::socket(std::os::fd::OwnedFd::from(ours)).unwrap();
-        queue.flush_into(&transport).unwrap();
-        assert!(queue.spare.is_none());
-        assert_eq!(queue.queued(), 0);
     }
 }
