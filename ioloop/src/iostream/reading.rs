@@ -202,12 +202,20 @@ impl IOStream {
     pub(super) fn serve_from_buffer(&self) -> Step {
         let mut guard = self.inner.state.borrow_mut();
         let state = &mut *guard;
-        let Some(mut pending) = state.pending.take() else {
-            return Step::Done;
+        // Judged in place (a read still waiting, the commonest verdict, stays put), then
+        // taken out to be completed or failed outside the borrow: the future's callbacks
+        // may use the stream.
+        let verdict = match state.pending.as_mut() {
+            Some(pending) => pending.verdict(&mut state.buffer, state.closed),
+            None => return Step::Done,
         };
-        // Decided under the borrow, completed or failed outside it: the future's
-        // callbacks may use the stream.
-        match pending.verdict(&mut state.buffer, state.closed) {
+        if matches!(verdict, Verdict::More) && !state.closed {
+            return Step::NeedMore;
+        }
+        let Some(pending) = state.pending.take() else {
+            return Step::Done; // (not so: it was judged just above)
+        };
+        match verdict {
             Verdict::Take(n) => {
                 let completion = pending.take(&mut state.buffer, n);
                 if state.buffer.is_empty() {
@@ -219,23 +227,20 @@ impl IOStream {
                 completion.complete();
                 Step::Done
             }
-            // Closed for another reason first: that reason is the read's, as in
-            // Tornado's `close`, which ignores an unsatisfiable read.
-            Verdict::More | Verdict::Unsatisfiable(_) if state.closed => {
-                let error = closed_error(&state.cause);
-                drop(guard);
-                pending.future().fail_observed(error);
-                Step::Done
-            }
-            Verdict::More => {
-                state.pending = Some(pending);
-                Step::NeedMore
-            }
-            Verdict::Unsatisfiable(why) => {
+            Verdict::Unsatisfiable(why) if !state.closed => {
                 drop(guard);
                 let error = pending.unsatisfiable(why);
                 pending.future().fail(error.clone());
                 Step::Unsatisfiable(error)
+            }
+            // Closed (a read still waiting was kept above): for this or another reason
+            // first, that reason is the read's, as in Tornado's `close`, which ignores
+            // an unsatisfiable read.
+            Verdict::More | Verdict::Unsatisfiable(_) => {
+                let error = closed_error(&state.cause);
+                drop(guard);
+                pending.future().fail_observed(error);
+                Step::Done
             }
         }
     }

@@ -22,8 +22,11 @@ use super::LimitExceeded;
 pub(crate) enum Request {
     /// Up to and including the delimiter, within `max` bytes.
     Until(Until),
-    /// Up to and including the end of the first match, within `max` bytes.
-    Regex(RegexSearch),
+    /// Up to and including the end of the first match, within `max` bytes. Boxed: a
+    /// regex search is several times the size of the other requests, and every read's
+    /// request is moved a few times on its way into the stream (a regex read compiles
+    /// its pattern anyway).
+    Regex(Box<RegexSearch>),
     /// Exactly `n` bytes, or with `partial` whatever is there (at least one byte).
     Bytes { n: usize, partial: bool },
     /// Everything until the peer closes.
@@ -76,12 +79,12 @@ impl Request {
 
     /// Up to and including the end of the first match of `regex`, within `max` bytes.
     pub(crate) fn regex(regex: Regex, max: Option<usize>) -> Request {
-        Request::Regex(RegexSearch {
+        Request::Regex(Box::new(RegexSearch {
             regex,
             max,
             scan: Scan::Fresh,
             examined: 0,
-        })
+        }))
     }
 
     /// The limit an [`Unsatisfiable`](Verdict::Unsatisfiable) verdict on this request
