@@ -61,11 +61,37 @@ pub(super) enum PendingRead {
 }
 
 impl IOStream {
-    pub(super) fn start_data_read(&self, request: Request) -> Future<Bytes> {
+    pub(super) fn start_data_read(&self, mut request: Request) -> Future<Bytes> {
+        if let Some(data) = self.take_at_once(&mut request) {
+            return Future::ready_reusing(data);
+        }
         // (The thread's spare read future, when a coroutine gave one back.)
         let future = Future::new_reusing();
         self.start_read(PendingRead::Data(request, future.clone()));
         future
+    }
+
+    /// The bytes `request` takes from the buffer at once, when nothing else is going on
+    /// (no read pending, no trait reader, the stream open): what `start_read` would
+    /// hand its future before returning, without the pending read, its hook and the
+    /// keep-alive (none of which the read changes). A pipeline's second and later
+    /// requests are all read so. `None`: the read goes the whole way (the request keeps
+    /// what its search has ruled out).
+    fn take_at_once(&self, request: &mut Request) -> Option<Bytes> {
+        let mut guard = self.inner.state.borrow_mut();
+        let state = &mut *guard;
+        if state.pending.is_some()
+            || state.closed
+            || state.traits.is_some()
+            || state.buffer.is_empty()
+        {
+            return None;
+        }
+        let Verdict::Take(n) = request.verdict(&state.buffer, false) else {
+            return None;
+        };
+        state.read_id += 1; // (numbered as every read is)
+        Some(take_front(&mut state.buffer, n))
     }
 
     pub(super) fn start_read(&self, pending: PendingRead) {
@@ -219,8 +245,8 @@ impl IOStream {
             Verdict::Take(n) => {
                 let completion = pending.take(&mut state.buffer, n);
                 if state.buffer.is_empty() {
-                    // Drained: let go of the allocation (the bytes handed out keep
-                    // theirs), so an idle stream holds no buffer.
+                    // Drained (a `read_into` copied it all): let go of the allocation,
+                    // as `take_front` does, so an idle stream holds no buffer.
                     state.buffer = BytesMut::new();
                 }
                 drop(guard);
@@ -429,16 +455,7 @@ impl PendingRead {
     /// verdict said (a `read_into`'s own buffer, which holds them).
     fn take(self, buffer: &mut BytesMut, n: usize) -> Completion {
         match self {
-            PendingRead::Data(_, future) => {
-                // All of it (the common case: one message, one read): the buffer's own
-                // allocation becomes the `Bytes`, with no shared header to allocate.
-                let data = if n == buffer.len() {
-                    std::mem::take(buffer).freeze()
-                } else {
-                    buffer.split_to(n).freeze()
-                };
-                Completion::Data(future, data)
-            }
+            PendingRead::Data(_, future) => Completion::Data(future, take_front(buffer, n)),
             PendingRead::Into { buf, future, .. } => Completion::Into(future, (buf, n)),
         }
     }
@@ -467,6 +484,21 @@ impl PendingRead {
             PendingRead::Into { future, .. } => future,
         }
     }
+}
+
+/// The first `n` bytes of `buffer`, split off without copying; a drained buffer lets
+/// go of its allocation (the bytes handed out keep it), so an idle stream holds none.
+fn take_front(buffer: &mut BytesMut, n: usize) -> Bytes {
+    // All of it (the common case: one message, one read): the buffer's own allocation
+    // becomes the `Bytes`, with no shared header to allocate.
+    if n == buffer.len() {
+        return std::mem::take(buffer).freeze();
+    }
+    let data = buffer.split_to(n).freeze();
+    if buffer.is_empty() {
+        *buffer = BytesMut::new();
+    }
+    data
 }
 
 /// A satisfied read and its result, to complete once the stream's state is no longer
@@ -610,5 +642,36 @@ mod tests {
         peer.write_all(b"line\n").unwrap();
         let got = io.run_sync(move || second, Some(Duration::from_secs(60)));
         assert_eq!(&got.unwrap()[..], b"line\n");
+    }
+
+    #[test]
+    fn reads_the_buffer_satisfies_complete_at_once_in_order_and_leave_the_stream_as_it_was() {
+        let io = IOLoop::current();
+        let (ours, mut peer) = UnixStream::pair().unwrap();
+        let stream = IOStream::from_unix(ours).unwrap();
+        peer.write_all(b"one\ntwo\nthree\nfour").unwrap();
+        let s = stream.clone();
+        let first = io.run_sync(
+            move || s.read_until("\n", None),
+            Some(Duration::from_secs(60)),
+        );
+        assert_eq!(&first.unwrap()[..], b"one\n");
+        // The rest is buffered: each read is done as it returns, with the next line.
+        let id = stream.inner.state.borrow().read_id;
+        let two = stream.read_until("\n", Some(64));
+        let three = stream.read_bytes(6, false);
+        assert_eq!(&two.result().unwrap()[..], b"two\n");
+        assert_eq!(&three.result().unwrap()[..], b"three\n");
+        assert_eq!(stream.inner.state.borrow().read_id, id + 2, "numbered");
+        assert!(!stream.reading() && !stream.inner.holder.upgrade().unwrap().borrow().is_some());
+        // What the buffer cannot satisfy waits, with what is buffered kept for it.
+        let rest = stream.read_until("\n", None);
+        assert!(!rest.done() && stream.reading());
+        // One read at a time still holds for a read the buffer would satisfy.
+        let beside = stream.read_bytes(1, false);
+        assert!(beside.exception().is_some());
+        peer.write_all(b"\n").unwrap();
+        let got = io.run_sync(move || rest, Some(Duration::from_secs(60)));
+        assert_eq!(&got.unwrap()[..], b"four\n");
     }
 }
