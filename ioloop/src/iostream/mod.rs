@@ -701,7 +701,9 @@ impl IOStream {
         };
         match (&io, coalesced) {
             (Some(io), true) if schedule => io.at_iteration_end(self.inner.clone()),
-            (_, true) => {}
+            // Joins this iteration's queued writes: the loop holds the stream already
+            // (it did since the first of them, and only a flush lets go).
+            (_, true) => return future,
             (_, false) => self.flush(),
         }
         self.settle_keepalive();

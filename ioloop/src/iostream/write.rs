@@ -125,3 +125,37 @@ impl WriteQueue {
         self.waiting.drain(..).map(|(_, f)| f).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::os::unix::net::UnixStream;
+    use std::time::Duration;
+
+    use crate::iostream::IOStream;
+    use crate::IOLoop;
+
+    #[test]
+    fn writes_joining_an_iterations_queue_leave_even_if_the_stream_is_dropped_at_once() {
+        let io = IOLoop::current();
+        let (ours, mut peer) = UnixStream::pair().unwrap();
+        let stream = IOStream::from_unix(ours).unwrap();
+        let i = io.clone();
+        io.add_callback(move || {
+            // An empty write first (nothing queued: the loop need not hold the
+            // stream), then two that join it, and the last handle dropped at once.
+            let _ = stream.write("");
+            let _ = stream.write("joined ");
+            let _ = stream.write("late\n");
+            drop(stream);
+            let stop = i.clone();
+            i.add_callback(move || stop.stop());
+        });
+        io.start().unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        let mut got = [0u8; 12];
+        peer.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"joined late\n");
+    }
+}
