@@ -264,6 +264,7 @@ impl<T: 'static> Future<T> {
     /// `yield_!`): when it is the last one and nobody else can see the future, it
     /// becomes the thread's spare of its type, for the next read or write to reuse
     /// (see [`spare`]). Otherwise just a drop.
+    #[inline]
     pub(crate) fn give_back(self) {
         if spare::kept::<T>() && self.reusable() {
             spare::keep(self);
@@ -280,13 +281,18 @@ impl<T: 'static> Future<T> {
         if self.inner.cancelled.get() || !matches!(*self.inner.state.borrow(), State::Taken) {
             return false;
         }
-        let callbacks = self.inner.callbacks.take();
-        let quiet = matches!(callbacks, Callbacks::None);
-        self.inner.callbacks.set(callbacks);
+        // A done future has no callbacks: they run (and are let go) as it completes,
+        // and one added later runs at once.
+        debug_assert!({
+            let callbacks = self.inner.callbacks.take();
+            let quiet = matches!(callbacks, Callbacks::None);
+            self.inner.callbacks.set(callbacks);
+            quiet
+        });
         let hook = self.inner.cancel_hook.take();
         let unhooked = hook.is_none();
         self.inner.cancel_hook.set(hook);
-        quiet && unhooked
+        unhooked
     }
 
     /// Completes the future with a value and runs its done callbacks.
