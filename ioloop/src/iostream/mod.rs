@@ -11,6 +11,7 @@
 //! copying at all.
 
 mod limit;
+mod read_buffers;
 mod reading;
 mod request;
 mod traits;

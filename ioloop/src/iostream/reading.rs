@@ -14,6 +14,7 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::rc::{Rc, Weak};
 
+use super::read_buffers;
 use super::request::{Request, Verdict};
 use super::transport::Transport;
 use super::{closed_error, Bytes, BytesMut, IOStream, Inner, LimitExceeded};
@@ -91,7 +92,7 @@ impl IOStream {
             return None;
         };
         state.read_id += 1; // (numbered as every read is)
-        Some(take_front(&mut state.buffer, n))
+        Some(take_front(&mut state.buffer, n, request))
     }
 
     pub(super) fn start_read(&self, pending: PendingRead) {
@@ -394,6 +395,9 @@ impl IOStream {
 /// One read through `transport` into `buffer`'s spare capacity, `room` bytes of it
 /// reserved first: how many bytes came (0 at end of file), now at the buffer's end.
 fn read_appending(transport: &Transport, buffer: &mut BytesMut, room: usize) -> io::Result<usize> {
+    if buffer.capacity() == 0 && room >= read_buffers::POOLED_MIN {
+        *buffer = read_buffers::buffer(room); // (a spare one, when the thread has one)
+    }
     buffer.reserve(room);
     let filled = buffer.len();
     let n = transport
@@ -455,7 +459,9 @@ impl PendingRead {
     /// verdict said (a `read_into`'s own buffer, which holds them).
     fn take(self, buffer: &mut BytesMut, n: usize) -> Completion {
         match self {
-            PendingRead::Data(_, future) => Completion::Data(future, take_front(buffer, n)),
+            PendingRead::Data(request, future) => {
+                Completion::Data(future, take_front(buffer, n, &request))
+            }
             PendingRead::Into { buf, future, .. } => Completion::Into(future, (buf, n)),
         }
     }
@@ -486,13 +492,20 @@ impl PendingRead {
     }
 }
 
-/// The first `n` bytes of `buffer`, split off without copying; a drained buffer lets
-/// go of its allocation (the bytes handed out keep it), so an idle stream holds none.
-fn take_front(buffer: &mut BytesMut, n: usize) -> Bytes {
+/// The first `n` bytes of `buffer`, which `request` takes, split off without copying;
+/// a drained buffer lets go of its allocation (the bytes handed out keep it), so an
+/// idle stream holds none.
+fn take_front(buffer: &mut BytesMut, n: usize, request: &Request) -> Bytes {
     // All of it (the common case: one message, one read): the buffer's own allocation
-    // becomes the `Bytes`, with no shared header to allocate.
+    // becomes the `Bytes`, with no shared header to allocate; a large exact read's
+    // (read straight into it) goes back to the thread's spares once those bytes are
+    // dropped, for the next such read.
     if n == buffer.len() {
-        return std::mem::take(buffer).freeze();
+        let whole = std::mem::take(buffer);
+        if request.known_need(0) >= DIRECT_READ_MIN {
+            return read_buffers::freeze(whole);
+        }
+        return whole.freeze();
     }
     let data = buffer.split_to(n).freeze();
     if buffer.is_empty() {
@@ -673,5 +686,39 @@ mod tests {
         peer.write_all(b"\n").unwrap();
         let got = io.run_sync(move || rest, Some(Duration::from_secs(60)));
         assert_eq!(&got.unwrap()[..], b"four\n");
+    }
+
+    #[test]
+    fn a_large_exact_reads_buffer_serves_the_next_once_its_bytes_are_dropped() {
+        let io = IOLoop::current();
+        let (ours, mut peer) = UnixStream::pair().unwrap();
+        let stream = IOStream::from_unix(ours).unwrap();
+        let size = 20 * 1024; // (the socket's buffer holds a message: written at once)
+        let mut next = |byte: u8| {
+            peer.write_all(&vec![byte; size]).unwrap();
+            let s = stream.clone();
+            let got = io.run_sync(
+                move || s.read_bytes(size, false),
+                Some(Duration::from_secs(60)),
+            );
+            let got = got.unwrap();
+            assert!(got.iter().all(|&b| b == byte));
+            got
+        };
+        let first = next(1);
+        let at = first.as_ptr();
+        assert_eq!(read_buffers::spares(), 0);
+        drop(first);
+        assert_eq!(read_buffers::spares(), 1, "given back with its bytes");
+        let second = next(2);
+        assert_eq!(read_buffers::spares(), 0);
+        assert_eq!(
+            second.as_ptr(),
+            at,
+            "the first message's buffer, back from the spares"
+        );
+        // Still lent out: the third message gets a buffer of its own.
+        let third = next(3);
+        assert_ne!(third.as_ptr(), second.as_ptr());
     }
 }
