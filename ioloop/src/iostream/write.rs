@@ -144,9 +144,9 @@ mod tests {
         io.add_callback(move || {
             // An empty write first (nothing queued: the loop need not hold the
             // stream), then two that join it, and the last handle dropped at once.
-            let _ = stream.write("");
-            let _ = stream.write("joined ");
-            let _ = stream.write("late\n");
+            drop(stream.write(""));
+            drop(stream.write("joined "));
+            drop(stream.write("late\n"));
             drop(stream);
             let stop = i.clone();
             i.add_callback(move || stop.stop());
