@@ -749,7 +749,9 @@ impl IOStream {
             // reads (the edge that said so says writable, and readable if bytes came).
             events |= Events::READ | Events::WRITE;
         }
-        if events.intersects(Events::WRITE) {
+        // (An edge says writable with nearly every read: with nothing queued there is
+        // nothing to flush.)
+        if events.intersects(Events::WRITE) && !self.inner.state.borrow().writes.is_idle() {
             self.flush();
         }
         if events.intersects(Events::ERROR) && self.one_way_error(true).is_some() {
