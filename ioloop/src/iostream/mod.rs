@@ -100,6 +100,8 @@ struct Inner {
     /// the future and still get its result. Owned by the handler rather than the
     /// stream, so removing the handler (on close, or when the loop closes) lets go.
     holder: Weak<Holder>,
+    /// Whether `holder` holds the stream: `settle_keepalive` looks here first.
+    held: Cell<bool>,
     /// The loop's registration of the socket, removed by key (never by fd number).
     key: Cell<Option<HandlerKey>>,
 }
@@ -359,6 +361,7 @@ impl IOStream {
             close_callback: Cell::new(None),
             close_watch: Cell::new(None),
             holder: Rc::downgrade(&holder),
+            held: Cell::new(false),
             key: Cell::new(None),
         }));
         let weak: Weak<Inner> = Rc::downgrade(&stream.inner);
@@ -620,19 +623,22 @@ impl IOStream {
     /// change that.
     fn settle_keepalive(&self) {
         self.drop_unobserved_read();
-        let Some(holder) = self.inner.holder.upgrade() else {
-            return; // the handler is gone: closed, or the loop is
-        };
         let busy = {
             let state = self.inner.state.borrow();
             !state.closed && (state.pending.is_some() || !state.writes.is_idle())
         };
-        let held = holder.borrow().is_some();
-        let released = match (busy, held) {
-            (true, false) => holder.borrow_mut().replace(self.clone()),
-            (false, true) => holder.borrow_mut().take(),
-            _ => None,
+        if busy == self.inner.held.get() {
+            return; // as it should be (most calls): the holder is not touched
+        }
+        let Some(holder) = self.inner.holder.upgrade() else {
+            return; // the handler is gone: closed, or the loop is
         };
+        let released = if busy {
+            holder.borrow_mut().replace(self.clone())
+        } else {
+            holder.borrow_mut().take()
+        };
+        self.inner.held.set(busy);
         // Dropped outside the borrow: it may be the last handle.
         drop(released);
     }
