@@ -590,7 +590,7 @@ impl CancelHook for CancelRead {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::io::Write;
     use std::os::unix::net::UnixStream;
     use std::time::Duration;
@@ -598,11 +598,20 @@ mod tests {
     use super::*;
     use crate::IOLoop;
 
+    /// The current loop, a stream over one end of a Unix socket pair, and the other end.
+    pub(in crate::iostream) fn stream_and_peer() -> (IOLoop, IOStream, UnixStream) {
+        let (ours, peer) = UnixStream::pair().unwrap();
+        (IOLoop::current(), IOStream::from_unix(ours).unwrap(), peer)
+    }
+
+    /// What `future` gives, the loop run until then (a minute at most).
+    fn wait<T: 'static>(io: &IOLoop, future: Future<T>) -> crate::Result<T> {
+        io.run_sync(move || future, Some(Duration::from_secs(60)))
+    }
+
     #[test]
     fn an_exact_read_past_the_budget_reads_into_room_reserved_for_it_and_leaves_the_rest() {
-        let io = IOLoop::current();
-        let (ours, mut peer) = UnixStream::pair().unwrap();
-        let stream = IOStream::from_unix(ours).unwrap();
+        let (io, stream, mut peer) = stream_and_peer();
         let message: Vec<u8> = (0..150 * 1024).map(|i| (i % 251) as u8).collect();
         peer.write_all(&message[..10 * 1024]).unwrap();
         let read = stream.read_bytes(message.len(), false);
@@ -619,25 +628,19 @@ mod tests {
             peer.write_all(b"tail\n").unwrap();
             peer
         });
-        let got = io.run_sync(move || read, Some(Duration::from_secs(60)));
+        let got = wait(&io, read);
         assert!(
             got.unwrap() == message,
             "the message arrives whole, in order"
         );
-        let s = stream.clone();
-        let tail = io.run_sync(
-            move || s.read_until("\n", None),
-            Some(Duration::from_secs(60)),
-        );
+        let tail = wait(&io, stream.read_until("\n", None));
         assert_eq!(&tail.unwrap()[..], b"tail\n");
         drop(writer.join().unwrap());
     }
 
     #[test]
     fn a_cancelled_read_ends_only_itself_and_later_reads_share_the_streams_hook() {
-        let io = IOLoop::current();
-        let (ours, mut peer) = UnixStream::pair().unwrap();
-        let stream = IOStream::from_unix(ours).unwrap();
+        let (io, stream, mut peer) = stream_and_peer();
         let hook = |s: &IOStream| s.inner.state.borrow().read_hook.clone().unwrap();
         let first = stream.read_until("\n", None);
         let made = hook(&stream);
@@ -653,21 +656,15 @@ mod tests {
         let third_try = stream.read_until("\n", None);
         assert!(third_try.exception().is_some(), "one read at a time");
         peer.write_all(b"line\n").unwrap();
-        let got = io.run_sync(move || second, Some(Duration::from_secs(60)));
+        let got = wait(&io, second);
         assert_eq!(&got.unwrap()[..], b"line\n");
     }
 
     #[test]
     fn reads_the_buffer_satisfies_complete_at_once_in_order_and_leave_the_stream_as_it_was() {
-        let io = IOLoop::current();
-        let (ours, mut peer) = UnixStream::pair().unwrap();
-        let stream = IOStream::from_unix(ours).unwrap();
+        let (io, stream, mut peer) = stream_and_peer();
         peer.write_all(b"one\ntwo\nthree\nfour").unwrap();
-        let s = stream.clone();
-        let first = io.run_sync(
-            move || s.read_until("\n", None),
-            Some(Duration::from_secs(60)),
-        );
+        let first = wait(&io, stream.read_until("\n", None));
         assert_eq!(&first.unwrap()[..], b"one\n");
         // The rest is buffered: each read is done as it returns, with the next line.
         let id = stream.inner.state.borrow().read_id;
@@ -684,24 +681,17 @@ mod tests {
         let beside = stream.read_bytes(1, false);
         assert!(beside.exception().is_some());
         peer.write_all(b"\n").unwrap();
-        let got = io.run_sync(move || rest, Some(Duration::from_secs(60)));
+        let got = wait(&io, rest);
         assert_eq!(&got.unwrap()[..], b"four\n");
     }
 
     #[test]
     fn a_large_exact_reads_buffer_serves_the_next_once_its_bytes_are_dropped() {
-        let io = IOLoop::current();
-        let (ours, mut peer) = UnixStream::pair().unwrap();
-        let stream = IOStream::from_unix(ours).unwrap();
+        let (io, stream, mut peer) = stream_and_peer();
         let size = 20 * 1024; // (the socket's buffer holds a message: written at once)
         let mut next = |byte: u8| {
             peer.write_all(&vec![byte; size]).unwrap();
-            let s = stream.clone();
-            let got = io.run_sync(
-                move || s.read_bytes(size, false),
-                Some(Duration::from_secs(60)),
-            );
-            let got = got.unwrap();
+            let got = wait(&io, stream.read_bytes(size, false)).unwrap();
             assert!(got.iter().all(|&b| b == byte));
             got
         };

@@ -129,17 +129,13 @@ impl WriteQueue {
 #[cfg(test)]
 mod tests {
     use std::io::Read;
-    use std::os::unix::net::UnixStream;
     use std::time::Duration;
 
-    use crate::iostream::IOStream;
-    use crate::IOLoop;
+    use crate::iostream::reading::tests::stream_and_peer;
 
     #[test]
     fn writes_joining_an_iterations_queue_leave_even_if_the_stream_is_dropped_at_once() {
-        let io = IOLoop::current();
-        let (ours, mut peer) = UnixStream::pair().unwrap();
-        let stream = IOStream::from_unix(ours).unwrap();
+        let (io, stream, mut peer) = stream_and_peer();
         let i = io.clone();
         io.add_callback(move || {
             // An empty write first (nothing queued: the loop need not hold the
