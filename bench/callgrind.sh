@@ -40,16 +40,20 @@ measure() {
     for _ in $(seq 600); do grep -q '^port ' "$scratch/port" && break; sleep 0.1; done
     local port
     port=$(awk '/^port /{print $2}' "$scratch/port")
-    [ -n "$port" ] || { echo "the $side server announced no port" >&2; exit 1; }
-    callgrind_control -i on "$server" > /dev/null
+    if [ -z "$port" ]; then
+        kill "$server" 2>/dev/null || true
+        echo "the $side server announced no port" >&2
+        exit 1
+    fi
+    callgrind_control -i on "$server" > /dev/null 2>&1
     local before requests
     before=$(wc -l < "$scratch/vg")
     # shellcheck disable=SC2086
     requests=$("$bin" --child $client_args --port "$port" --seconds "$seconds" | awk '{print $1}')
     local after
     after=$(wc -l < "$scratch/vg")
-    callgrind_control -i off "$server" > /dev/null
-    callgrind_control -d "$server" > /dev/null
+    callgrind_control -i off "$server" > /dev/null 2>&1
+    callgrind_control -d "$server" > /dev/null 2>&1
     kill "$server"
     wait "$server" 2>/dev/null || true
     local instructions
