@@ -774,7 +774,7 @@ impl IOStream {
                 state.pending.is_some()
             };
             if pending {
-                self.advance_read();
+                self.advance_read_after_edge();
             } else {
                 self.read_ahead();
             }

@@ -200,9 +200,26 @@ impl IOStream {
     /// Serves the pending read from the buffer, reading from the socket as needed,
     /// until it completes or the socket would block.
     pub(super) fn advance_read(&self) {
+        self.advance(false);
+    }
+
+    /// `advance_read` on a readable edge: the socket is read first. The pending read
+    /// was judged on the buffer as it is (every change to the buffer or the stream's
+    /// state is followed by a judgment, and a read is left pending only when it needed
+    /// more), so judging it again before reading would say the same.
+    pub(super) fn advance_read_after_edge(&self) {
+        self.advance(true);
+    }
+
+    fn advance(&self, mut judged: bool) {
         let mut budget = READ_BUDGET;
         loop {
-            match self.serve_from_buffer() {
+            let step = if std::mem::take(&mut judged) {
+                Step::NeedMore
+            } else {
+                self.serve_from_buffer()
+            };
+            match step {
                 Step::Done => return,
                 Step::Unsatisfiable(error) => {
                     self.close_with(Some(error));
