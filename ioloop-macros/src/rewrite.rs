@@ -252,9 +252,15 @@ impl Rewriter<'_> {
             Nesting::Body => {
                 // Spanned on the user's `yield_!(...)`, so type errors and lints about the
                 // value (an unused `Result`) point there.
+                // A future done already gives its result without `suspend`'s future.
                 quote_spanned!(span=> ({
                     let yielded = ::ioloop::__private::yielded(#value);
-                    ::ioloop::__private::suspend(&#co, yielded).await
+                    match ::ioloop::__private::ready_now(yielded) {
+                        ::core::result::Result::Ok(done) => done,
+                        ::core::result::Result::Err(yielded) => {
+                            ::ioloop::__private::suspend(&#co, yielded).await
+                        }
+                    }
                 }))
             }
             Nesting::Closure | Nesting::Async => {

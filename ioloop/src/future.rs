@@ -11,6 +11,8 @@ use crate::error::{Error, Result};
 use crate::resume::{self, Resume};
 use crate::trampoline::{self, Deferred};
 
+mod spare;
+
 type BoxedCallback<T> = Box<dyn FnOnce(&Future<T>)>;
 
 /// A done callback: a closure, or a suspended coroutine to resume (no closure to
@@ -232,6 +234,65 @@ impl<T: 'static> Future<T> {
         let f = Future::new();
         *f.inner.state.borrow_mut() = State::Done(result);
         f
+    }
+
+    /// A pending future: the thread's spare of this type if there is one (see
+    /// [`spare`]), else a new one. What a stream's reads are made of.
+    pub(crate) fn new_reusing() -> Future<T> {
+        Future::reusing(State::Pending)
+    }
+
+    /// A future that already holds `value`: the thread's spare of this type if there is
+    /// one, else a new one. What a stream's coalesced writes are made of.
+    pub(crate) fn ready_reusing(value: T) -> Future<T> {
+        Future::reusing(State::Done(Ok(value)))
+    }
+
+    fn reusing(state: State<T>) -> Future<T> {
+        let Some(future) = spare::take::<T>() else {
+            let future = Future::new();
+            *future.inner.state.borrow_mut() = state;
+            return future;
+        };
+        // As good as new: it was kept only with its value taken and nothing attached.
+        *future.inner.state.borrow_mut() = state;
+        future.inner.retrieved.set(false);
+        future
+    }
+
+    /// Lets go of this handle, which has taken the future's value (a coroutine's
+    /// `yield_!`): when it is the last one and nobody else can see the future, it
+    /// becomes the thread's spare of its type, for the next read or write to reuse
+    /// (see [`spare`]). Otherwise just a drop.
+    #[inline]
+    pub(crate) fn give_back(self) {
+        if spare::kept::<T>() && self.reusable() {
+            spare::keep(self);
+        }
+    }
+
+    /// Whether nobody but the holder of `self` can see this future or anything it did:
+    /// the only handle, no weak one, its value taken, no callback, no hook, not
+    /// cancelled.
+    fn reusable(&self) -> bool {
+        if Rc::strong_count(&self.inner) != 1 || Rc::weak_count(&self.inner) != 0 {
+            return false;
+        }
+        if self.inner.cancelled.get() || !matches!(*self.inner.state.borrow(), State::Taken) {
+            return false;
+        }
+        // A done future has no callbacks: they run (and are let go) as it completes,
+        // and one added later runs at once.
+        debug_assert!({
+            let callbacks = self.inner.callbacks.take();
+            let quiet = matches!(callbacks, Callbacks::None);
+            self.inner.callbacks.set(callbacks);
+            quiet
+        });
+        let hook = self.inner.cancel_hook.take();
+        let unhooked = hook.is_none();
+        self.inner.cancel_hook.set(hook);
+        unhooked
     }
 
     /// Completes the future with a value and runs its done callbacks.
@@ -697,6 +758,61 @@ mod tests {
         fn wake(self: Arc<Self>) {
             self.0.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    #[test]
+    fn a_future_given_back_is_reused_only_if_nobody_else_can_see_it_and_its_value_was_taken() {
+        use bytes::Bytes;
+        let nothing_kept = || spare::take::<Bytes>().is_none();
+        let read = Future::<Bytes>::new_reusing();
+        read.set_result(Bytes::from_static(b"line")).unwrap();
+        let other = read.clone();
+        assert_eq!(&read.take_result().unwrap()[..], b"line");
+        read.give_back();
+        assert!(nothing_kept(), "another handle remains");
+        let weak = other.downgrade();
+        other.clone().give_back();
+        assert!(nothing_kept(), "another handle, and a weak one");
+        drop(weak);
+        let was = Rc::as_ptr(&other.inner);
+        other.give_back(); // the last handle, value taken: kept
+        let again = Future::<Bytes>::new_reusing();
+        assert_eq!(Rc::as_ptr(&again.inner), was, "the spare is reused");
+        assert!(
+            !again.done() && !again.inner.retrieved.get(),
+            "as good as new"
+        );
+        assert!(nothing_kept(), "one spare, used once");
+
+        // Its value not taken (it would keep the bytes), failed, or cancelled: not kept.
+        Future::ready(Bytes::from_static(b"kept?")).give_back();
+        assert!(nothing_kept());
+        let failed = Future::<Bytes>::failed(Error::msg("no"));
+        let _ = failed.take_result();
+        failed.give_back();
+        assert!(nothing_kept());
+        let cancelled = Future::<Bytes>::new();
+        cancelled.cancel();
+        let _ = cancelled.take_result();
+        cancelled.give_back();
+        assert!(nothing_kept());
+        let watched = Future::<Bytes>::new();
+        watched.add_done_callback(|_| {});
+        watched.give_back(); // pending, with a callback
+        assert!(nothing_kept());
+
+        // A write's `()` future is kept likewise; other types never are.
+        let write = Future::ready_reusing(());
+        write.take_result().unwrap();
+        let was = Rc::as_ptr(&write.inner);
+        write.give_back();
+        let next = Future::ready_reusing(());
+        assert_eq!(Rc::as_ptr(&next.inner), was);
+        assert!(next.result().is_ok());
+        let number = Future::ready(7u32);
+        number.take_result().unwrap();
+        number.give_back();
+        assert!(spare::take::<u32>().is_none());
     }
 
     #[test]

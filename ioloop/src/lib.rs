@@ -218,7 +218,7 @@ macro_rules! task {
 /// Not public API: what `#[ioloop::coroutine]` expands to.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::gen::runner::{coroutine, suspend, yielded, Co};
+    pub use crate::gen::runner::{coroutine, ready_now, suspend, yielded, Co};
 
     /// Fixes the output type of the coroutine's body to its declared return type, so `?`
     /// and `return` inside it type-check as in the original function.

@@ -12,6 +12,7 @@
 //! copying at all.
 
 mod limit;
+mod read_buffers;
 mod reading;
 mod request;
 #[cfg(feature = "tls")]
@@ -53,6 +54,8 @@ struct State {
     /// Counts the reads started; the pending read is the one numbered so, which tells
     /// a late cancellation from the read now pending.
     read_id: u64,
+    /// The cancel hook of this stream's reads, made at the first one that waits.
+    read_hook: Option<Rc<reading::CancelRead>>,
     writes: WriteQueue,
     /// Waiting for a non-blocking connect to finish: the future to tell. Weak: the
     /// future holds the stream until then (see `ConnectHook`), not the other way round.
@@ -105,6 +108,8 @@ struct Inner {
     /// the future and still get its result. Owned by the handler rather than the
     /// stream, so removing the handler (on close, or when the loop closes) lets go.
     holder: Weak<Holder>,
+    /// Whether `holder` holds the stream: `settle_keepalive` looks here first.
+    held: Cell<bool>,
     /// The loop's registration of the socket, removed by key (never by fd number).
     key: Cell<Option<HandlerKey>>,
 }
@@ -352,6 +357,7 @@ impl IOStream {
                 buffer: BytesMut::new(),
                 pending: None,
                 read_id: 0,
+                read_hook: None,
                 writes: WriteQueue::default(),
                 connecting,
                 closed: false,
@@ -369,6 +375,7 @@ impl IOStream {
             close_callback: Cell::new(None),
             close_watch: Cell::new(None),
             holder: Rc::downgrade(&holder),
+            held: Cell::new(false),
             key: Cell::new(None),
         }));
         let weak: Weak<Inner> = Rc::downgrade(&stream.inner);
@@ -630,20 +637,23 @@ impl IOStream {
     /// change that.
     fn settle_keepalive(&self) {
         self.drop_unobserved_read();
-        let Some(holder) = self.inner.holder.upgrade() else {
-            return; // the handler is gone: closed, or the loop is
-        };
         let busy = {
             let state = self.inner.state.borrow();
             !state.closed
                 && (state.pending.is_some() || !state.writes.is_idle() || self.transport_unsent())
         };
-        let held = holder.borrow().is_some();
-        let released = match (busy, held) {
-            (true, false) => holder.borrow_mut().replace(self.clone()),
-            (false, true) => holder.borrow_mut().take(),
-            _ => None,
+        if busy == self.inner.held.get() {
+            return; // as it should be (most calls): the holder is not touched
+        }
+        let Some(holder) = self.inner.holder.upgrade() else {
+            return; // the handler is gone: closed, or the loop is
         };
+        let released = if busy {
+            holder.borrow_mut().replace(self.clone())
+        } else {
+            holder.borrow_mut().take()
+        };
+        self.inner.held.set(busy);
         // Dropped outside the borrow: it may be the last handle.
         drop(released);
     }
@@ -713,7 +723,9 @@ impl IOStream {
         };
         match (&io, coalesced) {
             (Some(io), true) if schedule => io.at_iteration_end(self.inner.clone()),
-            (_, true) => {}
+            // Joins this iteration's queued writes: the loop holds the stream already
+            // (it did since the first of them, and only a flush lets go).
+            (_, true) => return future,
             (_, false) => self.flush(),
         }
         self.settle_keepalive();
@@ -767,7 +779,11 @@ impl IOStream {
             // As after a connect: queued writes go out, and a waiting read reads.
             events |= Events::READ | Events::WRITE;
         }
-        if events.intersects(Events::WRITE) {
+        // (An edge says writable with nearly every read: with nothing queued, in the
+        // stream or its transport's TLS records, there is nothing to flush.)
+        if events.intersects(Events::WRITE)
+            && (!self.inner.state.borrow().writes.is_idle() || self.transport_unsent())
+        {
             self.flush();
         }
         if events.intersects(Events::ERROR) && self.one_way_error(true).is_some() {
@@ -784,7 +800,7 @@ impl IOStream {
                 state.pending.is_some()
             };
             if pending {
-                self.advance_read();
+                self.advance_read_after_edge();
             } else {
                 self.read_ahead();
             }

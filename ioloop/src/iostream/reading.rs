@@ -14,7 +14,9 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::rc::{Rc, Weak};
 
+use super::read_buffers;
 use super::request::{Request, Verdict};
+use super::transport::Transport;
 use super::{closed_error, Bytes, BytesMut, IOStream, Inner, LimitExceeded};
 use crate::error::{Error, ErrorKind};
 use crate::events::Events;
@@ -31,6 +33,16 @@ thread_local! {
     static SCRATCH: RefCell<Box<[MaybeUninit<u8>]>> =
         RefCell::new(vec![MaybeUninit::uninit(); READ_CHUNK].into_boxed_slice());
 }
+/// A read known to need at least this many more bytes (an exact `read_bytes`) reads
+/// them from the socket straight into the stream's buffer, reserved for them, instead
+/// of through the scratch chunk: a 64 KiB message was copied once more, after growing
+/// the buffer piece by piece. Smaller reads go through the scratch chunk, which asks
+/// the kernel for everything there is in one call.
+const DIRECT_READ_MIN: usize = 4 * 1024;
+/// Room asked beyond a direct read's need, so that a read bringing exactly the message
+/// comes up short of what was asked, which says the socket is drained (no `recv` that
+/// is sure to fail before the next message), and the start of a next one fits.
+const DIRECT_READ_SLACK: usize = 1024;
 /// The most bytes one stream reads in one loop turn before it lets the others run (and
 /// picks up in the next turn): a peer flooding bytes cannot hold up the loop's other
 /// connections for longer than reading this much takes.
@@ -50,10 +62,37 @@ pub(super) enum PendingRead {
 }
 
 impl IOStream {
-    pub(super) fn start_data_read(&self, request: Request) -> Future<Bytes> {
-        let future = Future::new();
+    pub(super) fn start_data_read(&self, mut request: Request) -> Future<Bytes> {
+        if let Some(data) = self.take_at_once(&mut request) {
+            return Future::ready_reusing(data);
+        }
+        // (The thread's spare read future, when a coroutine gave one back.)
+        let future = Future::new_reusing();
         self.start_read(PendingRead::Data(request, future.clone()));
         future
+    }
+
+    /// The bytes `request` takes from the buffer at once, when nothing else is going on
+    /// (no read pending, no trait reader, the stream open): what `start_read` would
+    /// hand its future before returning, without the pending read, its hook and the
+    /// keep-alive (none of which the read changes). A pipeline's second and later
+    /// requests are all read so. `None`: the read goes the whole way (the request keeps
+    /// what its search has ruled out).
+    fn take_at_once(&self, request: &mut Request) -> Option<Bytes> {
+        let mut guard = self.inner.state.borrow_mut();
+        let state = &mut *guard;
+        if state.pending.is_some()
+            || state.closed
+            || state.traits.is_some()
+            || state.buffer.is_empty()
+        {
+            return None;
+        }
+        let Verdict::Take(n) = request.verdict(&state.buffer, false) else {
+            return None;
+        };
+        state.read_id += 1; // (numbered as every read is)
+        Some(take_front(&mut state.buffer, n, request))
     }
 
     pub(super) fn start_read(&self, pending: PendingRead) {
@@ -93,25 +132,32 @@ impl IOStream {
     /// buffer already satisfies complete inside `advance_read`, and need no hook (one
     /// allocation fewer per such read).
     fn arm_cancel(&self, id: u64) {
-        let state = self.inner.state.borrow();
-        if state.read_id != id {
-            return; // it completed, and its callbacks started another read
+        {
+            let state = self.inner.state.borrow();
+            if state.read_id != id {
+                return; // it completed, and its callbacks started another read
+            }
+            let Some(pending) = &state.pending else {
+                return;
+            };
+            if pending.future().done() {
+                // Cancelled before its hook was armed (by a callback `advance_read` ran):
+                // end it now, as the hook would have, before it can take any byte.
+                drop(state);
+                self.withdraw_read(Some(id));
+                return;
+            }
         }
-        let Some(pending) = &state.pending else {
-            return;
-        };
-        if pending.future().done() {
-            // Cancelled before its hook was armed (by a callback `advance_read` ran):
-            // end it now, as the hook would have, before it can take any byte.
-            drop(state);
-            self.withdraw_read(Some(id));
-            return;
-        }
-        let hook = Rc::new(CancelRead {
-            stream: Rc::downgrade(&self.inner),
-            id,
+        let mut guard = self.inner.state.borrow_mut();
+        let state = &mut *guard;
+        let hook = state.read_hook.get_or_insert_with(|| {
+            Rc::new(CancelRead {
+                stream: Rc::downgrade(&self.inner),
+            })
         });
-        pending.future().set_cancel_hook(hook);
+        if let Some(pending) = &state.pending {
+            pending.future().set_cancel_hook(hook.clone());
+        }
     }
 
     /// Ends the pending read without completing it (numbered `only`, if given): it was
@@ -154,9 +200,26 @@ impl IOStream {
     /// Serves the pending read from the buffer, reading from the socket as needed,
     /// until it completes or the socket would block.
     pub(super) fn advance_read(&self) {
+        self.advance(false);
+    }
+
+    /// `advance_read` on a readable edge: the socket is read first. The pending read
+    /// was judged on the buffer as it is (every change to the buffer or the stream's
+    /// state is followed by a judgment, and a read is left pending only when it needed
+    /// more), so judging it again before reading would say the same.
+    pub(super) fn advance_read_after_edge(&self) {
+        self.advance(true);
+    }
+
+    fn advance(&self, mut judged: bool) {
         let mut budget = READ_BUDGET;
         loop {
-            match self.serve_from_buffer() {
+            let step = if std::mem::take(&mut judged) {
+                Step::NeedMore
+            } else {
+                self.serve_from_buffer()
+            };
+            match step {
                 Step::Done => return,
                 Step::Unsatisfiable(error) => {
                     self.close_with(Some(error));
@@ -183,40 +246,45 @@ impl IOStream {
     pub(super) fn serve_from_buffer(&self) -> Step {
         let mut guard = self.inner.state.borrow_mut();
         let state = &mut *guard;
-        let Some(mut pending) = state.pending.take() else {
-            return Step::Done;
+        // Judged in place (a read still waiting, the commonest verdict, stays put), then
+        // taken out to be completed or failed outside the borrow: the future's callbacks
+        // may use the stream.
+        let verdict = match state.pending.as_mut() {
+            Some(pending) => pending.verdict(&mut state.buffer, state.closed),
+            None => return Step::Done,
         };
-        // Decided under the borrow, completed or failed outside it: the future's
-        // callbacks may use the stream.
-        match pending.verdict(&mut state.buffer, state.closed) {
+        if matches!(verdict, Verdict::More) && !state.closed {
+            return Step::NeedMore;
+        }
+        let Some(pending) = state.pending.take() else {
+            return Step::Done; // (not so: it was judged just above)
+        };
+        match verdict {
             Verdict::Take(n) => {
                 let completion = pending.take(&mut state.buffer, n);
                 if state.buffer.is_empty() {
-                    // Drained: let go of the allocation (the bytes handed out keep
-                    // theirs), so an idle stream holds no buffer.
+                    // Drained (a `read_into` copied it all): let go of the allocation,
+                    // as `take_front` does, so an idle stream holds no buffer.
                     state.buffer = BytesMut::new();
                 }
                 drop(guard);
                 completion.complete();
                 Step::Done
             }
-            // Closed for another reason first: that reason is the read's, as in
-            // Tornado's `close`, which ignores an unsatisfiable read.
-            Verdict::More | Verdict::Unsatisfiable(_) if state.closed => {
-                let error = closed_error(&state.cause);
-                drop(guard);
-                pending.future().fail_observed(error);
-                Step::Done
-            }
-            Verdict::More => {
-                state.pending = Some(pending);
-                Step::NeedMore
-            }
-            Verdict::Unsatisfiable(why) => {
+            Verdict::Unsatisfiable(why) if !state.closed => {
                 drop(guard);
                 let error = pending.unsatisfiable(why);
                 pending.future().fail(error.clone());
                 Step::Unsatisfiable(error)
+            }
+            // Closed (a read still waiting was kept above): for this or another reason
+            // first, that reason is the read's, as in Tornado's `close`, which ignores
+            // an unsatisfiable read.
+            Verdict::More | Verdict::Unsatisfiable(_) => {
+                let error = closed_error(&state.cause);
+                drop(guard);
+                pending.future().fail_observed(error);
+                Step::Done
             }
         }
     }
@@ -247,6 +315,10 @@ impl IOStream {
             return Received::Nothing;
         };
         let buffer_empty = state.buffer.is_empty();
+        let need = match &state.pending {
+            Some(PendingRead::Data(request, _)) => request.known_need(state.buffer.len()),
+            _ => 0,
+        };
         let (result, asked) = match &mut state.pending {
             Some(PendingRead::Into { buf, filled, .. }) if buffer_empty => {
                 let room = (buf.len() - *filled).min(READ_BUDGET);
@@ -256,16 +328,23 @@ impl IOStream {
                 }
                 (n, room)
             }
+            _ if need >= DIRECT_READ_MIN => {
+                let room = need.min(READ_BUDGET) + DIRECT_READ_SLACK;
+                (read_appending(transport, &mut state.buffer, room), room)
+            }
             _ => SCRATCH.with(|scratch| {
                 let mut scratch = scratch.borrow_mut();
                 let room = scratch.len().min(READ_BUDGET);
                 let n = transport.read(&mut scratch[..room]).map(|got| {
                     // Into an empty buffer: a fresh allocation of just this size, rather
-                    // than keeping whatever the last message grew it to.
+                    // than keeping whatever the last message grew it to (made straight
+                    // from the bytes: growing an empty buffer took twice the
+                    // instructions).
                     if state.buffer.is_empty() {
-                        state.buffer = BytesMut::new();
+                        state.buffer = BytesMut::from(got);
+                    } else {
+                        state.buffer.extend_from_slice(got);
                     }
-                    state.buffer.extend_from_slice(got);
                     got.len()
                 });
                 (n, room)
@@ -331,6 +410,23 @@ impl IOStream {
     }
 }
 
+/// One read through `transport` into `buffer`'s spare capacity, `room` bytes of it
+/// reserved first: how many bytes came (0 at end of file), now at the buffer's end.
+fn read_appending(transport: &Transport, buffer: &mut BytesMut, room: usize) -> io::Result<usize> {
+    if buffer.capacity() == 0 && room >= read_buffers::POOLED_MIN {
+        *buffer = read_buffers::buffer(room); // (a spare one, when the thread has one)
+    }
+    buffer.reserve(room);
+    let filled = buffer.len();
+    let n = transport
+        .read(&mut buffer.spare_capacity_mut()[..room])?
+        .len();
+    // SAFETY: the read initialised the first `n` bytes of the spare capacity, which
+    // follow the buffer's `filled` initialised ones.
+    unsafe { buffer.set_len(filled + n) };
+    Ok(n)
+}
+
 /// What one read from the socket brought.
 enum Received {
     /// `n` bytes (0 after an interrupted call: try again).
@@ -381,15 +477,8 @@ impl PendingRead {
     /// verdict said (a `read_into`'s own buffer, which holds them).
     fn take(self, buffer: &mut BytesMut, n: usize) -> Completion {
         match self {
-            PendingRead::Data(_, future) => {
-                // All of it (the common case: one message, one read): the buffer's own
-                // allocation becomes the `Bytes`, with no shared header to allocate.
-                let data = if n == buffer.len() {
-                    std::mem::take(buffer).freeze()
-                } else {
-                    buffer.split_to(n).freeze()
-                };
-                Completion::Data(future, data)
+            PendingRead::Data(request, future) => {
+                Completion::Data(future, take_front(buffer, n, &request))
             }
             PendingRead::Into { buf, future, .. } => Completion::Into(future, (buf, n)),
         }
@@ -419,6 +508,28 @@ impl PendingRead {
             PendingRead::Into { future, .. } => future,
         }
     }
+}
+
+/// The first `n` bytes of `buffer`, which `request` takes, split off without copying;
+/// a drained buffer lets go of its allocation (the bytes handed out keep it), so an
+/// idle stream holds none.
+fn take_front(buffer: &mut BytesMut, n: usize, request: &Request) -> Bytes {
+    // All of it (the common case: one message, one read): the buffer's own allocation
+    // becomes the `Bytes`, with no shared header to allocate; a large exact read's
+    // (read straight into it) goes back to the thread's spares once those bytes are
+    // dropped, for the next such read.
+    if n == buffer.len() {
+        let whole = std::mem::take(buffer);
+        if request.known_need(0) >= DIRECT_READ_MIN {
+            return read_buffers::freeze(whole);
+        }
+        return whole.freeze();
+    }
+    let data = buffer.split_to(n).freeze();
+    if buffer.is_empty() {
+        *buffer = BytesMut::new();
+    }
+    data
 }
 
 /// A satisfied read and its result, to complete once the stream's state is no longer
@@ -471,18 +582,151 @@ impl<T: 'static> ReadFuture for Future<T> {
 }
 
 /// A pending read's cancel hook: cancelling the read ends it at once (see
-/// `IOStream::withdraw_read`), so the next read may start and no byte is lost.
-struct CancelRead {
+/// `IOStream::withdraw_read`), so the next read may start and no byte is lost. One per
+/// stream, made at its first read that has to wait, and hung on each such read's
+/// future (one allocation per stream rather than per read). A future runs its hook only
+/// while it is pending, and only the stream's pending read is, so the hook needs no
+/// more than the stream to find its read.
+pub(super) struct CancelRead {
     stream: Weak<Inner>,
-    id: u64,
 }
 
 impl CancelHook for CancelRead {
     fn cancel(self: Rc<Self>) {
         if let Some(inner) = self.stream.upgrade() {
             let stream = IOStream::from(inner);
-            stream.withdraw_read(Some(self.id));
+            let cancelled = match &stream.inner.state.borrow().pending {
+                Some(pending) => pending.future().done(),
+                None => false,
+            };
+            if cancelled {
+                stream.withdraw_read(None);
+            }
             stream.settle_keepalive();
         }
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::IOLoop;
+
+    /// The current loop, a stream over one end of a Unix socket pair, and the other end.
+    pub(in crate::iostream) fn stream_and_peer() -> (IOLoop, IOStream, UnixStream) {
+        let (ours, peer) = UnixStream::pair().unwrap();
+        (IOLoop::current(), IOStream::from_unix(ours).unwrap(), peer)
+    }
+
+    /// What `future` gives, the loop run until then (a minute at most).
+    fn wait<T: 'static>(io: &IOLoop, future: Future<T>) -> crate::Result<T> {
+        io.run_sync(move || future, Some(Duration::from_secs(60)))
+    }
+
+    #[test]
+    fn an_exact_read_past_the_budget_reads_into_room_reserved_for_it_and_leaves_the_rest() {
+        let (io, stream, mut peer) = stream_and_peer();
+        let message: Vec<u8> = (0..150 * 1024).map(|i| (i % 251) as u8).collect();
+        peer.write_all(&message[..10 * 1024]).unwrap();
+        let read = stream.read_bytes(message.len(), false);
+        {
+            // The first piece came at once, straight into room the read reserved in
+            // the stream's buffer for a turn's worth (no scratch chunk, no copy).
+            let state = stream.inner.state.borrow();
+            assert_eq!(state.buffer.len(), 10 * 1024);
+            assert!(state.buffer.capacity() >= READ_BUDGET);
+        }
+        let rest = message[10 * 1024..].to_vec();
+        let writer = std::thread::spawn(move || {
+            peer.write_all(&rest).unwrap();
+            peer.write_all(b"tail\n").unwrap();
+            peer
+        });
+        let got = wait(&io, read);
+        assert!(
+            got.unwrap() == message,
+            "the message arrives whole, in order"
+        );
+        let tail = wait(&io, stream.read_until("\n", None));
+        assert_eq!(&tail.unwrap()[..], b"tail\n");
+        drop(writer.join().unwrap());
+    }
+
+    #[test]
+    fn a_cancelled_read_ends_only_itself_and_later_reads_share_the_streams_hook() {
+        let (io, stream, mut peer) = stream_and_peer();
+        let hook = |s: &IOStream| s.inner.state.borrow().read_hook.clone().unwrap();
+        let first = stream.read_until("\n", None);
+        let made = hook(&stream);
+        assert!(first.cancel());
+        assert!(!stream.reading(), "the cancelled read withdrew itself");
+        let second = stream.read_until("\n", None);
+        assert!(Rc::ptr_eq(&made, &hook(&stream)), "one hook per stream");
+        assert!(!first.cancel(), "done already");
+        assert!(
+            stream.reading(),
+            "cancelling the old read again leaves the new one"
+        );
+        let third_try = stream.read_until("\n", None);
+        assert!(third_try.exception().is_some(), "one read at a time");
+        peer.write_all(b"line\n").unwrap();
+        let got = wait(&io, second);
+        assert_eq!(&got.unwrap()[..], b"line\n");
+    }
+
+    #[test]
+    fn reads_the_buffer_satisfies_complete_at_once_in_order_and_leave_the_stream_as_it_was() {
+        let (io, stream, mut peer) = stream_and_peer();
+        peer.write_all(b"one\ntwo\nthree\nfour").unwrap();
+        let first = wait(&io, stream.read_until("\n", None));
+        assert_eq!(&first.unwrap()[..], b"one\n");
+        // The rest is buffered: each read is done as it returns, with the next line.
+        let id = stream.inner.state.borrow().read_id;
+        let two = stream.read_until("\n", Some(64));
+        let three = stream.read_bytes(6, false);
+        assert_eq!(&two.result().unwrap()[..], b"two\n");
+        assert_eq!(&three.result().unwrap()[..], b"three\n");
+        assert_eq!(stream.inner.state.borrow().read_id, id + 2, "numbered");
+        assert!(!stream.reading() && !stream.inner.holder.upgrade().unwrap().borrow().is_some());
+        // What the buffer cannot satisfy waits, with what is buffered kept for it.
+        let rest = stream.read_until("\n", None);
+        assert!(!rest.done() && stream.reading());
+        // One read at a time still holds for a read the buffer would satisfy.
+        let beside = stream.read_bytes(1, false);
+        assert!(beside.exception().is_some());
+        peer.write_all(b"\n").unwrap();
+        let got = wait(&io, rest);
+        assert_eq!(&got.unwrap()[..], b"four\n");
+    }
+
+    #[test]
+    fn a_large_exact_reads_buffer_serves_the_next_once_its_bytes_are_dropped() {
+        let (io, stream, mut peer) = stream_and_peer();
+        let size = 20 * 1024; // (the socket's buffer holds a message: written at once)
+        let mut next = |byte: u8| {
+            peer.write_all(&vec![byte; size]).unwrap();
+            let got = wait(&io, stream.read_bytes(size, false)).unwrap();
+            assert!(got.iter().all(|&b| b == byte));
+            got
+        };
+        let first = next(1);
+        let at = first.as_ptr();
+        assert_eq!(read_buffers::spares(), 0);
+        drop(first);
+        assert_eq!(read_buffers::spares(), 1, "given back with its bytes");
+        let second = next(2);
+        assert_eq!(read_buffers::spares(), 0);
+        assert_eq!(
+            second.as_ptr(),
+            at,
+            "the first message's buffer, back from the spares"
+        );
+        // Still lent out: the third message gets a buffer of its own.
+        let third = next(3);
+        assert_ne!(third.as_ptr(), second.as_ptr());
     }
 }

@@ -6,6 +6,9 @@
 //! each, however small the pieces they arrive in (a rescan from byte 0 after every
 //! `recv` made a flood without the delimiter cost time quadratic in its size).
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use memchr::memmem::Finder;
 use regex::bytes::Regex;
 use regex_automata::hybrid::dfa::{Cache, DFA};
@@ -18,9 +21,12 @@ use super::LimitExceeded;
 /// One pending read's request.
 pub(crate) enum Request {
     /// Up to and including the delimiter, within `max` bytes.
-    Until(Box<Until>),
-    /// Up to and including the end of the first match, within `max` bytes.
-    Regex(RegexSearch),
+    Until(Until),
+    /// Up to and including the end of the first match, within `max` bytes. Boxed: a
+    /// regex search is several times the size of the other requests, and every read's
+    /// request is moved a few times on its way into the stream (a regex read compiles
+    /// its pattern anyway).
+    Regex(Box<RegexSearch>),
     /// Exactly `n` bytes, or with `partial` whatever is there (at least one byte).
     Bytes { n: usize, partial: bool },
     /// Everything until the peer closes.
@@ -28,9 +34,10 @@ pub(crate) enum Request {
 }
 
 /// A byte-string delimiter, searched with `memmem` (which takes `memchr`'s path for a
-/// one-byte delimiter); the finder is built once per read.
+/// one-byte delimiter); the finder is shared by the thread's reads of that delimiter
+/// (see [`finder`]).
 pub(crate) struct Until {
-    finder: Finder<'static>,
+    finder: Rc<Finder<'static>>,
     max: Option<usize>,
     /// No match starts before this offset of the buffer: the next search starts here.
     resume: usize,
@@ -62,22 +69,22 @@ enum Scan {
 impl Request {
     /// Up to and including `delimiter`, within `max` bytes.
     pub(crate) fn until(delimiter: &[u8], max: Option<usize>) -> Request {
-        Request::Until(Box::new(Until {
-            finder: Finder::new(delimiter).into_owned(),
+        Request::Until(Until {
+            finder: finder(delimiter),
             max,
             resume: 0,
             examined: 0,
-        }))
+        })
     }
 
     /// Up to and including the end of the first match of `regex`, within `max` bytes.
     pub(crate) fn regex(regex: Regex, max: Option<usize>) -> Request {
-        Request::Regex(RegexSearch {
+        Request::Regex(Box::new(RegexSearch {
             regex,
             max,
             scan: Scan::Fresh,
             examined: 0,
-        })
+        }))
     }
 
     /// The limit an [`Unsatisfiable`](Verdict::Unsatisfiable) verdict on this request
@@ -90,6 +97,16 @@ impl Request {
             Request::Bytes { .. } | Request::UntilClose => return None,
         };
         Some(LimitExceeded::max_bytes(max, delimiter, regex))
+    }
+
+    /// The bytes this request needs beyond `buffered` whatever they turn out to be: an
+    /// exact `read_bytes`'s missing part, or 0 for the rest (a search or a partial read
+    /// cannot know how much will do).
+    pub(crate) fn known_need(&self, buffered: usize) -> usize {
+        match self {
+            Request::Bytes { n, partial: false } => n.saturating_sub(buffered),
+            _ => 0,
+        }
     }
 
     /// Judges `buffer`; `closed` means no more data will come. Between calls for one
@@ -117,6 +134,55 @@ impl Request {
             Request::UntilClose => Verdict::More,
         }
     }
+}
+
+/// Delimiters whose finders a thread keeps, most recently used first: a server reads
+/// with one or two (a line's, a header block's) over and over.
+const KEPT_FINDERS: usize = 4;
+/// Longer delimiters get a finder of their own per read (they are rare, and the cache
+/// stays small).
+const KEPT_DELIMITER_MAX: usize = 64;
+
+thread_local! {
+    /// The finders of the delimiters this thread's reads used last. Building one per
+    /// read (its prefilter, a copy of the needle, a 32-byte aligned box for its vectors)
+    /// cost more than a pipelined request's whole search and completion.
+    static FINDERS: RefCell<Vec<Rc<Finder<'static>>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The searcher for `delimiter`: the thread's kept one, or a new one (then kept, in
+/// place of the least recently used, when short enough).
+fn finder(delimiter: &[u8]) -> Rc<Finder<'static>> {
+    let build = || Rc::new(Finder::new(delimiter).into_owned());
+    if delimiter.len() > KEPT_DELIMITER_MAX {
+        return build();
+    }
+    // (`try_with`: a read started while the thread's locals are torn down goes uncached.)
+    FINDERS
+        .try_with(|kept| {
+            let mut kept = kept.borrow_mut();
+            // Most reads use the delimiter the last one did: checked first, inline.
+            if let Some(last) = kept.first() {
+                if same_bytes(last.needle(), delimiter) {
+                    return last.clone();
+                }
+            }
+            if let Some(at) = kept.iter().position(|f| same_bytes(f.needle(), delimiter)) {
+                kept[..=at].rotate_right(1);
+                return kept[0].clone();
+            }
+            let finder = build();
+            kept.truncate(KEPT_FINDERS - 1);
+            kept.insert(0, finder.clone());
+            finder
+        })
+        .unwrap_or_else(|_| build())
+}
+
+/// `a == b`, compared in line: delimiters are a few bytes, for which a call to
+/// `memcmp` costs more than the comparison.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 impl Until {
@@ -305,6 +371,33 @@ mod tests {
         ));
     }
 
+    fn finder_of(request: &Request) -> &Rc<Finder<'static>> {
+        match request {
+            Request::Until(until) => &until.finder,
+            _ => unreachable!("a delimiter read"),
+        }
+    }
+
+    #[test]
+    fn reads_of_one_delimiter_share_the_threads_finder_and_few_are_kept() {
+        let first = until("\r\n", Some(10));
+        let again = until("\r\n", None);
+        assert!(Rc::ptr_eq(finder_of(&first), finder_of(&again)));
+        // More delimiters than are kept push the oldest out: it is built anew.
+        for d in ["a", "b", "c", "d", "e"] {
+            assert_eq!(until(d, None).verdict(b"xyz", false), Verdict::More);
+        }
+        let rebuilt = until("\r\n", None);
+        assert!(!Rc::ptr_eq(finder_of(&first), finder_of(&rebuilt)));
+        let mut rebuilt = rebuilt;
+        assert_eq!(rebuilt.verdict(b"ab\r\n", false), Verdict::Take(4));
+        FINDERS.with(|kept| assert!(kept.borrow().len() <= KEPT_FINDERS));
+        // A long delimiter is never kept.
+        let long = "-".repeat(KEPT_DELIMITER_MAX + 1);
+        let (one, two) = (until(&long, None), until(&long, None));
+        assert!(!Rc::ptr_eq(finder_of(&one), finder_of(&two)));
+    }
+
     #[test]
     fn bytes_exact_and_partial() {
         let mut exact = Request::Bytes {
@@ -319,6 +412,23 @@ mod tests {
         };
         assert_eq!(partial.verdict(b"ab", false), Verdict::Take(2));
         assert_eq!(partial.verdict(b"", false), Verdict::More);
+    }
+
+    #[test]
+    fn only_an_exact_byte_count_knows_what_it_needs() {
+        let exact = Request::Bytes {
+            n: 100,
+            partial: false,
+        };
+        assert_eq!(exact.known_need(30), 70);
+        assert_eq!(exact.known_need(150), 0);
+        let partial = Request::Bytes {
+            n: 100,
+            partial: true,
+        };
+        assert_eq!(partial.known_need(0), 0);
+        assert_eq!(until("\n", Some(100)).known_need(0), 0);
+        assert_eq!(Request::UntilClose.known_need(0), 0);
     }
 
     #[test]
