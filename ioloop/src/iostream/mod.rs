@@ -538,7 +538,7 @@ impl IOStream {
         delimiter: impl AsRef<[u8]>,
         max_bytes: Option<usize>,
     ) -> Future<Bytes> {
-        self.start_data_read(Request::until(delimiter.as_ref(), max_bytes))
+        self.read_until_now(delimiter.as_ref(), max_bytes)
     }
 
     /// Reads up to and including the end of the first match of `pattern` (a

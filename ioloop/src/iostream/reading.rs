@@ -15,7 +15,7 @@ use std::mem::MaybeUninit;
 use std::rc::{Rc, Weak};
 
 use super::read_buffers;
-use super::request::{Request, Verdict};
+use super::request::{self, Request, Verdict};
 use super::transport::Transport;
 use super::{closed_error, Bytes, BytesMut, IOStream, Inner, LimitExceeded};
 use crate::error::{Error, ErrorKind};
@@ -63,7 +63,13 @@ pub(super) enum PendingRead {
 
 impl IOStream {
     pub(super) fn start_data_read(&self, mut request: Request) -> Future<Bytes> {
-        if let Some(data) = self.take_at_once(&mut request) {
+        let at_once = self.take_at_once(request.known_need(0), |buffer| {
+            match request.verdict(buffer, false) {
+                Verdict::Take(n) => Some(n),
+                _ => None,
+            }
+        });
+        if let Some(data) = at_once {
             return Future::ready_reusing(data);
         }
         // (The thread's spare read future, when a coroutine gave one back.)
@@ -72,13 +78,32 @@ impl IOStream {
         future
     }
 
-    /// The bytes `request` takes from the buffer at once, when nothing else is going on
-    /// (no read pending, no trait reader, the stream open): what `start_read` would
-    /// hand its future before returning, without the pending read, its hook and the
-    /// keep-alive (none of which the read changes). A pipeline's second and later
-    /// requests are all read so. `None`: the read goes the whole way (the request keeps
-    /// what its search has ruled out).
-    fn take_at_once(&self, request: &mut Request) -> Option<Bytes> {
+    /// `read_until`: a delimiter the buffer holds within `max` is found and taken
+    /// without building a request (the thread's finder, a search state), which a
+    /// pipeline's later requests, read one after the other from one `recv`, never need.
+    pub(super) fn read_until_now(&self, delimiter: &[u8], max: Option<usize>) -> Future<Bytes> {
+        let at_once = self.take_at_once(0, |buffer| {
+            let end = request::quick_find(delimiter, buffer).ok()?? + delimiter.len();
+            (end <= max.unwrap_or(usize::MAX)).then_some(end)
+        });
+        match at_once {
+            Some(data) => Future::ready_reusing(data),
+            None => self.start_data_read(Request::until(delimiter, max)),
+        }
+    }
+
+    /// The bytes a read takes from the buffer at once, when nothing else is going on
+    /// (no read pending, no trait reader, the stream open) and `judge` says how many:
+    /// what `start_read` would hand its future before returning, without the pending
+    /// read, its hook and the keep-alive (none of which the read changes). A pipeline's
+    /// second and later requests are all read so. `None`: the read goes the whole way
+    /// (a request keeps what its search has ruled out). `known_need` is the read's
+    /// [`Request::known_need`] of an empty buffer.
+    fn take_at_once(
+        &self,
+        known_need: usize,
+        judge: impl FnOnce(&[u8]) -> Option<usize>,
+    ) -> Option<Bytes> {
         let mut guard = self.inner.state.borrow_mut();
         let state = &mut *guard;
         if state.pending.is_some()
@@ -88,11 +113,9 @@ impl IOStream {
         {
             return None;
         }
-        let Verdict::Take(n) = request.verdict(&state.buffer, false) else {
-            return None;
-        };
+        let n = judge(&state.buffer)?;
         state.read_id += 1; // (numbered as every read is)
-        Some(take_front(&mut state.buffer, n, request))
+        Some(take_front(&mut state.buffer, n, known_need))
     }
 
     pub(super) fn start_read(&self, pending: PendingRead) {
@@ -478,7 +501,7 @@ impl PendingRead {
     fn take(self, buffer: &mut BytesMut, n: usize) -> Completion {
         match self {
             PendingRead::Data(request, future) => {
-                Completion::Data(future, take_front(buffer, n, &request))
+                Completion::Data(future, take_front(buffer, n, request.known_need(0)))
             }
             PendingRead::Into { buf, future, .. } => Completion::Into(future, (buf, n)),
         }
@@ -510,17 +533,17 @@ impl PendingRead {
     }
 }
 
-/// The first `n` bytes of `buffer`, which `request` takes, split off without copying;
-/// a drained buffer lets go of its allocation (the bytes handed out keep it), so an
-/// idle stream holds none.
-fn take_front(buffer: &mut BytesMut, n: usize, request: &Request) -> Bytes {
+/// The first `n` bytes of `buffer`, which a read whose [`Request::known_need`] of an
+/// empty buffer is `known_need` takes, split off without copying; a drained buffer lets
+/// go of its allocation (the bytes handed out keep it), so an idle stream holds none.
+fn take_front(buffer: &mut BytesMut, n: usize, known_need: usize) -> Bytes {
     // All of it (the common case: one message, one read): the buffer's own allocation
     // becomes the `Bytes`, with no shared header to allocate; a large exact read's
     // (read straight into it) goes back to the thread's spares once those bytes are
     // dropped, for the next such read.
     if n == buffer.len() {
         let whole = std::mem::take(buffer);
-        if request.known_need(0) >= DIRECT_READ_MIN {
+        if known_need >= DIRECT_READ_MIN {
             return read_buffers::freeze(whole);
         }
         return whole.freeze();
@@ -625,6 +648,39 @@ pub(super) mod tests {
     /// What `future` gives, the loop run until then (a minute at most).
     fn wait<T: 'static>(io: &IOLoop, future: Future<T>) -> crate::Result<T> {
         io.run_sync(move || future, Some(Duration::from_secs(60)))
+    }
+
+    #[test]
+    fn a_buffered_delimiter_past_max_bytes_fails_the_read_as_an_unbuffered_one_does() {
+        // Both lines arrive in one recv: the second is found in the buffer at once (the
+        // quick path), where its limit must hold just as on the way through the socket.
+        let (io, stream, mut peer) = stream_and_peer();
+        peer.write_all(b"ok\nmuch too long\r\n").unwrap();
+        let first = wait(&io, stream.read_until("\n", None));
+        assert_eq!(&first.unwrap()[..], b"ok\n");
+        let long = stream.read_until("\r\n", Some(8));
+        let err = wait(&io, long).unwrap_err();
+        assert!(err.to_string().contains("max_bytes (8)"), "{err}");
+        assert!(stream.closed());
+    }
+
+    #[test]
+    fn buffered_lines_are_taken_at_once_with_their_delimiters() {
+        let (io, stream, mut peer) = stream_and_peer();
+        peer.write_all(b"a\r\nbb\r\r\nccc\r\n\r\r\r\r\r\nd")
+            .unwrap();
+        let first = wait(&io, stream.read_until("\r\n", None)).unwrap();
+        assert_eq!(&first[..], b"a\r\n");
+        // The rest is buffered: each read is done as it is made.
+        let mut lines = Vec::new();
+        for _ in 0..3 {
+            let line = stream.read_until("\r\n", Some(64));
+            assert!(line.done(), "served from the buffer");
+            lines.push(line.result().unwrap());
+        }
+        assert_eq!(lines, [&b"bb\r\r\n"[..], b"ccc\r\n", b"\r\r\r\r\r\n"]);
+        let last = stream.read_until("\r\n", None);
+        assert!(!last.done(), "no delimiter left");
     }
 
     #[test]

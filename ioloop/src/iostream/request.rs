@@ -185,15 +185,54 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
+/// Candidates for a delimiter's first byte [`quick_find`] tries before it leaves the
+/// search to the finder: a peer sending that byte over and over gets the finder's
+/// per-byte cost, not a `memchr` call per byte.
+const QUICK_TRIES: usize = 4;
+
+/// Where `needle` starts in `haystack`, found with `memchr` on its first byte and a
+/// comparison of the rest: `Ok` when that settles it (found, or absent), `Err(from)`
+/// when `QUICK_TRIES` candidates were not it, the finder to search on from `from`. A
+/// line's `\r\n` is its first `\r`; `memmem`'s vector searcher costs more to set up than
+/// that `memchr` call on a pipeline's few dozen bytes.
+pub(crate) fn quick_find(needle: &[u8], haystack: &[u8]) -> Result<Option<usize>, usize> {
+    let Some((&head, tail)) = needle.split_first() else {
+        return Ok(Some(0)); // (the empty delimiter is everywhere, as `memmem` says)
+    };
+    let mut from = 0;
+    for _ in 0..QUICK_TRIES {
+        let Some(at) = memchr::memchr(head, &haystack[from..]).map(|at| from + at) else {
+            return Ok(None);
+        };
+        let Some(after) = haystack.get(at + 1..at + needle.len()) else {
+            // Too near the end for the needle, and so is every later candidate.
+            return Ok(None);
+        };
+        if same_bytes(after, tail) {
+            return Ok(Some(at));
+        }
+        from = at + 1;
+    }
+    Err(from)
+}
+
 impl Until {
     /// The end of the first delimiter in `buffer`, searching only what the last search
     /// could not rule out (its last `len - 1` bytes may begin a delimiter).
     fn find(&mut self, buffer: &[u8]) -> Option<usize> {
         let from = self.resume.min(buffer.len());
         self.examined += buffer.len() - from;
-        let len = self.finder.needle().len();
-        match self.finder.find(&buffer[from..]) {
-            Some(at) => Some(from + at + len),
+        let needle = self.finder.needle();
+        let len = needle.len();
+        let found = match quick_find(needle, &buffer[from..]) {
+            Ok(found) => found.map(|at| from + at),
+            Err(rest) => self
+                .finder
+                .find(&buffer[from + rest..])
+                .map(|at| from + rest + at),
+        };
+        match found {
+            Some(at) => Some(at + len),
             None => {
                 self.resume = buffer.len().saturating_sub(len.saturating_sub(1));
                 None
@@ -396,6 +435,38 @@ mod tests {
         let long = "-".repeat(KEPT_DELIMITER_MAX + 1);
         let (one, two) = (until(&long, None), until(&long, None));
         assert!(!Rc::ptr_eq(finder_of(&one), finder_of(&two)));
+    }
+
+    #[test]
+    fn the_quick_search_settles_or_hands_on_without_passing_a_match() {
+        let naive = |n: &[u8], h: &[u8]| h.windows(n.len()).position(|w| w == n);
+        let haystacks: [&[u8]; 7] = [
+            b"GET key\r\nGET key\r\n",
+            b"no delimiter here",
+            b"\r\r\r\r\r\r\r\r\r\n",
+            b"ab\r",
+            b"\r\n",
+            b"",
+            b"x\ry\rz\rw\r\n",
+        ];
+        for haystack in haystacks {
+            for needle in [&b"\r\n"[..], b"\n", b"\r\n\r\n", b"y\rz"] {
+                let want = naive(needle, haystack);
+                match quick_find(needle, haystack) {
+                    Ok(got) => assert_eq!(got, want, "{needle:?} in {haystack:?}"),
+                    // Handed on: nothing before `from` is a match, and a few first
+                    // bytes were tried.
+                    Err(from) => {
+                        assert!(
+                            want.is_none_or(|at| at >= from),
+                            "{needle:?} in {haystack:?}"
+                        );
+                        assert!(from >= QUICK_TRIES);
+                    }
+                }
+            }
+        }
+        assert_eq!(quick_find(b"", b"abc"), Ok(Some(0)));
     }
 
     #[test]
