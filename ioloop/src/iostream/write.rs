@@ -35,10 +35,11 @@ const TAIL_START: usize = 2 * 1024;
 /// once every byte up to its end has been written.
 ///
 /// Order: the chunks (`first`, then `rest`), then the tail. A write joins the tail when
-/// it is small and something is queued already; the first write of a burst, and any
-/// larger one, is a chunk of its own (not copied: a 64 KiB echo is written from the
-/// bytes it was read into). A chunk queued behind a non-empty tail first seals the tail
-/// into a chunk, so the order of the bytes is the order of the writes.
+/// it is small and something is queued already (a small first write alone in the queue
+/// then moves into the tail with it); a write into an empty queue, and any larger one,
+/// is a chunk of its own (not copied: a 64 KiB echo is written from the bytes it was
+/// read into). A chunk queued behind a non-empty tail first seals the tail into a
+/// chunk, so the order of the bytes is the order of the writes.
 ///
 /// The first buffer is kept inline and the others in a deque whose storage is given
 /// back once the queue drains, as is the tail's, so an idle stream holds no write
@@ -84,6 +85,14 @@ impl WriteQueue {
             if self.tail.capacity() == 0 {
                 // One allocation for a burst, not one per doubling from a few bytes.
                 self.tail.reserve(TAIL_START);
+                // A small first write alone in the queue joins the tail too: the burst
+                // is then one buffer, for one `send` (not a `sendmsg` of two).
+                if self.rest.is_empty()
+                    && self.first.as_ref().is_some_and(|f| f.len() <= COPIED_MAX)
+                {
+                    let first = self.first.take().expect("checked");
+                    self.tail.extend_from_slice(&first);
+                }
             }
             self.tail.extend_from_slice(&data);
         } else if !data.is_empty() {
@@ -252,14 +261,19 @@ mod tests {
         for _ in 0..16 {
             drop(queue.push(Bytes::from_static(b"VALUE 42\r\n"), true));
         }
-        // The first as it came, the other fifteen copied together.
-        assert_eq!(queue.pieces(), 2);
+        // All sixteen copied together: one buffer, one `send`.
+        assert_eq!(queue.pieces(), 1);
         assert_eq!(queue.queued(), 160);
         // A large write is not copied; small ones behind it start a new tail.
         drop(queue.push(Bytes::from(vec![1; COPIED_MAX + 1]), true));
         drop(queue.push(Bytes::from_static(b"a"), true));
         drop(queue.push(Bytes::from_static(b"b"), true));
-        assert_eq!(queue.pieces(), 4);
+        assert_eq!(queue.pieces(), 3);
+        // A large first write stays a chunk of its own, uncopied.
+        let mut queue = WriteQueue::default();
+        drop(queue.push(Bytes::from(vec![1; COPIED_MAX + 1]), true));
+        drop(queue.push(Bytes::from_static(b"a"), true));
+        assert_eq!(queue.pieces(), 2);
     }
 
     #[test]
