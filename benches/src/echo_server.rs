@@ -108,14 +108,19 @@ where
 fn mio_server(size: usize) -> std::io::Result<()> {
     use std::io::{ErrorKind, Read};
 
-    use mio::net::{TcpListener, TcpStream};
-    use mio::{Events, Interest, Poll, Token};
+    use mio::net::TcpStream;
 
     struct Connection {
         socket: TcpStream,
         buf: Box<[u8]>,
         /// The bytes of `buf` read and not yet written back.
         pending: std::ops::Range<usize>,
+    }
+
+    impl AsMut<TcpStream> for Connection {
+        fn as_mut(&mut self) -> &mut TcpStream {
+            &mut self.socket
+        }
     }
 
     /// Echoes until the socket would block or is drained; false once the connection
@@ -148,13 +153,38 @@ fn mio_server(size: usize) -> std::io::Result<()> {
         }
     }
 
+    mio_serve(
+        |socket| Connection {
+            socket,
+            buf: vec![0; buffer_for(size)].into(),
+            pending: 0..0,
+        },
+        serve,
+    )
+}
+
+/// The floor's loop, no framework: mio's edge-triggered poll, each accepted connection
+/// (no delay set, registered for both directions) made into a `C` by `open`, and
+/// `serve`d on each of its events until it says the connection is over.
+pub fn mio_serve<C>(
+    open: impl Fn(mio::net::TcpStream) -> C,
+    mut serve: impl FnMut(&mut C) -> bool,
+) -> std::io::Result<()>
+where
+    C: AsMut<mio::net::TcpStream>,
+{
+    use std::io::ErrorKind;
+
+    use mio::net::TcpListener;
+    use mio::{Events, Interest, Poll, Token};
+
     const LISTENER: Token = Token(usize::MAX);
     let mut poll = Poll::new()?;
     let mut listener = TcpListener::bind(([127, 0, 0, 1], 0).into())?;
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)?;
     announce(listener.local_addr()?.port());
-    let mut connections: Vec<Option<Connection>> = Vec::new();
+    let mut connections: Vec<Option<C>> = Vec::new();
     let mut events = Events::with_capacity(1024);
     loop {
         if let Err(e) = poll.poll(&mut events, None) {
@@ -167,19 +197,16 @@ fn mio_server(size: usize) -> std::io::Result<()> {
             if event.token() == LISTENER {
                 loop {
                     match listener.accept() {
-                        Ok((mut socket, _)) => {
+                        Ok((socket, _)) => {
                             socket.set_nodelay(true)?;
+                            let mut connection = open(socket);
                             let token = Token(connections.len());
                             poll.registry().register(
-                                &mut socket,
+                                connection.as_mut(),
                                 token,
                                 Interest::READABLE | Interest::WRITABLE,
                             )?;
-                            connections.push(Some(Connection {
-                                socket,
-                                buf: vec![0; buffer_for(size)].into(),
-                                pending: 0..0,
-                            }));
+                            connections.push(Some(connection));
                         }
                         Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                         Err(e) => return Err(e),

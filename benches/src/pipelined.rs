@@ -4,7 +4,7 @@
 //! `CONNECTIONS` connections. Server and client are child processes pinned to a core
 //! each, as in echo; the figure is the server's CPU time per request.
 //!
-//! `benches --child pipelined-server ioloop|tokio` runs a server until killed.
+//! `benches --child pipelined-server ioloop|tokio|mio` runs a server until killed.
 
 use std::process::Command;
 
@@ -76,13 +76,92 @@ fn tokio_server() -> std::io::Result<()> {
     })
 }
 
+/// The floor, no framework: mio's edge-triggered loop; each connection reads what the
+/// socket has into its buffer, answers every whole line there into one output buffer,
+/// and sends it (what the socket does not take waits for the next writable edge).
+fn mio_server() -> std::io::Result<()> {
+    use std::io::{ErrorKind, Read, Write};
+
+    use mio::net::TcpStream;
+
+    struct Connection {
+        socket: TcpStream,
+        input: Vec<u8>,
+        output: Vec<u8>,
+        /// The bytes of `output` sent.
+        sent: usize,
+    }
+
+    impl AsMut<TcpStream> for Connection {
+        fn as_mut(&mut self) -> &mut TcpStream {
+            &mut self.socket
+        }
+    }
+
+    /// Answers until the socket would block or is drained; false once the connection
+    /// is over (closed, or a bad request).
+    fn serve(c: &mut Connection) -> bool {
+        let mut chunk = [0u8; 4096];
+        let mut drained = false;
+        loop {
+            while c.sent < c.output.len() {
+                match c.socket.write(&c.output[c.sent..]) {
+                    Ok(n) => c.sent += n,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => return false,
+                }
+            }
+            c.output.clear();
+            c.sent = 0;
+            if drained {
+                return true; // a short read: nothing more until the next edge
+            }
+            let n = match c.socket.read(&mut chunk) {
+                Ok(0) => return false,
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => return false,
+            };
+            c.input.extend_from_slice(&chunk[..n]);
+            let mut start = 0;
+            while let Some(at) = memchr::memchr(b'\n', &c.input[start..]) {
+                if c.input[start..start + at + 1] != *REQUEST {
+                    return false;
+                }
+                c.output.extend_from_slice(REPLY);
+                start += at + 1;
+            }
+            c.input.drain(..start);
+            if c.input.len() > MAX_LINE {
+                return false;
+            }
+            drained = n < chunk.len();
+        }
+    }
+
+    crate::echo_server::mio_serve(
+        |socket| Connection {
+            socket,
+            input: Vec::with_capacity(4096),
+            output: Vec::with_capacity(4096),
+            sent: 0,
+        },
+        serve,
+    )
+}
+
 /// Runs the server `side` names until killed; an unknown side or a failed server is an
 /// error on stderr and exit status 1.
 pub fn server(side: &str) {
     let outcome = match side {
         "ioloop" => ioloop_server().map_err(|e| e.to_string()),
         "tokio" => tokio_server().map_err(|e| e.to_string()),
-        _ => Err(format!("no pipelined server {side:?} (ioloop or tokio)")),
+        "mio" => mio_server().map_err(|e| e.to_string()),
+        _ => Err(format!(
+            "no pipelined server {side:?} (ioloop, tokio or mio)"
+        )),
     };
     if let Err(e) = outcome {
         eprintln!("pipelined server: {e}");
@@ -93,11 +172,12 @@ pub fn server(side: &str) {
 /// Runs the workload against both servers, interleaved, `seconds` per run, and prints
 /// the table.
 pub fn report(rounds: usize, seconds: f64) -> Result<(), String> {
-    let names = ["ioloop", "tokio"];
-    let mut sides: Vec<Side<'_, Run>> = names
-        .iter()
-        .map(|&name| {
-            let mut command: Command = echo::child(&["pipelined-server", name]);
+    let names = ["ioloop", "tokio", "mio (floor)"];
+    let mut sides: Vec<Side<'_, Run>> = ["ioloop", "tokio", "mio"]
+        .into_iter()
+        .zip(names)
+        .map(|(server, name)| {
+            let mut command: Command = echo::child(&["pipelined-server", server]);
             let run: Box<dyn FnMut() -> Result<Run, String>> =
                 Box::new(move || echo::measure(&mut command, &["pipelined-client"], seconds));
             (name, run)
@@ -109,5 +189,14 @@ pub fn report(rounds: usize, seconds: f64) -> Result<(), String> {
         "pipelined server ({CONNECTIONS} connections x {DEPTH} in flight, {seconds} s runs)"
     );
     echo::print_servers(&title, "request", &names, &samples, 3);
+    let (ours, floor) = (&samples[0], &samples[2]);
+    println!(
+        "ioloop / mio floor, per round: server CPU per request {}",
+        interleave::ratio(
+            &echo::pick(ours, |r| r.server_us),
+            &echo::pick(floor, |r| r.server_us)
+        )
+        .show(2),
+    );
     Ok(())
 }
