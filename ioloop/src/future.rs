@@ -255,30 +255,52 @@ impl<T: 'static> Future<T> {
             return future;
         };
         // As good as new: it was kept only with its value taken and nothing attached.
-        *future.inner.state.borrow_mut() = state;
+        // (The old state, `Taken`, holds nothing: no drop to run for it.)
+        let old = future.inner.state.replace(state);
+        debug_assert!(matches!(old, State::Taken));
+        std::mem::forget(old);
         future.inner.retrieved.set(false);
         future
     }
 
-    /// Lets go of this handle, which has taken the future's value (a coroutine's
-    /// `yield_!`): when it is the last one and nobody else can see the future, it
-    /// becomes the thread's spare of its type, for the next read or write to reuse
-    /// (see [`spare`]). Otherwise just a drop.
+    /// What a coroutine's `yield_!` does with a done future: takes its result (as
+    /// [`take_result`](Future::take_result)) and lets go of this handle, which, when it
+    /// is the last one and nobody else can see the future, becomes the thread's spare of
+    /// its type for the next read or write to reuse (see [`spare`]). One look at the
+    /// state does both: most yields of a busy server come here. `Err(self)`: not done.
     #[inline]
-    pub(crate) fn give_back(self) {
-        if spare::kept::<T>() && self.reusable() {
+    pub(crate) fn take_done(self) -> std::result::Result<Result<T>, Future<T>> {
+        let taken = {
+            let mut state = self.inner.state.borrow_mut();
+            match &*state {
+                State::Pending => None,
+                State::Done(Ok(_)) => match std::mem::replace(&mut *state, State::Taken) {
+                    State::Done(result) => Some(result),
+                    _ => unreachable!("state was checked to be Done(Ok) above"),
+                },
+                State::Done(Err(e)) => Some(Err(e.clone())),
+                State::Taken => Some(Err(already_taken())),
+            }
+        };
+        let Some(result) = taken else {
+            return Err(self);
+        };
+        self.inner.retrieved.set(true);
+        // Only a value taken just now leaves the state as a spare needs it.
+        if result.is_ok() && spare::kept::<T>() && self.unseen() {
             spare::keep(self);
         }
+        Ok(result)
     }
 
     /// Whether nobody but the holder of `self` can see this future or anything it did:
-    /// the only handle, no weak one, its value taken, no callback, no hook, not
-    /// cancelled.
-    fn reusable(&self) -> bool {
+    /// the only handle, no weak one, no callback, no hook, not cancelled (its value, the
+    /// caller knows, is taken).
+    fn unseen(&self) -> bool {
         if Rc::strong_count(&self.inner) != 1 || Rc::weak_count(&self.inner) != 0 {
             return false;
         }
-        if self.inner.cancelled.get() || !matches!(*self.inner.state.borrow(), State::Taken) {
+        if self.inner.cancelled.get() {
             return false;
         }
         // A done future has no callbacks: they run (and are let go) as it completes,
@@ -764,54 +786,63 @@ mod tests {
     fn a_future_given_back_is_reused_only_if_nobody_else_can_see_it_and_its_value_was_taken() {
         use bytes::Bytes;
         let nothing_kept = || spare::take::<Bytes>().is_none();
+        fn done<T: 'static>(future: Future<T>) -> Result<T> {
+            match future.take_done() {
+                Ok(result) => result,
+                Err(_) => panic!("the future is done"),
+            }
+        }
+        let taken = |f: Future<Bytes>| done(f).unwrap();
         let read = Future::<Bytes>::new_reusing();
         read.set_result(Bytes::from_static(b"line")).unwrap();
         let other = read.clone();
-        assert_eq!(&read.take_result().unwrap()[..], b"line");
-        read.give_back();
+        assert_eq!(&taken(read)[..], b"line");
         assert!(nothing_kept(), "another handle remains");
-        let weak = other.downgrade();
-        other.clone().give_back();
-        assert!(nothing_kept(), "another handle, and a weak one");
+        other.set_result(Bytes::new()).unwrap_err();
+        let _ = other.take_result();
+        let read = Future::<Bytes>::new_reusing();
+        read.set_result(Bytes::from_static(b"again")).unwrap();
+        let weak = read.downgrade();
+        taken(read);
+        assert!(nothing_kept(), "a weak handle remains");
         drop(weak);
-        let was = Rc::as_ptr(&other.inner);
-        other.give_back(); // the last handle, value taken: kept
+        let read = Future::<Bytes>::new_reusing();
+        read.set_result(Bytes::from_static(b"last")).unwrap();
+        let was_last = Rc::as_ptr(&read.inner);
+        taken(read); // the last handle, its value taken now: kept
         let again = Future::<Bytes>::new_reusing();
-        assert_eq!(Rc::as_ptr(&again.inner), was, "the spare is reused");
+        assert_eq!(Rc::as_ptr(&again.inner), was_last, "the spare is reused");
         assert!(
             !again.done() && !again.inner.retrieved.get(),
             "as good as new"
         );
         assert!(nothing_kept(), "one spare, used once");
 
-        // Its value not taken (it would keep the bytes), failed, or cancelled: not kept.
-        Future::ready(Bytes::from_static(b"kept?")).give_back();
+        // Not done (it comes back), failed, or cancelled: not kept.
+        let pending = Future::<Bytes>::new();
+        pending.add_done_callback(|_| {});
+        let Err(pending) = pending.take_done() else {
+            panic!("not done")
+        };
+        drop(pending);
         assert!(nothing_kept());
         let failed = Future::<Bytes>::failed(Error::msg("no"));
-        let _ = failed.take_result();
-        failed.give_back();
+        assert!(done(failed).is_err());
         assert!(nothing_kept());
         let cancelled = Future::<Bytes>::new();
         cancelled.cancel();
-        let _ = cancelled.take_result();
-        cancelled.give_back();
-        assert!(nothing_kept());
-        let watched = Future::<Bytes>::new();
-        watched.add_done_callback(|_| {});
-        watched.give_back(); // pending, with a callback
+        assert!(done(cancelled).is_err());
         assert!(nothing_kept());
 
         // A write's `()` future is kept likewise; other types never are.
         let write = Future::ready_reusing(());
-        write.take_result().unwrap();
         let was = Rc::as_ptr(&write.inner);
-        write.give_back();
+        done(write).unwrap();
         let next = Future::ready_reusing(());
         assert_eq!(Rc::as_ptr(&next.inner), was);
         assert!(next.result().is_ok());
         let number = Future::ready(7u32);
-        number.take_result().unwrap();
-        number.give_back();
+        done(number).unwrap();
         assert!(spare::take::<u32>().is_none());
     }
 

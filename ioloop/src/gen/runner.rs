@@ -145,10 +145,11 @@ pub async fn suspend<T: 'static>(co: &Co, yielded: Yielded<T>) -> Result<T> {
                 future.resume_when_done(co.runner.clone());
                 co.co.yield_(Suspend::Wait).await;
             }
-            let result = future.take_result();
             // Nobody else may hold it (a stream's read or write): the next one reuses it.
-            future.give_back();
-            result
+            match future.take_done() {
+                Ok(result) => result,
+                Err(_) => unreachable!("a yielded future resumes its coroutine once done"),
+            }
         }
         YieldedKind::Moment(value) => {
             co.co.yield_(Suspend::Moment).await;
@@ -165,11 +166,9 @@ pub async fn suspend<T: 'static>(co: &Co, yielded: Yielded<T>) -> Result<T> {
 #[inline]
 pub fn ready_now<T: 'static>(yielded: Yielded<T>) -> std::result::Result<Result<T>, Yielded<T>> {
     match yielded.kind {
-        YieldedKind::Future(future) if future.done() => {
-            let result = future.take_result();
-            future.give_back(); // as in `suspend`
-            Ok(result)
-        }
+        YieldedKind::Future(future) => future.take_done().map_err(|future| Yielded {
+            kind: YieldedKind::Future(future),
+        }),
         kind => Err(Yielded { kind }),
     }
 }
