@@ -693,10 +693,25 @@ impl IOStream {
     /// assert_eq!(&got, b"hello");
     /// ```
     pub fn write(&self, data: impl Into<Bytes>) -> Future<()> {
+        let data = data.into();
+        {
+            // Joining this iteration's writes (a pipeline's later replies): what the
+            // first of them checked (the loop runs, the fd writes, nothing is connecting)
+            // still holds, and the loop holds the stream already.
+            let mut state = self.inner.state.borrow_mut();
+            if state.flush_at_iteration_end
+                && !state.closed
+                && state.writes.queued() + data.len() < COALESCE_LIMIT
+                && state
+                    .max_write_buffer_size
+                    .is_none_or(|max| state.writes.queued() + data.len() <= max)
+            {
+                return state.writes.push(data, true);
+            }
+        }
         if let Some(error) = self.one_way_error(false) {
             return Future::failed(error);
         }
-        let data = data.into();
         let io = self.inner.io.upgrade();
         let running = io.as_ref().is_some_and(IOLoop::is_running);
         let (future, coalesced, schedule) = {

@@ -256,6 +256,40 @@ mod tests {
     }
 
     #[test]
+    fn a_write_joining_the_iterations_batch_still_meets_the_limit_and_a_close() {
+        let (io, stream, mut peer) = stream_and_peer();
+        stream.set_max_write_buffer_size(Some(10));
+        let i = io.clone();
+        let outcomes = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let seen = outcomes.clone();
+        io.add_callback(move || {
+            let first = stream.write("123456");
+            let over = stream.write("789012"); // 12 queued: past the limit
+            let fits = stream.write("7890");
+            stream.close(); // flushes what was queued, then closes
+            let late = stream.write("x");
+            let results = [first, over, fits, late].map(|f| f.result().map_err(|e| e.kind()));
+            seen.borrow_mut().extend(results);
+            let stop = i.clone();
+            i.add_callback(move || stop.stop());
+        });
+        io.start().unwrap();
+        use crate::ErrorKind;
+        assert_eq!(
+            *outcomes.borrow(),
+            [
+                Ok(()),
+                Err(ErrorKind::InvalidState),
+                Ok(()),
+                Err(ErrorKind::StreamClosed)
+            ]
+        );
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).unwrap();
+        assert_eq!(&got, b"1234567890");
+    }
+
+    #[test]
     fn a_burst_of_small_writes_leaves_as_one_slice_behind_the_first() {
         let mut queue = WriteQueue::default();
         for _ in 0..16 {
