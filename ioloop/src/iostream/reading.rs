@@ -82,6 +82,9 @@ impl IOStream {
     /// without building a request (the thread's finder, a search state), which a
     /// pipeline's later requests, read one after the other from one `recv`, never need.
     pub(super) fn read_until_now(&self, delimiter: &[u8], max: Option<usize>) -> Future<Bytes> {
+        if !request::quick_applies(delimiter) {
+            return self.start_data_read(Request::until(delimiter, max));
+        }
         let at_once = self.take_at_once(0, |buffer| {
             let end = request::quick_find(delimiter, buffer).ok()?? + delimiter.len();
             (end <= max.unwrap_or(usize::MAX)).then_some(end)

@@ -41,6 +41,8 @@ pub(crate) struct Until {
     max: Option<usize>,
     /// No match starts before this offset of the buffer: the next search starts here.
     resume: usize,
+    /// Whether [`quick_find`] is tried before the finder.
+    quick: bool,
     /// Bytes handed to the searcher so far (the linearity test reads it).
     examined: usize,
 }
@@ -73,6 +75,7 @@ impl Request {
             finder: finder(delimiter),
             max,
             resume: 0,
+            quick: quick_applies(delimiter),
             examined: 0,
         })
     }
@@ -190,11 +193,24 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 /// per-byte cost, not a `memchr` call per byte.
 const QUICK_TRIES: usize = 4;
 
+/// Whether [`quick_find`] suits `needle`: not a delimiter repeating its first byte (a
+/// blank line's `\r\n\r\n`), which ends a block of lines whose every line end is a
+/// false start for it; the finder searches for those from the start.
+#[inline]
+pub(crate) fn quick_applies(needle: &[u8]) -> bool {
+    match needle.split_first() {
+        // (A loop, not `contains`: that calls core's memchr, dearer on a few bytes.)
+        Some((head, tail)) => !tail.iter().any(|b| b == head),
+        None => true,
+    }
+}
+
 /// Where `needle` starts in `haystack`, found with `memchr` on its first byte and a
 /// comparison of the rest: `Ok` when that settles it (found, or absent), `Err(from)`
 /// when `QUICK_TRIES` candidates were not it, the finder to search on from `from`. A
 /// line's `\r\n` is its first `\r`; `memmem`'s vector searcher costs more to set up than
 /// that `memchr` call on a pipeline's few dozen bytes.
+/// Only for a delimiter [`quick_applies`] to.
 pub(crate) fn quick_find(needle: &[u8], haystack: &[u8]) -> Result<Option<usize>, usize> {
     let Some((&head, tail)) = needle.split_first() else {
         return Ok(Some(0)); // (the empty delimiter is everywhere, as `memmem` says)
@@ -224,7 +240,11 @@ impl Until {
         self.examined += buffer.len() - from;
         let needle = self.finder.needle();
         let len = needle.len();
-        let found = match quick_find(needle, &buffer[from..]) {
+        let quick = match self.quick {
+            true => quick_find(needle, &buffer[from..]),
+            false => Err(0),
+        };
+        let found = match quick {
             Ok(found) => found.map(|at| from + at),
             Err(rest) => self
                 .finder
@@ -467,6 +487,8 @@ mod tests {
             }
         }
         assert_eq!(quick_find(b"", b"abc"), Ok(Some(0)));
+        assert!(quick_applies(b"\r\n") && quick_applies(b"END"));
+        assert!(!quick_applies(b"\r\n\r\n") && !quick_applies(b"--boundary"));
     }
 
     #[test]
