@@ -51,7 +51,34 @@ struct Sample {
 const MS: Duration = Duration::from_millis(1);
 const S: Duration = Duration::from_secs(1);
 
-fn cases(quick: bool) -> Vec<Case> {
+fn cases(quick: bool) -> Result<Vec<Case>, String> {
+    match std::env::var("TIMER_CASES") {
+        Ok(picked) => picked.split(',').map(parse_case).collect(),
+        Err(_) => Ok(default_cases(quick)),
+    }
+}
+
+/// One case as `TIMER_CASES` names it: `COUNT/SPREAD_MS/CANCEL_PCT` (`1000000/1000/50`),
+/// run as many rounds as `--runs` asks (without warm-up: a picked case is measured
+/// only, to keep a before/after comparison short).
+fn parse_case(text: &str) -> Result<Case, String> {
+    let bad = || format!("TIMER_CASES: {text:?} is not COUNT/SPREAD_MS/CANCEL_PCT");
+    let fields: Vec<u64> = text
+        .split('/')
+        .map(|f| f.trim().parse().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    match fields[..] {
+        [count, spread_ms, cancel_pct] if cancel_pct <= 100 => Ok(Case {
+            count,
+            spread: Duration::from_millis(spread_ms),
+            cancel_pct,
+            max_runs: usize::MAX,
+        }),
+        _ => Err(bad()),
+    }
+}
+
+fn default_cases(quick: bool) -> Vec<Case> {
     let case = |count, spread, cancel_pct, max_runs| Case {
         count,
         spread,
@@ -273,7 +300,10 @@ pub fn report(runs: usize, warm_up: bool, quick: bool) -> Result<(), String> {
     println!();
     println!("| timeouts | spread | cancelled | ioloop ns | tokio tasks ns | DelayQueue ns | ioloop / tasks | ioloop / DelayQueue | late p50 / p99: ioloop | tasks | DelayQueue |");
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-    for case in cases(quick) {
+    // TIMER_SIDES=ioloop measures ioloop alone: for comparing two builds of it.
+    let only_ioloop = std::env::var("TIMER_SIDES").is_ok_and(|s| s == "ioloop");
+    let picked = std::env::var("TIMER_CASES").is_ok();
+    for case in cases(quick)? {
         let offsets = case.offsets();
         let (c, o) = (&case, &offsets[..]);
         let mut sides: Vec<Side<'_, Sample>> = vec![
@@ -281,8 +311,11 @@ pub fn report(runs: usize, warm_up: bool, quick: bool) -> Result<(), String> {
             ("tokio tasks", Box::new(move || on_tokio_tasks(c, o))),
             ("DelayQueue", Box::new(move || on_delay_queue(c, o))),
         ];
+        if only_ioloop {
+            sides.truncate(1);
+        }
         // The long cases skip the warm-up: a 60 s spread is a minute a run.
-        let warm = warm_up && case.max_runs == usize::MAX;
+        let warm = warm_up && case.max_runs == usize::MAX && !picked;
         let samples = interleave::run(runs.min(case.max_runs), warm, &mut sides)
             .map_err(|e| format!("timers at {} timeouts: {e}", case.count))?;
         let cpu = |i: usize| -> Vec<f64> { samples[i].iter().map(|s| s.cpu_per_timeout).collect() };
@@ -291,6 +324,19 @@ pub fn report(runs: usize, warm_up: bool, quick: bool) -> Result<(), String> {
             let p99 = Spread::of(samples[i].iter().map(|s| s.p99_late)).median;
             format!("{} / {}", micros(p50), micros(p99))
         };
+        if only_ioloop {
+            let p99s: Vec<String> = samples[0].iter().map(|s| micros(s.p99_late)).collect();
+            println!(
+                "| {} | {} | {} % | {} | - | - | - | - | {} (p99 by run: {}) | - | - |",
+                case.count,
+                spread_name(case.spread),
+                case.cancel_pct,
+                Spread::of(cpu(0)).show(1),
+                late(0),
+                p99s.join(", "),
+            );
+            continue;
+        }
         println!(
             "| {} | {} | {} % | {} | {} | {} | {} | {} | {} | {} | {} |",
             case.count,

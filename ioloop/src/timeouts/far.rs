@@ -111,27 +111,52 @@ impl FarBuckets {
         }
     }
 
-    /// Keeps only the entries for which `keep` is true.
-    pub(super) fn retain(&mut self, mut keep: impl FnMut(&Scheduled) -> bool) {
-        let mut len = 0;
-        for bucket in &mut self.ring {
+    /// Drops the entries for which `keep` is false from the buckets before `below`,
+    /// the latest first, until at least `budget` entries were looked at. Returns the
+    /// bucket to resume below, or `None` once no bucket before `below` is left: a
+    /// compaction walks the queue a share at a time, never all of it in one go.
+    pub(super) fn retain_below(
+        &mut self,
+        below: u64,
+        budget: usize,
+        mut keep: impl FnMut(&Scheduled) -> bool,
+    ) -> Option<u64> {
+        let (mut walked, mut dropped) = (0, 0);
+        let mut retain = |bucket: &mut Vec<Scheduled>| {
+            let before = bucket.len();
             bucket.retain(&mut keep);
-            len += bucket.len();
-        }
+            walked += before;
+            dropped += before - bucket.len();
+            walked >= budget
+        };
+        let mut resume = None;
         let mut emptied = Vec::new();
-        self.beyond.retain(|_, bucket| {
-            bucket.retain(&mut keep);
-            len += bucket.len();
+        for (&b, bucket) in self.beyond.range_mut(..below).rev() {
+            let spent = retain(bucket);
             if bucket.is_empty() {
-                emptied.push(std::mem::take(bucket));
-                return false;
+                emptied.push(b);
             }
-            true
-        });
-        self.len = len;
-        for bucket in emptied {
-            self.recycle(bucket);
+            if spent {
+                resume = Some(b);
+                break;
+            }
         }
+        if resume.is_none() {
+            let top = below.saturating_sub(self.start).min(self.ring.len() as u64) as usize;
+            for i in (self.empty_before..top).rev() {
+                if retain(&mut self.ring[i]) {
+                    resume = Some(self.start + i as u64);
+                    break;
+                }
+            }
+        }
+        self.len -= dropped;
+        for b in emptied {
+            if let Some(bucket) = self.beyond.remove(&b) {
+                self.recycle(bucket);
+            }
+        }
+        resume
     }
 
     /// Keeps a drained bucket's buffer for a later bucket, unless a spike made it large.
@@ -207,6 +232,34 @@ mod tests {
         assert_eq!(far.take_first(9).map(|(b, _)| b), Some(6));
         assert_eq!(far.take_first(9).map(|(b, _)| b), None);
         assert_eq!(far.take_first(10).map(|(b, _)| b), Some(10));
+    }
+
+    #[test]
+    fn retaining_below_walks_the_latest_buckets_first_and_stops_at_its_budget() {
+        let mut far = FarBuckets::default();
+        // Three buckets of four in the ring, two beyond it; odd seqs are dropped.
+        let buckets = [1, 2, 3, WINDOW + 5, 2 * WINDOW];
+        for (i, &b) in buckets.iter().enumerate() {
+            for j in 0..4 {
+                far.push(b, at(b, (i * 4 + j) as u64));
+            }
+        }
+        let even = |e: &Scheduled| e.seq % 2 == 0;
+        assert_eq!(far.retain_below(u64::MAX, 5, even), Some(WINDOW + 5));
+        assert_eq!(
+            far.len(),
+            16,
+            "the two latest buckets, less their odd entries"
+        );
+        assert_eq!(far.retain_below(WINDOW + 5, 1, even), Some(3));
+        assert_eq!(far.retain_below(3, 100, even), None, "nothing left below");
+        assert_eq!(far.len(), 10);
+        let mut seqs = Vec::new();
+        while let Some((_, entries)) = far.take_first(u64::MAX) {
+            seqs.extend(entries.iter().map(|e| e.seq));
+        }
+        assert!(seqs.iter().all(|s| s % 2 == 0), "{seqs:?}");
+        assert_eq!(seqs.len(), 10);
     }
 
     #[test]

@@ -144,6 +144,11 @@ impl Armed {
 /// and outnumber the live ones (Tornado's rule).
 const COMPACT_AFTER: usize = 512;
 
+/// The entries a compaction looks at per loop iteration, at least: a few hundred
+/// microseconds of cache misses. On top, twice the removals since the last iteration, so
+/// compacting keeps ahead of however fast timeouts are cancelled.
+const COMPACT_STEP: usize = 4096;
+
 pub(crate) struct Timeouts {
     /// The instant of tick `BIAS`.
     base: Instant,
@@ -151,6 +156,8 @@ pub(crate) struct Timeouts {
     slots: Slots<Armed>,
     next_seq: u64,
     cancelled: usize,
+    /// Removals of queued timeouts since the last `pop_due`.
+    removed: usize,
 }
 
 impl Default for Timeouts {
@@ -161,6 +168,7 @@ impl Default for Timeouts {
             slots: Slots::default(),
             next_seq: 0,
             cancelled: 0,
+            removed: 0,
         }
     }
 }
@@ -221,6 +229,7 @@ impl Timeouts {
         let slot = self.take(timeout)?;
         if slot.queued() {
             self.cancelled += 1;
+            self.removed += 1;
         }
         Some(slot.callback)
     }
@@ -259,12 +268,16 @@ impl Timeouts {
             }
             due.push(Timeout { key, seq });
         }
-        if self.cancelled > COMPACT_AFTER && self.cancelled > self.queue.len() / 2 {
-            // Brings the count of dead entries to zero.
+        let outnumbered = self.cancelled > COMPACT_AFTER && self.cancelled > self.queue.len() / 2;
+        if outnumbered || self.queue.compacting() {
+            // A share of the queue per iteration, until one walk has covered all of it:
+            // stopping as soon as the dead are back below half would start walk after
+            // walk while the two hover level (half of the timeouts cancelled).
+            let budget = COMPACT_STEP.saturating_add(self.removed.saturating_mul(2));
             self.queue
-                .retain(counting_dead(&self.slots, &mut self.cancelled));
-            debug_assert_eq!(self.cancelled, 0);
+                .compact(budget, counting_dead(&self.slots, &mut self.cancelled));
         }
+        self.removed = 0;
     }
 
     /// The earliest live deadline.
@@ -333,6 +346,53 @@ mod tests {
             t.queue.len()
         );
         assert!(due.is_empty());
+    }
+
+    #[test]
+    fn compacting_many_cancelled_timeouts_takes_a_bounded_share_per_iteration() {
+        let mut t = Timeouts::default();
+        let now = t.base;
+        let mut due = Vec::new();
+        // 200,000 timeouts over the next one to two seconds, every other one removed:
+        // as many dead entries as live ones, not yet more.
+        let ids: Vec<Timeout> = (0..200_000u64)
+            .map(|i| {
+                t.insert(
+                    now + Duration::from_nanos(1_000_000_000 + i * 4_999),
+                    noop(),
+                )
+            })
+            .collect();
+        for id in ids.iter().step_by(2) {
+            t.remove(*id);
+        }
+        t.pop_due(now, &mut due);
+        let queued = t.queue.len();
+        assert!(
+            queued > 199_000,
+            "only the first bucket's dead were dropped"
+        );
+        // A thousand more removals tip the balance: the next iteration compacts, a
+        // share of the queue (the old rule walked all of it and dropped every dead entry).
+        for id in ids.iter().rev().step_by(2).take(1_000) {
+            t.remove(*id);
+        }
+        let live = 99_000;
+        t.pop_due(now, &mut due);
+        let dropped = queued - t.queue.len();
+        assert!(dropped >= 1_000, "compaction began with the latest buckets");
+        assert!(
+            dropped <= COMPACT_STEP + 2 * 1_000,
+            "dropped {dropped} entries in one iteration"
+        );
+        // Later iterations carry on until the walk has covered the whole queue.
+        for _ in 0..200 {
+            t.pop_due(now, &mut due);
+        }
+        assert_eq!(t.queue.len(), live, "every dead entry dropped");
+        assert_eq!(t.cancelled, 0);
+        assert!(due.is_empty());
+        assert_eq!(t.len(), live);
     }
 
     #[test]

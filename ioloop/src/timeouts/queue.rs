@@ -61,6 +61,9 @@ pub(super) struct DeadlineQueue {
     late: BinaryHeap<Reverse<Scheduled>>,
     horizon: u64,
     far: FarBuckets,
+    /// Where a compaction left off: it resumes with the buckets before this one.
+    /// `None`: the next compaction starts from the latest bucket.
+    compacted_down_to: Option<u64>,
 }
 
 impl DeadlineQueue {
@@ -139,12 +142,32 @@ impl DeadlineQueue {
         }
     }
 
-    /// Keeps only the entries for which `keep` is true.
-    pub(super) fn retain(&mut self, mut keep: impl FnMut(&Scheduled) -> bool) {
+    /// Whether a compaction's walk is under way: it left off partway.
+    pub(super) fn compacting(&self) -> bool {
+        self.compacted_down_to.is_some()
+    }
+
+    /// Drops the entries for which `keep` is false, looking at about `budget` of them
+    /// (at least a bucket), resuming where the last call left off: the later buckets
+    /// first, the sorted run and its heap last. True once a walk over the whole queue
+    /// ended; the next call starts another. A bounded share per call, because one walk
+    /// over a million entries, each a cache miss into the slots, stalls the loop for
+    /// tens of milliseconds while timeouts are due.
+    pub(super) fn compact(
+        &mut self,
+        budget: usize,
+        mut keep: impl FnMut(&Scheduled) -> bool,
+    ) -> bool {
+        let below = self.compacted_down_to.unwrap_or(u64::MAX);
+        self.compacted_down_to = self.far.retain_below(below, budget, &mut keep);
+        if self.compacted_down_to.is_some() {
+            return false;
+        }
+        // The run and the heap hold the current bucket or so: due now or soon.
         self.drop_consumed();
         self.run.retain(&mut keep);
         self.late.retain(|Reverse(entry)| keep(entry));
-        self.far.retain(keep);
+        true
     }
 
     /// Sorts the earliest later bucket onto the end of the run, if it is at most
@@ -186,6 +209,12 @@ mod tests {
             out.push((ticks, seq));
         }
         out
+    }
+
+    /// One whole walk, wherever the last compaction left off.
+    fn compact_all(q: &mut DeadlineQueue, mut keep: impl FnMut(&Scheduled) -> bool) {
+        while !q.compact(usize::MAX, &mut keep) {}
+        assert!(q.compact(usize::MAX, keep), "a whole walk in one go");
     }
 
     #[test]
@@ -245,8 +274,11 @@ mod tests {
                     q.advance_to(now, keep);
                 }
                 16 if next(10) == 0 => {
-                    q.retain(keep);
-                    assert_eq!(q.len(), model.len(), "retain drops every dead entry");
+                    compact_all(&mut q, keep);
+                    assert_eq!(q.len(), model.len(), "compaction drops every dead entry");
+                }
+                17 => {
+                    q.compact(next(3_000) as usize, keep);
                 }
                 _ => {
                     let got = loop {
@@ -264,7 +296,7 @@ mod tests {
             }
             assert!(q.len() >= model.len());
         }
-        q.retain(|e| !dead.contains(&e.seq));
+        compact_all(&mut q, |e| !dead.contains(&e.seq));
         let rest: Vec<_> = model.into_iter().collect();
         assert_eq!(drain(&mut q), rest);
     }
@@ -312,7 +344,7 @@ mod tests {
             q.push(entry(seq * width / 4, seq));
         }
         let even = |e: &Scheduled| e.seq % 2 == 0;
-        q.retain(even);
+        compact_all(&mut q, even);
         assert_eq!(q.len(), 50);
         let multiple_of_four = |e: &Scheduled| e.seq % 4 == 0;
         let mut out = Vec::new();
