@@ -76,6 +76,15 @@
 //!   callbacks instead of in the next iteration; an idle loop polls at once. Port:
 //!   nothing, unless code counts iterations between an fd becoming ready and its
 //!   handler.
+//! * **An iteration's handlers stop once its streams have read 256 KiB.** Tornado calls
+//!   every handler the poll returned in one iteration; here, once the streams the
+//!   iteration's handlers ran have read 256 KiB between them, the fds still ready are
+//!   called in the next iteration (which does not wait for them), after the callbacks
+//!   queued so far: a coroutine then answers what its stream read while those bytes are
+//!   still in the CPU's cache (70 streams reading 64 KiB each before any answer cost a
+//!   third more system time than answering each at once). Every ready fd is still
+//!   called, in order. Port: nothing, unless code relies on all handlers of a poll
+//!   running before any callback they queue.
 //! * **Durations saturate.** A `Duration` too long to add to the clock
 //!   (`Duration::MAX`) means "never" everywhere a timeout is taken, instead of panicking on the overflow.
 //! * **A zero timeout times out; it does not mean "wait forever".** Every timeout of

@@ -372,11 +372,18 @@ impl Handlers {
         std::mem::take(&mut self.ready)
     }
 
-    pub(crate) fn give_back_ready(&mut self, mut ready: Vec<HandlerKey>) {
-        ready.clear();
-        if self.ready.is_empty() {
-            self.ready = ready;
-        }
+    /// Returns the list `take_ready` gave, of which the first `dispatched` were
+    /// dispatched: the rest (the iteration's read budget ran out) stay ready, ahead of
+    /// what becomes ready next, and the loop does not wait for them.
+    pub(crate) fn give_back_ready(&mut self, mut ready: Vec<HandlerKey>, dispatched: usize) {
+        ready.drain(..dispatched);
+        ready.append(&mut self.ready);
+        self.ready = ready;
+    }
+
+    /// Whether fds left ready by the last dispatch wait for the next one.
+    pub(crate) fn has_deferred(&self) -> bool {
+        !self.ready.is_empty()
     }
 
     /// Takes the handler of a ready fd out for calling, unless it was removed (or the fd

@@ -33,6 +33,15 @@ const EVENTS_CAPACITY: usize = 1024;
 /// task polls too), instead of an `epoll_wait(0)` every iteration. An idle loop (no
 /// callback queued) always polls, so I/O latency is bounded by these many callbacks.
 const POLL_AFTER: usize = 61;
+/// Once the handlers of one iteration have read this many bytes from their streams, the
+/// fds still ready wait for the next iteration, after the callbacks queued so far. A
+/// coroutine resumes to answer what its stream read only once the loop reaches its
+/// callback, and until then every other stream the iteration dispatches reads into the
+/// cache: 70 streams reading 64 KiB each pushed the first message out of a 1 MiB L2
+/// before its answer went out (the kernel's copy out of the cold buffer cost a third
+/// more system time than tokio, which answers each read at once). 256 KiB stays
+/// within every L2 a server runs on.
+const DISPATCH_READ_BUDGET: usize = 256 * 1024;
 
 thread_local! {
     static CURRENT: RefCell<Option<IOLoop>> = const { RefCell::new(None) };
@@ -91,6 +100,9 @@ struct Inner {
     running: Cell<bool>,
     /// Callbacks and timeouts run since the poller was last asked (see [`POLL_AFTER`]).
     unpolled: Cell<usize>,
+    /// Bytes the streams read during this iteration's handlers (see
+    /// [`DISPATCH_READ_BUDGET`]).
+    dispatch_read: Cell<usize>,
     stopped: Cell<bool>,
     closed: Cell<bool>,
     clock: Option<Box<dyn Fn() -> Instant>>,
@@ -232,6 +244,7 @@ impl IOLoop {
                 remote: Remote::new(waker),
                 running: Cell::new(false),
                 unpolled: Cell::new(0),
+                dispatch_read: Cell::new(0),
                 stopped: Cell::new(false),
                 closed: Cell::new(false),
                 clock,
@@ -1146,13 +1159,16 @@ impl IOLoop {
         // threads' callbacks are picked up at the next iteration's start either way.
         if wait.is_zero() {
             let handlers = inner.handlers.borrow();
-            let due = handlers.has_carried() || inner.unpolled.get() >= POLL_AFTER;
+            let due = handlers.has_carried()
+                || handlers.has_deferred()
+                || inner.unpolled.get() >= POLL_AFTER;
             if handlers.is_empty() || !due {
                 return;
             }
         }
         inner.unpolled.set(0);
-        let still_ready = inner.handlers.borrow_mut().recheck_carried();
+        let still_ready =
+            inner.handlers.borrow_mut().recheck_carried() || inner.handlers.borrow().has_deferred();
         let wait = if still_ready { Duration::ZERO } else { wait };
         {
             let mut poll = inner.poll.borrow_mut();
@@ -1171,7 +1187,13 @@ impl IOLoop {
             }
         }
         let ready = inner.handlers.borrow_mut().take_ready();
+        inner.dispatch_read.set(0);
+        let mut dispatched = 0;
         for &key in &ready {
+            if inner.dispatch_read.get() >= DISPATCH_READ_BUDGET {
+                break;
+            }
+            dispatched += 1;
             let taken = inner.handlers.borrow_mut().begin_dispatch(key);
             if let Some(mut call) = taken {
                 self.run_timed(|| {
@@ -1181,7 +1203,17 @@ impl IOLoop {
                 drop(orphan);
             }
         }
-        inner.handlers.borrow_mut().give_back_ready(ready);
+        inner
+            .handlers
+            .borrow_mut()
+            .give_back_ready(ready, dispatched);
+    }
+
+    /// A stream read `n` bytes: counted against the iteration's dispatch budget (see
+    /// [`DISPATCH_READ_BUDGET`]).
+    pub(crate) fn note_read(&self, n: usize) {
+        let read = &self.inner.dispatch_read;
+        read.set(read.get().saturating_add(n));
     }
 }
 

@@ -379,6 +379,9 @@ impl IOStream {
         match result {
             Ok(0) => Received::Closed(None),
             Ok(n) => {
+                if let Some(io) = self.inner.io.upgrade() {
+                    io.note_read(n);
+                }
                 // A read that came up short emptied the socket: more will raise an
                 // edge (as tokio reasons too), unless the peer has closed, or the
                 // transport met an end it reports next (TLS's close_notify).
@@ -652,6 +655,58 @@ pub(super) mod tests {
     fn wait<T: 'static>(io: &IOLoop, future: Future<T>) -> crate::Result<T> {
         io.run_sync(move || future, Some(Duration::from_secs(60)))
     }
+
+    #[test]
+    fn streams_ready_past_an_iterations_read_budget_wait_for_the_callbacks_queued_so_far() {
+        // Eight streams, each with 64 KiB waiting: once the iteration's handlers have
+        // read 256 KiB, the others read in the next iteration, after the callbacks the
+        // first reads queued (their coroutines' answers, while those bytes are in cache).
+        const MESSAGE: usize = 64 * 1024;
+        let io = IOLoop::current();
+        let order = Rc::new(RefCell::new(Vec::new()));
+        let mut peers = Vec::new();
+        let mut reads = Vec::new();
+        for i in 0..8 {
+            let (_, stream, peer) = stream_and_peer();
+            peers.push(peer);
+            let read = stream.read_bytes(MESSAGE, false); // waits: nothing sent yet
+            let (seen, queue) = (order.clone(), io.clone());
+            read.add_done_callback(move |_| {
+                seen.borrow_mut().push(format!("read {i}"));
+                let seen = seen.clone();
+                queue.add_callback(move || seen.borrow_mut().push(format!("callback {i}")));
+            });
+            reads.push((stream, read));
+        }
+        // Every message arrives before the loop polls: one poll finds all eight ready.
+        for (i, peer) in peers.iter_mut().enumerate() {
+            peer.write_all(&vec![i as u8; MESSAGE]).unwrap();
+        }
+        let futures: Vec<_> = reads.iter().map(|(_, read)| read.clone()).collect();
+        let got = io
+            .run_sync(
+                move || crate::gen::multi(futures),
+                Some(Duration::from_secs(60)),
+            )
+            .unwrap();
+        assert!(got
+            .iter()
+            .enumerate()
+            .all(|(i, m)| m.len() == MESSAGE && m[0] == i as u8));
+        let order = order.borrow();
+        let first_callback = order
+            .iter()
+            .position(|e| e.starts_with("callback"))
+            .unwrap();
+        assert!(
+            first_callback <= DISPATCH_BUDGET_READS,
+            "{first_callback} reads before the first callback: {order:?}"
+        );
+        assert_eq!(order.iter().filter(|e| e.starts_with("read")).count(), 8);
+    }
+
+    /// Reads of 64 KiB that fill the loop's per-iteration read budget (256 KiB).
+    const DISPATCH_BUDGET_READS: usize = 4;
 
     #[test]
     fn a_buffered_delimiter_past_max_bytes_fails_the_read_as_an_unbuffered_one_does() {
