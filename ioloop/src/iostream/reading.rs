@@ -276,6 +276,12 @@ impl IOStream {
         // taken out to be completed or failed outside the borrow: the future's callbacks
         // may use the stream.
         let verdict = match state.pending.as_mut() {
+            // (The commonest case: a read waiting for bytes that have not come.)
+            Some(PendingRead::Data(request, _))
+                if state.buffer.is_empty() && !state.closed && request.waits_on_empty() =>
+            {
+                return Step::NeedMore;
+            }
             Some(pending) => pending.verdict(&mut state.buffer, state.closed),
             None => return Step::Done,
         };

@@ -112,6 +112,19 @@ impl Request {
         }
     }
 
+    /// Whether an empty buffer of an open stream can only mean "read more" to this
+    /// request, so that judging it can be skipped (a read waiting for its bytes is
+    /// judged on every turn its stream has none yet). Not so for a regex, which may
+    /// match the empty text, the empty delimiter, or zero bytes.
+    pub(crate) fn waits_on_empty(&self) -> bool {
+        match self {
+            Request::Until(until) => !until.finder.needle().is_empty(),
+            Request::Bytes { n, .. } => *n > 0,
+            Request::UntilClose => true,
+            Request::Regex(_) => false,
+        }
+    }
+
     /// Judges `buffer`; `closed` means no more data will come. Between calls for one
     /// request the buffer may only have grown at its end.
     pub(crate) fn verdict(&mut self, buffer: &[u8], closed: bool) -> Verdict {
@@ -489,6 +502,36 @@ mod tests {
         assert_eq!(quick_find(b"", b"abc"), Ok(Some(0)));
         assert!(quick_applies(b"\r\n") && quick_applies(b"END"));
         assert!(!quick_applies(b"\r\n\r\n") && !quick_applies(b"--boundary"));
+    }
+
+    #[test]
+    fn an_empty_buffer_is_skipped_only_where_it_can_only_mean_more() {
+        let requests = [
+            (until("\r\n", None), true),
+            (until("", None), false),
+            (
+                Request::Bytes {
+                    n: 3,
+                    partial: true,
+                },
+                true,
+            ),
+            (
+                Request::Bytes {
+                    n: 0,
+                    partial: false,
+                },
+                false,
+            ),
+            (Request::UntilClose, true),
+            (Request::regex(Regex::new(r"\d*").unwrap(), None), false),
+        ];
+        for (mut request, skipped) in requests {
+            assert_eq!(request.waits_on_empty(), skipped);
+            if skipped {
+                assert_eq!(request.verdict(b"", false), Verdict::More);
+            }
+        }
     }
 
     #[test]
