@@ -179,7 +179,7 @@
 //!   `matches!(LimitExceeded::of(&e), Some(LimitExceeded::MaxBytes { .. }))`.
 //! * **Writes coalesce, and a small write's future is done when queued.** While the loop
 //!   runs, the bytes written during one iteration leave together at its end (one
-//!   `sendmsg`), and [`IOStream::write`](crate::iostream::IOStream::write)'s future is
+//!   `send`), and [`IOStream::write`](crate::iostream::IOStream::write)'s future is
 //!   done at once while less than 64 KiB waits; Tornado sends each write at once and its
 //!   future waits for the send. Ported code that awaits every write keeps its meaning
 //!   (bytes in order, a writer paced by its peer past 64 KiB) and makes one syscall per

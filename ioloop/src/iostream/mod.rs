@@ -8,8 +8,9 @@
 //! socket would block, so it never needs the level re-check of user handlers. Bytes
 //! are read straight from the socket into one buffer ([`BytesMut`]) and handed to the
 //! reader as [`Bytes`] split off that buffer, without copying again; writes queue the
-//! caller's [`Bytes`] and go out with one `send` (`sendmsg` for several), without
-//! copying at all.
+//! caller's [`Bytes`] and go out with one `send` (`sendmsg` for several): a large write
+//! without copying, small ones queued behind others copied into one buffer (a burst of
+//! replies is then one slice for the kernel, as a `BufWriter` would make it).
 
 mod limit;
 mod read_buffers;
@@ -127,7 +128,7 @@ struct Inner {
 ///   as Tornado does) with an error whose source, a [`LimitExceeded`], says which limit.
 ///   After the peer closes, reads are still served from what was buffered.
 /// * Writes: [`write`](IOStream::write) queues the bytes; the writes of one loop
-///   iteration leave together at its end (one `sendmsg`), and a write's future completes
+///   iteration leave together at its end (one `send`), and a write's future completes
 ///   at once while less than 64 KiB waits, else once its bytes are written.
 /// * Connecting: [`connect`](IOStream::connect) gives the stream once connected;
 ///   [`connecting`](IOStream::connecting) gives it at once, to write (and read) before
@@ -664,15 +665,16 @@ impl IOStream {
     /// bytes would pass [`set_max_write_buffer_size`](IOStream::set_max_write_buffer_size).
     ///
     /// **Writes coalesce.** While the loop runs, the bytes written during one loop
-    /// iteration leave together at its end, in one `sendmsg` over all of them, and a
+    /// iteration leave together at its end, in one `send` (small writes behind others are
+    /// copied into one buffer; larger ones go as they are, gathered by `sendmsg`), and a
     /// write's future is done at once while fewer than 64 KiB wait: an awaited write per
     /// reply (`yield_!(stream.write(reply))?`) answers a whole pipeline of requests with
     /// one syscall, as a `BufWriter` flushed when the input runs dry would, without the
     /// code saying so. From 64 KiB waiting on, the bytes leave at once and the future
     /// completes once they (and everything before them) are written to the socket, so a
-    /// writer that outpaces its peer still waits. With the loop not running, a write
-    /// leaves at once. The order of the bytes is always the order of the calls, and
-    /// closing or dropping the stream first sends what the socket takes.
+    /// writer that outpaces its peer still waits. With the loop not running, a write leaves
+    /// at once. The order of the bytes is always the order of the calls, and closing or
+    /// dropping the stream first sends what the socket takes.
     ///
     /// Tornado's future completes once the bytes are written to the socket; here a
     /// coalesced write's completes when they are queued for the iteration's end. Either
