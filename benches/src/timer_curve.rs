@@ -120,16 +120,24 @@ impl Case {
     }
 
     /// Each timeout's deadline from the start of its run: a lead long enough for every
-    /// side to schedule and cancel them all (50 ms, and 1 µs a timeout), then the spread.
-    /// Without it, a side that schedules slowly would see timeouts due before it came to
-    /// cancel them, and lateness would measure the scheduling.
+    /// side to schedule and cancel them all (see [`lead`]), then the spread. Without it,
+    /// a side that schedules slowly would see timeouts due before it came to cancel
+    /// them, and lateness would measure the scheduling.
     fn offsets(&self) -> Vec<Duration> {
-        let lead = 50 * MS + Duration::from_micros(self.count);
+        let lead = lead(self.count);
         spread_over(self.count, self.spread.as_nanos() as u64)
             .into_iter()
             .map(|offset| lead + Duration::from_nanos(offset))
             .collect()
     }
+}
+
+/// The time before the first deadline of a run of `count` timeouts: 50 ms, and 2 µs a
+/// timeout. 1 µs was too little at 10^7 for tokio tasks (a spawn, a first poll and an
+/// abort each, ~1.3-1.5 µs a timeout in all on this machine): on a slower day the
+/// deadlines came before the aborts, and the cancelled timeouts fired too.
+fn lead(count: u64) -> Duration {
+    50 * MS + Duration::from_micros(2 * count)
 }
 
 /// How late each fired timeout ran, in ns, and when the last one has fired.
@@ -385,7 +393,7 @@ mod tests {
             cancel_pct: 0,
             max_runs: 1,
         };
-        let lead = 50 * MS + Duration::from_micros(10_000);
+        let lead = 50 * MS + Duration::from_micros(20_000);
         assert!(case
             .offsets()
             .iter()
