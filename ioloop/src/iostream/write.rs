@@ -44,59 +44,69 @@ const TAIL_START: usize = 512;
 /// chunk, so the order of the bytes is the order of the writes.
 ///
 /// The first buffer is kept inline and the others in a deque whose storage is given
-/// back once the queue drains, as is the tail's, so an idle stream holds no write
-/// storage (there are many idle streams), and a stream that writes one buffer at a
-/// time allocates none.
+/// back once the queue drains, as is the tail (boxed: a stream holds 8 bytes for it),
+/// so an idle stream holds no write storage (there are many idle streams), and a stream
+/// that writes one buffer at a time allocates none.
 #[derive(Default)]
 pub(crate) struct WriteQueue {
     first: Option<Bytes>,
     rest: VecDeque<Bytes>,
-    /// Small writes copied together, behind every chunk; `tail_sent` of them written.
-    tail: Vec<u8>,
-    tail_sent: usize,
-    queued: usize,
-    /// Bytes queued since the stream opened, and written since; a write's future waits
-    /// for `written` to reach the `queued` total at the time of that write.
+    /// Small writes copied together, behind every chunk.
+    tail: Option<Box<Tail>>,
+    /// Bytes queued since the stream opened, and written since (their difference is
+    /// what waits); a write's future waits for `written` to reach the `queued` total at
+    /// the time of that write.
     total_queued: u64,
     total_written: u64,
     waiting: VecDeque<(u64, Future<()>)>,
 }
 
+/// The queue's tail: copied bytes, of which the first `sent` are written.
+struct Tail {
+    bytes: Vec<u8>,
+    sent: usize,
+}
+
 impl WriteQueue {
     pub(crate) fn queued(&self) -> usize {
-        self.queued
+        (self.total_queued - self.total_written) as usize
     }
 
     /// No write is waiting to be flushed, and no byte.
     pub(crate) fn is_idle(&self) -> bool {
-        self.waiting.is_empty() && self.first.is_none() && self.tail.is_empty()
+        self.waiting.is_empty() && self.first.is_none() && self.tail.is_none()
     }
 
     /// Queues `data`; its future completes once it is written, or at once when
     /// `coalesced` (its bytes then leave with the iteration's other writes).
     pub(crate) fn push(&mut self, data: Bytes, coalesced: bool) -> Future<()> {
-        self.queued += data.len();
         self.total_queued += data.len() as u64;
-        let behind_others = self.first.is_some() || !self.tail.is_empty();
+        let behind_others = self.first.is_some() || self.tail.is_some();
         if behind_others && data.len() <= COPIED_MAX {
             // A tail partly written, or full, is sealed and a new one begun: a tail only
             // grows from its start, so its written front is never kept behind a backlog.
-            if self.tail_sent > 0 || self.tail.len() + data.len() > TAIL_MAX {
+            if (self.tail.as_ref())
+                .is_some_and(|t| t.sent > 0 || t.bytes.len() + data.len() > TAIL_MAX)
+            {
                 self.seal_tail();
             }
-            if self.tail.capacity() == 0 {
-                // One allocation for a burst, not one per doubling from a few bytes.
-                self.tail.reserve(TAIL_START);
-                // A small first write alone in the queue joins the tail too: the burst
-                // is then one buffer, for one `send` (not a `sendmsg` of two).
-                if self.rest.is_empty()
-                    && self.first.as_ref().is_some_and(|f| f.len() <= COPIED_MAX)
-                {
-                    let first = self.first.take().expect("checked");
-                    self.tail.extend_from_slice(&first);
+            let tail = match &mut self.tail {
+                Some(tail) => tail,
+                None => {
+                    // One allocation for a burst, not one per doubling from a few bytes.
+                    let mut bytes = Vec::with_capacity(TAIL_START);
+                    // A small first write alone in the queue joins the tail too: the
+                    // burst is then one buffer, for one `send` (not a `sendmsg` of two).
+                    if self.rest.is_empty()
+                        && self.first.as_ref().is_some_and(|f| f.len() <= COPIED_MAX)
+                    {
+                        let first = self.first.take().expect("checked");
+                        bytes.extend_from_slice(&first);
+                    }
+                    self.tail.insert(Box::new(Tail { bytes, sent: 0 }))
                 }
-            }
-            self.tail.extend_from_slice(&data);
+            };
+            tail.bytes.extend_from_slice(&data);
         } else if !data.is_empty() {
             self.seal_tail();
             self.push_chunk(data);
@@ -121,17 +131,17 @@ impl WriteQueue {
     /// Turns the tail's unsent bytes into a chunk (without copying), so that a chunk
     /// queued next goes behind them.
     fn seal_tail(&mut self) {
-        if self.tail.is_empty() {
+        let Some(tail) = self.tail.take() else {
             return;
-        }
-        let mut sealed = Bytes::from(std::mem::take(&mut self.tail));
-        sealed.advance(std::mem::take(&mut self.tail_sent));
+        };
+        let mut sealed = Bytes::from(tail.bytes);
+        sealed.advance(tail.sent);
         self.push_chunk(sealed);
     }
 
     /// The slices the next write hands the transport, in order: how many there are.
     fn pieces(&self) -> usize {
-        self.first.iter().len() + self.rest.len() + usize::from(!self.tail.is_empty())
+        self.first.iter().len() + self.rest.len() + self.tail.iter().len()
     }
 
     /// Writes what the transport takes, until it would block or the queue is empty.
@@ -164,7 +174,7 @@ impl WriteQueue {
     fn write_slices<const N: usize>(&self, transport: &Transport) -> io::Result<usize> {
         let mut slices = [IoSlice::new(&[]); N];
         let mut count = 0;
-        let tail = Some(&self.tail[self.tail_sent..]).filter(|unsent| !unsent.is_empty());
+        let tail = self.tail.as_ref().map(|tail| &tail.bytes[tail.sent..]);
         let chunks = self.first.iter().chain(&self.rest).map(|c| &c[..]);
         for (slot, piece) in slices.iter_mut().zip(chunks.chain(tail)) {
             *slot = IoSlice::new(piece);
@@ -174,16 +184,13 @@ impl WriteQueue {
     }
 
     fn advance(&mut self, mut n: usize) {
-        self.queued -= n;
         self.total_written += n as u64;
         while n > 0 {
             let Some(front) = self.first.as_mut() else {
                 // Past every chunk: the rest came from the tail.
-                self.tail_sent += n;
-                debug_assert!(
-                    self.tail_sent <= self.tail.len(),
-                    "written bytes were queued"
-                );
+                let tail = self.tail.as_mut().expect("written bytes were queued");
+                tail.sent += n;
+                debug_assert!(tail.sent <= tail.bytes.len(), "written bytes were queued");
                 break;
             };
             let take = n.min(front.len());
@@ -196,9 +203,12 @@ impl WriteQueue {
         if self.first.is_none() && self.rest.capacity() > 0 {
             self.rest = VecDeque::new(); // drained: give the storage back
         }
-        if self.tail_sent == self.tail.len() && self.tail.capacity() > 0 {
-            self.tail = Vec::new(); // as `rest`
-            self.tail_sent = 0;
+        if self
+            .tail
+            .as_ref()
+            .is_some_and(|tail| tail.sent == tail.bytes.len())
+        {
+            self.tail = None; // as `rest`
         }
     }
 
@@ -220,9 +230,8 @@ impl WriteQueue {
     pub(crate) fn abandon(&mut self) -> Vec<Future<()>> {
         self.first = None;
         self.rest = VecDeque::new();
-        self.tail = Vec::new();
-        self.tail_sent = 0;
-        self.queued = 0;
+        self.tail = None;
+        self.total_written = self.total_queued;
         self.waiting.drain(..).map(|(_, f)| f).collect()
     }
 }
