@@ -85,9 +85,8 @@ impl WriteQueue {
         if behind_others && data.len() <= COPIED_MAX {
             // A tail partly written, or full, is sealed and a new one begun: a tail only
             // grows from its start, so its written front is never kept behind a backlog.
-            if (self.tail.as_ref())
-                .is_some_and(|t| t.sent > 0 || t.bytes.len() + data.len() > TAIL_MAX)
-            {
+            let spent = |t: &Tail| t.sent > 0 || t.bytes.len() + data.len() > TAIL_MAX;
+            if self.tail.as_deref().is_some_and(spent) {
                 self.seal_tail();
             }
             let tail = match &mut self.tail {
