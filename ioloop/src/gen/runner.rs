@@ -166,9 +166,12 @@ pub async fn suspend<T: 'static>(co: &Co, yielded: Yielded<T>) -> Result<T> {
 #[inline]
 pub fn ready_now<T: 'static>(yielded: Yielded<T>) -> std::result::Result<Result<T>, Yielded<T>> {
     match yielded.kind {
-        YieldedKind::Future(future) => future.take_done().map_err(|future| Yielded {
-            kind: YieldedKind::Future(future),
-        }),
+        // (`done` first: a pending future goes back untouched, as cheaply as it came.)
+        YieldedKind::Future(future) if future.done() => {
+            future.take_done().map_err(|future| Yielded {
+                kind: YieldedKind::Future(future),
+            })
+        }
         kind => Err(Yielded { kind }),
     }
 }
