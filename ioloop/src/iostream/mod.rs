@@ -88,6 +88,19 @@ struct State {
     handshake: tls::Handshake,
 }
 
+impl State {
+    /// Whether a write of `len` bytes more joins the iteration's batch (see `write`).
+    fn coalesces(&self, len: usize) -> bool {
+        self.writes.queued() + len < COALESCE_LIMIT
+    }
+
+    /// The maximum write buffer size a write of `len` bytes more would pass, if any.
+    fn write_limit_passed(&self, len: usize) -> Option<usize> {
+        self.max_write_buffer_size
+            .filter(|&max| self.writes.queued() + len > max)
+    }
+}
+
 /// Where the loop holds a busy stream (see `Inner::holder`).
 type Holder = RefCell<Option<IOStream>>;
 
@@ -703,10 +716,8 @@ impl IOStream {
             let mut state = self.inner.state.borrow_mut();
             if state.flush_at_iteration_end
                 && !state.closed
-                && state.writes.queued() + data.len() < COALESCE_LIMIT
-                && state
-                    .max_write_buffer_size
-                    .is_none_or(|max| state.writes.queued() + data.len() <= max)
+                && state.coalesces(data.len())
+                && state.write_limit_passed(data.len()).is_none()
             {
                 return state.writes.push(data, true);
             }
@@ -723,17 +734,13 @@ impl IOStream {
                 fail_observed(&failed, closed_error(&state.cause));
                 return failed;
             }
-            if let Some(max) = state.max_write_buffer_size {
-                if state.writes.queued() + data.len() > max {
-                    return Future::failed(Error::new(
-                        ErrorKind::InvalidState,
-                        format!("reached the maximum write buffer size ({max})"),
-                    ));
-                }
+            if let Some(max) = state.write_limit_passed(data.len()) {
+                return Future::failed(Error::new(
+                    ErrorKind::InvalidState,
+                    format!("reached the maximum write buffer size ({max})"),
+                ));
             }
-            let coalesced = running
-                && state.connecting.is_none()
-                && state.writes.queued() + data.len() < COALESCE_LIMIT;
+            let coalesced = running && state.connecting.is_none() && state.coalesces(data.len());
             let schedule = coalesced && !state.flush_at_iteration_end;
             state.flush_at_iteration_end |= schedule;
             (state.writes.push(data, coalesced), coalesced, schedule)
