@@ -230,7 +230,7 @@ pub(crate) fn quick_find(needle: &[u8], haystack: &[u8]) -> Result<Option<usize>
     };
     let mut from = 0;
     for _ in 0..QUICK_TRIES {
-        let Some(at) = memchr::memchr(head, &haystack[from..]).map(|at| from + at) else {
+        let Some(at) = crate::sys::memchr(head, &haystack[from..]).map(|at| from + at) else {
             return Ok(None);
         };
         let Some(after) = haystack.get(at + 1..at + needle.len()) else {
