@@ -6,6 +6,7 @@ use bytes::{Buf, Bytes};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 
+use super::tail::{self, Tail};
 use super::transport::Transport;
 use crate::future::Future;
 
@@ -28,10 +29,6 @@ const COPIED_MAX: usize = 1024;
 /// A tail is sealed into a chunk at this size: copied small writes are held in pieces
 /// this large behind a slow reader, not in one buffer reallocated as it grows.
 const TAIL_MAX: usize = 64 * 1024;
-/// A new tail's room: a burst of small replies fits without growing it, and a chunk
-/// this small comes from the allocator's per-thread cache (2 KiB did not: 460
-/// instructions an allocation, where the whole burst's replies are 160 bytes).
-const TAIL_START: usize = 512;
 
 /// Buffers waiting for the socket, written in order; each write's future completes
 /// once every byte up to its end has been written.
@@ -61,12 +58,6 @@ pub(crate) struct WriteQueue {
     waiting: VecDeque<(u64, Future<()>)>,
 }
 
-/// The queue's tail: copied bytes, of which the first `sent` are written.
-struct Tail {
-    bytes: Vec<u8>,
-    sent: usize,
-}
-
 impl WriteQueue {
     pub(crate) fn queued(&self) -> usize {
         (self.total_queued - self.total_written) as usize
@@ -92,17 +83,17 @@ impl WriteQueue {
             let tail = match &mut self.tail {
                 Some(tail) => tail,
                 None => {
-                    // One allocation for a burst, not one per doubling from a few bytes.
-                    let mut bytes = Vec::with_capacity(TAIL_START);
+                    // (The thread's spare tail, when a burst sent gave one back.)
+                    let mut tail = tail::take();
                     // A small first write alone in the queue joins the tail too: the
                     // burst is then one buffer, for one `send` (not a `sendmsg` of two).
                     if self.rest.is_empty()
                         && self.first.as_ref().is_some_and(|f| f.len() <= COPIED_MAX)
                     {
                         let first = self.first.take().expect("checked");
-                        bytes.extend_from_slice(&first);
+                        tail.bytes.extend_from_slice(&first);
                     }
-                    self.tail.insert(Box::new(Tail { bytes, sent: 0 }))
+                    self.tail.insert(tail)
                 }
             };
             tail.bytes.extend_from_slice(&data);
@@ -202,12 +193,8 @@ impl WriteQueue {
         if self.first.is_none() && self.rest.capacity() > 0 {
             self.rest = VecDeque::new(); // drained: give the storage back
         }
-        if self
-            .tail
-            .as_ref()
-            .is_some_and(|tail| tail.sent == tail.bytes.len())
-        {
-            self.tail = None; // as `rest`
+        if let Some(sent) = self.tail.take_if(|tail| tail.sent == tail.bytes.len()) {
+            tail::give_back(sent); // as `rest`: to the thread's spares
         }
     }
 
