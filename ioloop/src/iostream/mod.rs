@@ -16,6 +16,7 @@ mod limit;
 mod read_buffers;
 mod reading;
 mod request;
+mod spares;
 mod tail;
 #[cfg(feature = "tls")]
 mod tls;

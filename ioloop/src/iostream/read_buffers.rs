@@ -11,9 +11,9 @@
 //! keeps at most `KEPT` of them, and only buffers sized for such reads, so what it
 //! holds is bounded whatever the traffic, and an idle stream still holds none.
 
-use std::cell::RefCell;
-
 use bytes::{Bytes, BytesMut};
+
+use super::spares::Spares;
 
 /// Buffers smaller than this are left to the allocator, whose small chunks are cheap
 /// and never given back to the kernel one by one.
@@ -24,21 +24,13 @@ const POOLED_MAX: usize = 160 * 1024;
 const KEPT: usize = 16;
 
 thread_local! {
-    static SPARE: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+    static SPARE: Spares<BytesMut> = const { Spares::new(KEPT) };
 }
 
 /// An empty buffer with room for at least `room` bytes: a spare one if the thread has
 /// one that large, else a new one.
 pub(super) fn buffer(room: usize) -> BytesMut {
-    let spare = SPARE
-        .try_with(|spare| {
-            let mut spare = spare.borrow_mut();
-            let at = spare.iter().rposition(|b| b.capacity() >= room)?;
-            Some(spare.swap_remove(at))
-        })
-        .ok()
-        .flatten();
-    spare.unwrap_or_else(|| BytesMut::with_capacity(room))
+    Spares::take(&SPARE, |b| b.capacity() >= room).unwrap_or_else(|| BytesMut::with_capacity(room))
 }
 
 /// `whole` (a read's whole buffer) as the read's bytes, without copying; a buffer of a
@@ -68,21 +60,14 @@ impl Drop for Recycled {
         if !(POOLED_MIN..=POOLED_MAX).contains(&buffer.capacity()) {
             return;
         }
-        // (`try_with`: while the thread's locals are torn down, it is just freed.)
-        let _ = SPARE.try_with(|spare| {
-            if let Ok(mut spare) = spare.try_borrow_mut() {
-                if spare.len() < KEPT {
-                    spare.push(buffer);
-                }
-            }
-        });
+        Spares::give_back(&SPARE, buffer);
     }
 }
 
 /// How many spare buffers this thread keeps (for tests).
 #[cfg(test)]
 pub(super) fn spares() -> usize {
-    SPARE.with(|spare| spare.borrow().len())
+    Spares::count(&SPARE)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //! the allocator's again), so what it holds is bounded whatever the traffic (`KEPT` x
 //! ~550 bytes), and an idle stream still holds no tail.
 
-use std::cell::RefCell;
+use super::spares::Spares;
 
 /// A new tail's room: a burst of small replies fits without growing it, and a chunk
 /// this small comes from the allocator's per-thread cache (2 KiB did not: 460
@@ -26,15 +26,13 @@ pub(super) struct Tail {
 }
 
 thread_local! {
-    static SPARE: RefCell<Vec<Box<Tail>>> = const { RefCell::new(Vec::new()) };
+    static SPARE: Spares<Box<Tail>> = const { Spares::new(KEPT) };
 }
 
 /// An empty tail: a spare one if the thread has one, else a new one with room for a
 /// burst (one allocation for it, not one per doubling from a few bytes).
 pub(super) fn take() -> Box<Tail> {
-    // (`try_with`: while the thread's locals are torn down, a new one.)
-    let spare = SPARE.try_with(|spare| spare.borrow_mut().pop());
-    spare.ok().flatten().unwrap_or_else(|| {
+    Spares::take(&SPARE, |_| true).unwrap_or_else(|| {
         Box::new(Tail {
             bytes: Vec::with_capacity(START),
             sent: 0,
@@ -50,19 +48,7 @@ pub(super) fn give_back(mut tail: Box<Tail>) {
     }
     tail.bytes.clear();
     tail.sent = 0;
-    let _ = SPARE.try_with(|spare| {
-        if let Ok(mut spare) = spare.try_borrow_mut() {
-            if spare.len() < KEPT {
-                spare.push(tail);
-            }
-        }
-    });
-}
-
-/// How many spare tails this thread keeps (for tests).
-#[cfg(test)]
-pub(super) fn spares() -> usize {
-    SPARE.with(|spare| spare.borrow().len())
+    Spares::give_back(&SPARE, tail);
 }
 
 #[cfg(test)]
@@ -76,22 +62,22 @@ mod tests {
         first.sent = 10;
         let at = first.bytes.as_ptr();
         give_back(first);
-        assert_eq!(spares(), 1);
+        assert_eq!(Spares::count(&SPARE), 1);
         let again = take();
         assert_eq!(again.bytes.as_ptr(), at, "the same buffer");
         assert!(again.bytes.is_empty() && again.sent == 0, "and empty");
-        assert_eq!(spares(), 0);
+        assert_eq!(Spares::count(&SPARE), 0);
         // A tail that grew is the allocator's again; at most KEPT are kept.
         let mut grown = again;
         grown.bytes.extend_from_slice(&[0; START + 1]);
         give_back(grown);
-        assert_eq!(spares(), 0);
+        assert_eq!(Spares::count(&SPARE), 0);
         for _ in 0..KEPT + 3 {
             give_back(Box::new(Tail {
                 bytes: Vec::with_capacity(START),
                 sent: 0,
             }));
         }
-        assert_eq!(spares(), KEPT);
+        assert_eq!(Spares::count(&SPARE), KEPT);
     }
 }
