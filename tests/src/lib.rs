@@ -2,6 +2,8 @@
 
 use std::cell::RefCell;
 
+pub mod held;
+
 /// What a test logged on its thread: ioloop's own capture, shared with
 /// [`ExpectLog`](ioloop::testing::ExpectLog).
 pub use ioloop::testing::capture_logs;

@@ -5,7 +5,6 @@
 //! keeps a per-thread tally), so other threads (the test's clients, the harness) do
 //! not blur it, and it is exact rather than a page count.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -16,46 +15,10 @@ use std::sync::{mpsc, Arc};
 use ioloop::iostream::IOStream;
 use ioloop::prelude::*;
 use ioloop::tcpserver::TCPServer;
-
-struct PerThread;
-
-thread_local! {
-    static HELD: Cell<isize> = const { Cell::new(0) };
-}
-
-fn tally(delta: isize) {
-    // `try_with`: the allocator runs while thread-locals are torn down, too.
-    let _ = HELD.try_with(|held| held.set(held.get() + delta));
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the tally is a
-// const thread-local Cell, which allocates nothing.
-unsafe impl GlobalAlloc for PerThread {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        tally(layout.size() as isize);
-        // SAFETY: the caller's contract for `alloc` is passed on as is.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        tally(-(layout.size() as isize));
-        // SAFETY: `ptr` came from `System` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        tally(new_size as isize - layout.size() as isize);
-        // SAFETY: as for `dealloc`; `new_size` is the caller's, passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use tests::held::{held, PerThread};
 
 #[global_allocator]
 static GLOBAL: PerThread = PerThread;
-
-fn held() -> isize {
-    HELD.with(Cell::get)
-}
 
 const CONNECTIONS: usize = 100;
 
