@@ -40,8 +40,9 @@ pub(super) fn take() -> Box<Tail> {
     })
 }
 
-/// Gives a tail that is done with (sent, or abandoned) back to the thread's spares, if
-/// it is of the starting size and the thread keeps fewer than `KEPT`.
+/// Gives a tail sent in full back to the thread's spares, if it is of the starting size
+/// and the thread keeps fewer than `KEPT`. (A tail sealed into a chunk, or dropped with
+/// a closed stream's queue, is the allocator's: both are rare beside a sent burst.)
 pub(super) fn give_back(mut tail: Box<Tail>) {
     if tail.bytes.capacity() != START {
         return;
