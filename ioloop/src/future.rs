@@ -270,19 +270,7 @@ impl<T: 'static> Future<T> {
     /// state does both: most yields of a busy server come here. `Err(self)`: not done.
     #[inline]
     pub(crate) fn take_done(self) -> std::result::Result<Result<T>, Future<T>> {
-        let taken = {
-            let mut state = self.inner.state.borrow_mut();
-            match &*state {
-                State::Pending => None,
-                State::Done(Ok(_)) => match std::mem::replace(&mut *state, State::Taken) {
-                    State::Done(result) => Some(result),
-                    _ => unreachable!("state was checked to be Done(Ok) above"),
-                },
-                State::Done(Err(e)) => Some(Err(e.clone())),
-                State::Taken => Some(Err(already_taken())),
-            }
-        };
-        let Some(result) = taken else {
+        let Some(result) = self.take_if_done() else {
             return Err(self);
         };
         self.inner.retrieved.set(true);
@@ -291,6 +279,29 @@ impl<T: 'static> Future<T> {
             spare::keep(self);
         }
         Ok(result)
+    }
+
+    /// The result moved out, if the future is done: `take_result`'s and `take_done`'s
+    /// one look at the state. A unit is not moved (there is nothing to move), so every
+    /// holder of a done `Future<()>` takes `Ok(())`: what lets coalesced writes share
+    /// one done future (see [`Future::done_unit`]).
+    #[inline]
+    fn take_if_done(&self) -> Option<Result<T>> {
+        if let Some(unit) = unit::<T>() {
+            if let State::Done(Ok(_)) = &*self.inner.state.borrow() {
+                return Some(Ok(unit));
+            }
+        }
+        let mut state = self.inner.state.borrow_mut();
+        match &*state {
+            State::Pending => None,
+            State::Done(Ok(_)) => match std::mem::replace(&mut *state, State::Taken) {
+                State::Done(result) => Some(result),
+                _ => unreachable!("state was checked to be Done(Ok) above"),
+            },
+            State::Done(Err(e)) => Some(Err(e.clone())),
+            State::Taken => Some(Err(already_taken())),
+        }
     }
 
     /// Whether nobody but the holder of `self` can see this future or anything it did:
@@ -461,25 +472,19 @@ impl<T: 'static> Future<T> {
 
     /// Moves the result out. Later calls (and `.await`) get an
     /// [`ErrorKind::InvalidState`](crate::ErrorKind::InvalidState) error for a value;
-    /// an error stays in place and is returned to every caller.
+    /// an error stays in place and is returned to every caller. A `Future<()>` has no
+    /// value to move: every call gets `Ok(())`.
     ///
     /// ```
     /// let f = ioloop::Future::ready(String::from("moved"));
     /// assert_eq!(f.take_result().unwrap(), "moved");
     /// assert!(f.take_result().is_err());
+    /// let unit = ioloop::Future::ready(());
+    /// assert!(unit.take_result().is_ok() && unit.take_result().is_ok());
     /// ```
     pub fn take_result(&self) -> Result<T> {
         self.inner.retrieved.set(true);
-        let mut state = self.inner.state.borrow_mut();
-        match &*state {
-            State::Pending => Err(not_done()),
-            State::Taken => Err(already_taken()),
-            State::Done(Err(e)) => Err(e.clone()),
-            State::Done(Ok(_)) => match std::mem::replace(&mut *state, State::Taken) {
-                State::Done(result) => result,
-                _ => unreachable!("state was checked to be Done(Ok) above"),
-            },
-        }
+        self.take_if_done().unwrap_or_else(|| Err(not_done()))
     }
 
     /// The error, if the future failed; `None` if it succeeded or is not done.
@@ -697,6 +702,29 @@ impl<T> WeakFuture<T> {
     }
 }
 
+impl Future<()> {
+    /// A done `Future<()>`: the thread's one, shared. What a coalesced write returns
+    /// (the commonest future of a busy server): a handle cloned, not a future made and
+    /// taken apart, and no different to its holders, since a unit is never moved out
+    /// (see [`Future::take_result`]) and a done future keeps no callbacks.
+    pub(crate) fn done_unit() -> Future<()> {
+        thread_local! {
+            static DONE: Future<()> = Future::ready(());
+        }
+        DONE.with(Future::clone)
+    }
+}
+
+/// `()` as a `T`, when `T` is the unit type (then taking a done future's value leaves
+/// it in place); `None` for every other type. Decided when `T` is known: no cost.
+fn unit<T: 'static>() -> Option<T> {
+    let mut slot: Option<T> = None;
+    if let Some(unit) = (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<()>>() {
+        *unit = Some(());
+    }
+    slot
+}
+
 fn not_done() -> Error {
     Error::invalid_state("the future is not done yet")
 }
@@ -834,16 +862,13 @@ mod tests {
         assert!(done(cancelled).is_err());
         assert!(nothing_kept());
 
-        // A write's `()` future is kept likewise; other types never are.
-        let write = Future::ready_reusing(());
-        let was = Rc::as_ptr(&write.inner);
-        done(write).unwrap();
-        let next = Future::ready_reusing(());
-        assert_eq!(Rc::as_ptr(&next.inner), was);
-        assert!(next.result().is_ok());
+        // Other types are never kept.
         let number = Future::ready(7u32);
         done(number).unwrap();
         assert!(spare::take::<u32>().is_none());
+        let unit = Future::ready(());
+        done(unit).unwrap();
+        assert!(spare::take::<()>().is_none());
     }
 
     #[test]

@@ -66,6 +66,18 @@ fn take_result_moves_the_value_out_once() {
 }
 
 #[test]
+fn a_unit_futures_result_can_be_taken_again_there_is_nothing_to_move() {
+    let f = Future::ready(());
+    assert!(f.take_result().is_ok());
+    assert!(f.take_result().is_ok(), "nothing was moved out");
+    assert!(f.result().is_ok());
+    // An error is still everyone's, and a pending unit future still is not done.
+    let g = Future::<()>::failed(Error::msg("bad"));
+    assert_eq!(g.take_result().unwrap_err().message(), "bad");
+    assert!(Future::<()>::new().take_result().is_err());
+}
+
+#[test]
 fn chain_future_copies_results_and_errors_unless_the_target_is_done() {
     let (a, b) = (Future::new(), Future::new());
     chain_future(&a, &b);

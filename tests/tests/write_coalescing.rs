@@ -160,6 +160,28 @@ fn dropping_the_stream_right_after_writing_still_sends_the_bytes() {
 }
 
 #[test]
+fn taking_a_coalesced_writes_result_leaves_every_other_writes_future_done_and_ok() {
+    let (stream, mut peer) = stream_and_peer();
+    let all_ok = run(move || {
+        let first = stream.write(&b"one "[..]);
+        // Taken (as `.await` and `yield_!` take it) before the next writes are made...
+        assert!(first.take_result().is_ok());
+        let later: Vec<Future<()>> = (0..3).map(|_| stream.write(&b"more "[..])).collect();
+        assert!(
+            first.take_result().is_ok(),
+            "a unit has nothing to move out"
+        );
+        // ...and the later ones, and those made before, still hold their `Ok`.
+        let ok = later.iter().all(|w| w.done() && w.take_result().is_ok())
+            && later.iter().all(|w| w.take_result().is_ok());
+        Future::ready(ok)
+    })
+    .unwrap();
+    assert!(all_ok);
+    assert_eq!(read_n(&mut peer, 19), b"one more more more ");
+}
+
+#[test]
 fn past_the_coalescing_limit_a_write_goes_out_at_once_in_order() {
     let (stream, peer) = stream_and_peer();
     let mut reader = peer.try_clone().unwrap();

@@ -697,6 +697,10 @@ impl IOStream {
     /// promise of delivery either); the failure then closes the stream, and the next
     /// read or write fails.
     ///
+    /// The futures of coalesced writes are one done future, shared (so
+    /// [`Future::ptr_eq`] holds between them): no future is made per write, and none is
+    /// different to hold, since a `Future<()>`'s `Ok(())` is never moved out.
+    ///
     /// ```
     /// # use ioloop::iostream::IOStream;
     /// # use ioloop::prelude::*;

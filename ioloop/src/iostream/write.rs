@@ -102,8 +102,8 @@ impl WriteQueue {
             self.push_chunk(data);
         }
         if coalesced {
-            // (The thread's spare write future, when a coroutine gave one back.)
-            return Future::ready_reusing(());
+            // (The thread's one done future, shared: no future to make per write.)
+            return Future::done_unit();
         }
         let future = Future::new();
         self.waiting.push_back((self.total_queued, future.clone()));
