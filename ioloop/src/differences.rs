@@ -186,6 +186,10 @@
 //!   iteration instead of one per write; nothing to change. Code that must know its
 //!   bytes reached the kernel before doing something else (rare: the kernel's buffer
 //!   promises no delivery either) writes past 64 KiB or waits for a reply.
+//!   Those done futures are one shared future (`ptr_eq` holds between them; Tornado
+//!   has no way to ask), as are those of a `Queue::put` with room and of an
+//!   `Event::wait` on a set event, which is why a `Future<()>`'s `take_result` gives
+//!   `Ok(())` every time: there is no value to move out.
 //! * **A stream's own futures that fail because it closed are marked observed**, so an
 //!   unawaited write on a reset connection logs nothing (as Tornado 6.5 does); the cause
 //!   is in [`IOStream::error`](crate::iostream::IOStream::error).

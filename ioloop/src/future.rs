@@ -703,10 +703,11 @@ impl<T> WeakFuture<T> {
 }
 
 impl Future<()> {
-    /// A done `Future<()>`: the thread's one, shared. What a coalesced write returns
-    /// (the commonest future of a busy server): a handle cloned, not a future made and
-    /// taken apart, and no different to its holders, since a unit is never moved out
-    /// (see [`Future::take_result`]) and a done future keeps no callbacks.
+    /// A done `Future<()>`: the thread's one, shared. What a coalesced write (the
+    /// commonest future of a busy server), a queue's put with room and a set event's
+    /// wait return: a handle cloned, not a future made and taken apart, and no
+    /// different to its holders, since a unit is never moved out (see
+    /// [`Future::take_result`]) and a done future keeps no callbacks.
     pub(crate) fn done_unit() -> Future<()> {
         thread_local! {
             static DONE: Future<()> = Future::ready(());

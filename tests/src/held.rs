@@ -1,7 +1,8 @@
 //! The bytes a thread holds allocated, for tests of memory per idle thing (a stream, a
-//! suspended coroutine): a counting allocator keeps a per-thread tally, so other
-//! threads (the harness, a test's clients) do not blur it, and it is exact rather than
-//! a page count. A test binary installs it as its global allocator.
+//! suspended coroutine), and the allocations it has made, for tests of what a hot path
+//! allocates: a counting allocator keeps a per-thread tally, so other threads (the
+//! harness, a test's clients) do not blur it, and it is exact rather than a page count.
+//! A test binary installs it as its global allocator.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -22,6 +23,7 @@ pub struct PerThread;
 
 thread_local! {
     static HELD: Cell<isize> = const { Cell::new(0) };
+    static MADE: Cell<usize> = const { Cell::new(0) };
 }
 
 fn tally(delta: isize) {
@@ -29,11 +31,16 @@ fn tally(delta: isize) {
     let _ = HELD.try_with(|held| held.set(held.get() + delta));
 }
 
+fn count_one() {
+    let _ = MADE.try_with(|made| made.set(made.get() + 1));
+}
+
 // SAFETY: every call is forwarded unchanged to the system allocator; the tally is a
 // const thread-local Cell, which allocates nothing.
 unsafe impl GlobalAlloc for PerThread {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         tally(layout.size() as isize);
+        count_one();
         // SAFETY: the caller's contract for `alloc` is passed on as is.
         unsafe { System.alloc(layout) }
     }
@@ -46,6 +53,7 @@ unsafe impl GlobalAlloc for PerThread {
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         tally(new_size as isize - layout.size() as isize);
+        count_one();
         // SAFETY: as for `dealloc`; `new_size` is the caller's, passed on.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -59,4 +67,20 @@ unsafe impl GlobalAlloc for PerThread {
 /// ```
 pub fn held() -> isize {
     HELD.with(Cell::get)
+}
+
+/// The allocations (and reallocations) this thread has made through [`PerThread`]: a
+/// difference of two readings counts what the code between them allocated, even if it
+/// freed it again.
+///
+/// ```
+/// #[global_allocator]
+/// static GLOBAL: tests::held::PerThread = tests::held::PerThread;
+///
+/// let before = tests::held::allocations();
+/// drop(Box::new(1u64));
+/// assert_eq!(tests::held::allocations() - before, 1);
+/// ```
+pub fn allocations() -> usize {
+    MADE.with(Cell::get)
 }

@@ -102,7 +102,7 @@ impl Event {
     /// ```
     pub fn wait(&self, timeout: impl MaybeDeadline) -> Future<()> {
         if self.is_set() {
-            return Future::ready(());
+            return Future::done_unit(); // (shared: nothing to make)
         }
         let waiter = Future::new();
         self.inner.waiters.borrow_mut().push(waiter.clone());

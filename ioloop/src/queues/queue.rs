@@ -232,7 +232,7 @@ impl<T: 'static, S: Store<T> + 'static> QueueOf<T, S> {
     /// ```
     pub fn put(&self, item: T, timeout: impl MaybeDeadline) -> Future<()> {
         let item = match self.put_nowait(item) {
-            Ok(()) => return Future::ready(()),
+            Ok(()) => return Future::done_unit(), // (shared: nothing to make)
             Err(full) => full.into_inner(),
         };
         let putter = Future::new();
@@ -295,7 +295,7 @@ impl<T: 'static, S: Store<T> + 'static> QueueOf<T, S> {
     /// assert_eq!(got.take_result().unwrap(), 5);
     /// ```
     pub fn get(&self, timeout: impl MaybeDeadline) -> Future<T> {
-        if let Ok(item) = self.get_nowait() {
+        if let Some(item) = self.take_next() {
             return Future::ready(item);
         }
         let getter = Future::new();
@@ -313,6 +313,13 @@ impl<T: 'static, S: Store<T> + 'static> QueueOf<T, S> {
     /// assert_eq!(q.get_nowait().unwrap_err().kind(), ErrorKind::QueueEmpty);
     /// ```
     pub fn get_nowait(&self) -> Result<T> {
+        self.take_next()
+            .ok_or_else(|| Error::new(ErrorKind::QueueEmpty, "the queue is empty"))
+    }
+
+    /// The next item, if there is one: `get_nowait` without the error, which `get`
+    /// would build and drop (two allocations) every time it has to wait.
+    fn take_next(&self) -> Option<T> {
         let mut state = self.inner.state.borrow_mut();
         // A waiting putter's item joins first (the queue was full), then the next item
         // in the storage order leaves.
@@ -326,7 +333,7 @@ impl<T: 'static, S: Store<T> + 'static> QueueOf<T, S> {
         if let Some(putter) = putter {
             putter.set_result_unless_cancelled(());
         }
-        item.ok_or_else(|| Error::new(ErrorKind::QueueEmpty, "the queue is empty"))
+        item
     }
 
     /// Marks one item taken with `get` as processed; when every item put has been, the
