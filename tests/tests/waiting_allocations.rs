@@ -51,3 +51,19 @@ fn a_put_with_room_and_a_wait_on_a_set_event_allocate_nothing() {
     );
     assert_eq!(q.qsize(), 2);
 }
+
+#[test]
+fn an_item_handed_to_a_getter_that_lets_go_unread_is_released_not_kept_by_the_queue() {
+    let _io = IOLoop::new();
+    let q = Queue::<std::rc::Rc<()>>::new(1);
+    let item = std::rc::Rc::new(());
+    let getter = q.get(None);
+    q.put_nowait(item.clone()).unwrap();
+    assert!(getter.done());
+    drop(getter); // its coroutine gone before it took the item
+    assert_eq!(
+        std::rc::Rc::strong_count(&item),
+        1,
+        "the queue let the item go"
+    );
+}
