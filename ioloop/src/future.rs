@@ -243,7 +243,7 @@ impl<T: 'static> Future<T> {
     }
 
     /// A future that already holds `value`: the thread's spare of this type if there is
-    /// one, else a new one. What a stream's coalesced writes are made of.
+    /// one, else a new one. What a read the stream's buffer satisfies at once is made of.
     pub(crate) fn ready_reusing(value: T) -> Future<T> {
         Future::reusing(State::Done(Ok(value)))
     }
@@ -288,6 +288,7 @@ impl<T: 'static> Future<T> {
     #[inline]
     fn take_if_done(&self) -> Option<Result<T>> {
         if let Some(unit) = unit::<T>() {
+            // (A shared look: the commonest yield, a write's, changes nothing.)
             if let State::Done(Ok(_)) = &*self.inner.state.borrow() {
                 return Some(Ok(unit));
             }

@@ -145,7 +145,7 @@ pub async fn suspend<T: 'static>(co: &Co, yielded: Yielded<T>) -> Result<T> {
                 future.resume_when_done(co.runner.clone());
                 co.co.yield_(Suspend::Wait).await;
             }
-            // Nobody else may hold it (a stream's read or write): the next one reuses it.
+            // Nobody else may hold it (a stream's read): the next read reuses it.
             match future.take_done() {
                 Ok(result) => result,
                 Err(_) => unreachable!("a yielded future resumes its coroutine once done"),
