@@ -186,6 +186,8 @@
 //!   iteration instead of one per write; nothing to change. Code that must know its
 //!   bytes reached the kernel before doing something else (rare: the kernel's buffer
 //!   promises no delivery either) writes past 64 KiB or waits for a reply.
+//!   `run_sync` still returns only once they have (it waits for the bytes of every
+//!   write reported done), so a script that writes and exits loses nothing.
 //!   Those done futures are one shared future (`ptr_eq` holds between them; Tornado
 //!   has no way to ask), as are those of a `Queue::put` with room and of an
 //!   `Event::wait` on a set event, which is why a `Future<()>`'s `take_result` gives

@@ -104,6 +104,10 @@ struct Inner {
     /// [`DISPATCH_READ_BUDGET`]).
     dispatch_read: Cell<usize>,
     stopped: Cell<bool>,
+    /// `run_sync`'s future is done: stop once no stream has written bytes to leave.
+    stop_once_written: Cell<bool>,
+    /// Streams whose bytes reported written (a coalesced write's) are still to leave.
+    writes_behind: Cell<usize>,
     closed: Cell<bool>,
     clock: Option<Box<dyn Fn() -> Instant>>,
     blocking_threshold: Cell<Option<Duration>>,
@@ -246,6 +250,8 @@ impl IOLoop {
                 unpolled: Cell::new(0),
                 dispatch_read: Cell::new(0),
                 stopped: Cell::new(false),
+                stop_once_written: Cell::new(false),
+                writes_behind: Cell::new(0),
                 closed: Cell::new(false),
                 clock,
                 blocking_threshold: Cell::new(None),
@@ -832,6 +838,7 @@ impl IOLoop {
             fn drop(&mut self) {
                 self.0.inner.running.set(false);
                 self.0.inner.stopped.set(false);
+                self.0.inner.stop_once_written.set(false);
                 let previous = self.1.take();
                 let mine = CURRENT.with(|c| c.replace(previous));
                 drop(mine);
@@ -861,6 +868,12 @@ impl IOLoop {
     /// Starts the loop, runs `func` on it, and returns the result of the future `func`
     /// returns, stopping the loop when it is done. With a `timeout`, gives up after that
     /// long with an [`ErrorKind::Timeout`] error and cancels the future.
+    ///
+    /// The loop stops once the bytes of every write already reported done (a coalesced
+    /// [`IOStream::write`](crate::iostream::IOStream::write)'s, which is done when
+    /// queued) have left for the kernel: as in Tornado, whose write futures wait for
+    /// the send, a program may exit as soon as `run_sync` returns without losing what
+    /// it wrote. A peer that never reads keeps it waiting, up to the `timeout`.
     ///
     /// If the loop is stopped from elsewhere before the future completes, returns an
     /// [`ErrorKind::InvalidState`] error (the future keeps running if the loop is
@@ -909,7 +922,10 @@ impl IOLoop {
                 if matches!(*outcome, Outcome::Waiting) {
                     *outcome = Outcome::Done(result);
                     if let Some(io) = io.upgrade() {
-                        io.stop();
+                        // Not before the bytes of the writes reported done have left
+                        // (see `IOStream::write`): Tornado's run_sync returns with a
+                        // write's bytes in the kernel, and a program may exit then.
+                        io.inner.stop_once_written.set(true);
                     }
                 }
             }
@@ -925,10 +941,22 @@ impl IOLoop {
             });
         }
         let timer = timeout.map(|limit| {
+            let outcome = outcome.clone();
+            let io = self.downgrade();
             self.call_later(limit, move || {
-                finish(Err(Error::timeout(format!(
-                    "operation timed out after {limit:?}"
-                ))))
+                let Some(io) = io.upgrade() else { return };
+                let mut outcome = outcome.borrow_mut();
+                // Still waiting for the future, or for its writes' bytes to leave.
+                let late = match *outcome {
+                    Outcome::Waiting => true,
+                    Outcome::Done(_) => io.inner.stop_once_written.get(),
+                    Outcome::Over => false,
+                };
+                if late {
+                    let error = format!("operation timed out after {limit:?}");
+                    *outcome = Outcome::Done(Err(Error::timeout(error)));
+                    io.stop();
+                }
             })
         });
         let ran = self.start();
@@ -1069,7 +1097,7 @@ impl IOLoop {
         }
         // Before the poller may wait: what this iteration wrote leaves now.
         self.run_iteration_end();
-
+        self.stop_if_written();
         let wait = if !inner.callbacks.borrow().is_empty() {
             Duration::ZERO
         } else {
@@ -1086,7 +1114,28 @@ impl IOLoop {
         }
         self.poll_io(wait);
         self.run_iteration_end();
-        true
+        // (A `stop` from a handler still lets the next iteration's callbacks run first,
+        // as in Tornado; `run_sync`'s, once the bytes have left, stops here.)
+        !self.stop_if_written()
+    }
+
+    /// Stops the loop for `run_sync` once every stream's written bytes have left.
+    fn stop_if_written(&self) -> bool {
+        let inner = &*self.inner;
+        let stop = inner.stop_once_written.get() && inner.writes_behind.get() == 0;
+        if stop {
+            self.stop();
+        }
+        stop
+    }
+
+    /// A stream now has written bytes still to leave (`behind`), or no longer has.
+    pub(crate) fn count_writes_behind(&self, behind: bool) {
+        let count = &self.inner.writes_behind;
+        count.set(match behind {
+            true => count.get() + 1,
+            false => count.get().saturating_sub(1),
+        });
     }
 
     /// Asks for `work` to run at the end of this iteration (or of the next, between

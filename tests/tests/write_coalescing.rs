@@ -209,3 +209,70 @@ fn past_the_coalescing_limit_a_write_goes_out_at_once_in_order() {
     assert!(rest.iter().all(|&b| b == b'x'));
     drop(stream);
 }
+
+/// A stream whose socket holds only a few KiB (a peer slow to read, in miniature), and
+/// its peer: a coalesced write of tens of KiB cannot all leave in one iteration.
+fn stream_with_small_buffer_and_peer() -> (IOStream, std::os::unix::net::UnixStream) {
+    let (ours, peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    socket2::SockRef::from(&ours)
+        .set_send_buffer_size(4096)
+        .unwrap();
+    (IOStream::from_unix(ours).unwrap(), peer)
+}
+
+/// 60,000 bytes, under the coalescing limit and far over what the small socket holds.
+fn sixty_thousand_bytes() -> Vec<u8> {
+    (0..60_000u32).map(|i| (i % 251) as u8).collect()
+}
+
+#[test]
+fn run_sync_returns_only_once_the_bytes_of_writes_reported_done_have_left() {
+    let io = IOLoop::current();
+    let (stream, mut peer) = stream_with_small_buffer_and_peer();
+    let data = sixty_thousand_bytes();
+    let expected = data.clone();
+    let (start_reading, go) = std::sync::mpsc::channel::<()>();
+    // The peer reads only from the loop's second iteration on (never, if run_sync is
+    // over before it): the first iteration's flush fills the socket and stops there.
+    let reader = std::thread::spawn(move || {
+        if go.recv().is_err() {
+            return Vec::new();
+        }
+        peer.set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        let mut got = vec![0u8; expected.len()];
+        peer.read_exact(&mut got).unwrap();
+        got
+    });
+    let result = io.run_sync(
+        move || {
+            let write = stream.write(data);
+            assert!(write.done(), "coalesced: reported done at once");
+            IOLoop::current().add_callback(move || {
+                let _ = start_reading.send(());
+            });
+            write
+        },
+        Some(Duration::from_secs(60)),
+    );
+    // (Drops the reader's signal if the second iteration never came: it then gives up.)
+    io.close(false);
+    result.unwrap();
+    assert!(
+        reader.join().unwrap() == sixty_thousand_bytes(),
+        "run_sync returned with written bytes still in the stream, and they never left"
+    );
+}
+
+#[test]
+fn run_sync_times_out_when_written_bytes_cannot_leave_in_time() {
+    let io = IOLoop::current();
+    let (stream, peer) = stream_with_small_buffer_and_peer();
+    // The peer never reads: the bytes reported written stay in the stream.
+    let result = io.run_sync(
+        move || stream.write(sixty_thousand_bytes()),
+        Some(Duration::from_millis(20)),
+    );
+    assert!(result.unwrap_err().is_timeout());
+    drop(peer);
+}

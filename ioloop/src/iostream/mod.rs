@@ -82,6 +82,9 @@ struct State {
     max_write_buffer_size: Option<usize>,
     /// Coalesced writes wait for the end of the loop iteration (see `write`).
     flush_at_iteration_end: bool,
+    /// Counted among the loop's streams with written bytes still to leave (bytes of
+    /// writes reported done, or TLS records): what `run_sync` waits for.
+    behind: bool,
     /// What the async I/O traits keep (`traits.rs`), from their first use: boxed, so a
     /// stream only read through callbacks holds 8 bytes for it.
     traits: Option<Box<traits::TraitState>>,
@@ -384,6 +387,7 @@ impl IOStream {
                 max_buffer_size: DEFAULT_MAX_BUFFER,
                 max_write_buffer_size: None,
                 flush_at_iteration_end: false,
+                behind: false,
                 traits: None,
                 #[cfg(feature = "tls")]
                 handshake: tls::Handshake::Plain,
@@ -689,7 +693,9 @@ impl IOStream {
     /// completes once they (and everything before them) are written to the socket, so a
     /// writer that outpaces its peer still waits. With the loop not running, a write leaves
     /// at once. The order of the bytes is always the order of the calls, and closing or
-    /// dropping the stream first sends what the socket takes.
+    /// dropping the stream first sends what the socket takes. Bytes a full socket did not
+    /// take at the iteration's end leave as it drains, and
+    /// [`IOLoop::run_sync`] returns only once they have.
     ///
     /// Tornado's future completes once the bytes are written to the socket; here a
     /// coalesced write's completes when they are queued for the iteration's end. Either
@@ -785,6 +791,25 @@ impl IOStream {
         }
         if let Some(e) = failure {
             self.close_with(Some(transport::closing_error(e)));
+        }
+        self.settle_behind();
+    }
+
+    /// Tells the loop whether bytes this stream reported written are still to leave
+    /// (queued behind a full socket, or TLS records the session holds): `run_sync`
+    /// returns only once none are, as Tornado's returns once its writes' bytes are
+    /// in the kernel.
+    fn settle_behind(&self) {
+        let behind = {
+            let state = self.inner.state.borrow();
+            !state.closed && (state.writes.promised_unwritten() || self.transport_unsent())
+        };
+        let changed = {
+            let mut state = self.inner.state.borrow_mut();
+            std::mem::replace(&mut state.behind, behind) != behind
+        };
+        if let (true, Some(io)) = (changed, self.inner.io.upgrade()) {
+            io.count_writes_behind(behind);
         }
     }
 
@@ -917,6 +942,7 @@ impl IOStream {
             }
         }
         drop(transport);
+        self.settle_behind(); // closed: nothing is to leave any more
         let error = closed_error(&self.inner.state.borrow().cause);
         for write in writes {
             fail_observed(&write, error.clone());
@@ -1253,6 +1279,10 @@ impl Drop for Inner {
             transport.goodbye(); // dropped open: as an orderly close
         }
         tell_close_watcher(self.close_watch.take());
+        let behind = self.state.get_mut().behind;
+        if let (true, Some(io)) = (behind, self.io.upgrade()) {
+            io.count_writes_behind(false); // what it held is lost with it
+        }
         if let (Some(key), Some(io)) = (self.key.take(), self.io.upgrade()) {
             io.remove_owned_handler(key);
         }

@@ -55,12 +55,20 @@ pub(crate) struct WriteQueue {
     /// the time of that write.
     total_queued: u64,
     total_written: u64,
+    /// Where the last write reported done at once (coalesced) ends: until `written`
+    /// reaches it, bytes the writer was told are written are still here.
+    promised: u64,
     waiting: VecDeque<(u64, Future<()>)>,
 }
 
 impl WriteQueue {
     pub(crate) fn queued(&self) -> usize {
         (self.total_queued - self.total_written) as usize
+    }
+
+    /// Bytes of writes already reported done (coalesced) are still queued.
+    pub(crate) fn promised_unwritten(&self) -> bool {
+        self.total_written < self.promised
     }
 
     /// No write is waiting to be flushed, and no byte.
@@ -102,6 +110,7 @@ impl WriteQueue {
             self.push_chunk(data);
         }
         if coalesced {
+            self.promised = self.total_queued;
             // (The thread's one done future, shared: no future to make per write.)
             return Future::done_unit();
         }
