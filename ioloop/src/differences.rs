@@ -187,7 +187,10 @@
 //!   bytes reached the kernel before doing something else (rare: the kernel's buffer
 //!   promises no delivery either) writes past 64 KiB or waits for a reply.
 //!   `run_sync` still returns only once they have (it waits for the bytes of every
-//!   write reported done), so a script that writes and exits loses nothing.
+//!   write reported done), so a script that writes and exits loses nothing, and
+//!   `close()` sends them before the fd closes (for at most a minute, while the peer
+//!   reads), so a reply written and then closed on arrives whole; the writes whose
+//!   futures still wait fail at the close, as in Tornado.
 //!   Those done futures are one shared future (`ptr_eq` holds between them; Tornado
 //!   has no way to ask), as are those of a `Queue::put` with room and of an
 //!   `Event::wait` on a set event, which is why a `Future<()>`'s `take_result` gives
@@ -239,8 +242,8 @@
 //! * **`wait_for_handshake` may be called more than once**, and cancelling its future
 //!   while the handshake is under way closes the stream (as cancelling a connect's does);
 //!   Tornado allows one call ("Already waiting") and its future cannot be cancelled.
-//! * **Closing a TLS stream sends close_notify** (best effort: what the socket takes at
-//!   once), also when the last handle to an open one is dropped; Tornado closes the
+//! * **Closing a TLS stream sends close_notify** (best effort: what the socket takes
+//!   once the stream's last records have left), also when the last handle to an open one is dropped; Tornado closes the
 //!   socket without a TLS shutdown. A peer's close_notify is an orderly end of file, and
 //!   so is a close without one after the handshake, as Python's `suppress_ragged_eofs`.
 //! * **A failed handshake's error is a closed stream whose source is the

@@ -220,6 +220,15 @@ fn stream_with_small_buffer_and_peer() -> (IOStream, std::os::unix::net::UnixStr
     (IOStream::from_unix(ours).unwrap(), peer)
 }
 
+/// Everything a Unix peer gets until the stream's fd closes.
+fn read_all(peer: &mut std::os::unix::net::UnixStream) -> Vec<u8> {
+    peer.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut got = Vec::new();
+    peer.read_to_end(&mut got).unwrap();
+    got
+}
+
 /// 60,000 bytes, under the coalescing limit and far over what the small socket holds.
 fn sixty_thousand_bytes() -> Vec<u8> {
     (0..60_000u32).map(|i| (i % 251) as u8).collect()
@@ -275,4 +284,76 @@ fn run_sync_times_out_when_written_bytes_cannot_leave_in_time() {
     );
     assert!(result.unwrap_err().is_timeout());
     drop(peer);
+}
+
+#[test]
+fn closing_after_a_write_reported_done_still_delivers_all_its_bytes() {
+    let io = IOLoop::current();
+    let (stream, mut peer) = stream_with_small_buffer_and_peer();
+    let (start_reading, go) = std::sync::mpsc::channel::<()>();
+    // As above: the peer reads only from the second iteration on, after the close.
+    let reader = std::thread::spawn(move || {
+        if go.recv().is_err() {
+            return Vec::new();
+        }
+        read_all(&mut peer)
+    });
+    let result = io.run_sync(
+        move || {
+            let write = stream.write(sixty_thousand_bytes());
+            assert!(write.done(), "coalesced: reported done at once");
+            stream.close();
+            assert!(stream.closed());
+            IOLoop::current().add_callback(move || {
+                let _ = start_reading.send(());
+            });
+            write
+        },
+        Some(Duration::from_secs(60)),
+    );
+    io.close(false);
+    result.unwrap();
+    assert!(
+        reader.join().unwrap() == sixty_thousand_bytes(),
+        "the bytes of a write reported done were lost at close"
+    );
+}
+
+#[test]
+fn a_closed_stream_whose_peer_never_reads_lets_go_of_its_fd_after_the_linger_limit() {
+    let now = Rc::new(std::cell::Cell::new(std::time::Instant::now()));
+    let clock = now.clone();
+    let io = IOLoop::with_clock(move || clock.get()).unwrap();
+    io.make_current();
+    let (stream, mut peer) = stream_with_small_buffer_and_peer();
+    // One iteration, stopped by a plain `stop` (run_sync would wait for the bytes).
+    let turn = |io: &IOLoop| {
+        let stop = io.clone();
+        io.add_callback(move || stop.stop());
+        io.start().unwrap();
+    };
+    io.add_callback(move || {
+        drop(stream.write(sixty_thousand_bytes()));
+        stream.close();
+    });
+    turn(&io);
+    peer.set_nonblocking(true).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut read = |got: &mut Vec<u8>| loop {
+        match peer.read(&mut buf) {
+            Ok(0) => return true, // end of file: the fd is closed
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == IoKind::WouldBlock => return false,
+            Err(e) => panic!("peer read failed: {e}"),
+        }
+    };
+    assert!(!read(&mut got), "closed at once, with bytes still to send");
+    // The peer took a few KiB and will take no more: past the limit, the fd goes.
+    now.set(now.get() + Duration::from_secs(61));
+    turn(&io);
+    assert!(read(&mut got), "the fd is let go of after the linger limit");
+    assert!(got.len() < 60_000);
+    assert!(got[..] == sixty_thousand_bytes()[..got.len()]);
+    io.close(false);
 }

@@ -13,6 +13,7 @@
 //! replies is then one slice for the kernel, as a `BufWriter` would make it).
 
 mod limit;
+mod linger;
 mod read_buffers;
 mod reading;
 mod request;
@@ -692,10 +693,10 @@ impl IOStream {
     /// code saying so. From 64 KiB waiting on, the bytes leave at once and the future
     /// completes once they (and everything before them) are written to the socket, so a
     /// writer that outpaces its peer still waits. With the loop not running, a write leaves
-    /// at once. The order of the bytes is always the order of the calls, and closing or
-    /// dropping the stream first sends what the socket takes. Bytes a full socket did not
-    /// take at the iteration's end leave as it drains, and
-    /// [`IOLoop::run_sync`] returns only once they have.
+    /// at once. The order of the bytes is always the order of the calls. Bytes a full
+    /// socket did not take at the iteration's end leave as it drains, even past a
+    /// [`close`](IOStream::close) (within a minute), and [`IOLoop::run_sync`] returns
+    /// only once they have.
     ///
     /// Tornado's future completes once the bytes are written to the socket; here a
     /// coalesced write's completes when they are queued for the iteration's end. Either
@@ -903,6 +904,14 @@ impl IOStream {
     /// satisfies it and fails otherwise, and the close callback runs in the next loop
     /// iteration. Closing twice does nothing.
     ///
+    /// The bytes of writes already reported done (coalesced ones, see
+    /// [`write`](IOStream::write)) still leave: what the socket has no room for now is
+    /// sent as the peer reads, and the fd is closed once it has gone, or after a minute
+    /// if the peer reads no more (the stream is closed to its users at once either way).
+    /// So `yield_!(stream.write(reply))?; stream.close();` delivers the whole reply, as
+    /// it does in Tornado. An end of file from the peer closes the stream the same way;
+    /// a failed connection sends nothing more.
+    ///
     /// ```
     /// # use ioloop::iostream::IOStream;
     /// # let _io = ioloop::IOLoop::new();
@@ -914,7 +923,8 @@ impl IOStream {
     /// assert!(stream.write(&b"late"[..]).result().is_err());
     /// ```
     pub fn close(&self) {
-        // Coalesced writes are already reported done: send what the socket takes.
+        // Coalesced writes are already reported done: send what the socket takes now
+        // (the rest leaves after the close, `linger.rs`).
         if self.inner.state.borrow().writes.queued() > 0 {
             self.flush();
         }
@@ -922,26 +932,36 @@ impl IOStream {
     }
 
     fn close_with(&self, cause: Option<Error>) {
-        let writes = {
+        let (writes, promised) = {
             let mut state = self.inner.state.borrow_mut();
             if state.closed {
                 return;
             }
             state.closed = true;
+            // An orderly close still sends what writes were told is written (a failed
+            // connection can send nothing); the writes still waiting fail, as in Tornado.
+            let promised = (cause.is_none() && state.writes.promised_unwritten())
+                .then(|| state.writes.split_off_promised());
             state.cause = cause;
-            state.writes.abandon()
+            (state.writes.abandon(), promised)
         };
         let io = self.inner.io.upgrade();
         if let (Some(io), Some(key)) = (&io, self.inner.key.take()) {
             io.remove_owned_handler(key);
         }
         let transport = self.inner.transport.borrow_mut().take();
-        if let Some(transport) = &transport {
-            if self.inner.state.borrow().cause.is_none() {
+        match (transport, &io) {
+            // The socket had no room for them: they leave after the close (`linger.rs`).
+            (Some(transport), Some(io))
+                if promised.is_some() || (self.orderly() && transport.unsent()) =>
+            {
+                linger::start(io, transport, promised.unwrap_or_default());
+            }
+            (Some(transport), _) if self.orderly() => {
                 transport.goodbye(); // an orderly close says so (TLS's close_notify)
             }
+            _ => {}
         }
-        drop(transport);
         self.settle_behind(); // closed: nothing is to leave any more
         let error = closed_error(&self.inner.state.borrow().cause);
         for write in writes {
@@ -963,6 +983,11 @@ impl IOStream {
         }
         tell_close_watcher(self.inner.close_watch.take());
         self.settle_keepalive();
+    }
+
+    /// Closed by `close()` or an end of file, not by an error.
+    fn orderly(&self) -> bool {
+        self.inner.state.borrow().cause.is_none()
     }
 
     /// Whether the stream is closed (by [`close`](IOStream::close), the peer, or an

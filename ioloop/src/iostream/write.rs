@@ -221,6 +221,46 @@ impl WriteQueue {
         flushed
     }
 
+    /// The unwritten bytes of the writes already reported done (coalesced), for a
+    /// closing stream to send still (see `linger.rs`): the queue is cut after the last
+    /// of them and its bytes move to the queue returned, which has no waiting futures.
+    /// What followed them (writes whose futures wait) stays for `abandon` to fail.
+    pub(crate) fn split_off_promised(&mut self) -> WriteQueue {
+        let mut cut = self.total_queued.saturating_sub(self.promised) as usize;
+        self.total_queued -= cut as u64;
+        // From the back: the tail's unsent end, then whole or partial chunks.
+        if let Some(tail) = self.tail.as_mut() {
+            let unsent = tail.bytes.len() - tail.sent;
+            let keep = unsent.saturating_sub(cut);
+            tail.bytes.truncate(tail.sent + keep);
+            cut -= unsent - keep;
+            if keep == 0 {
+                self.tail = None;
+            }
+        }
+        while cut > 0 {
+            let last = match self.rest.back_mut() {
+                Some(last) => last,
+                None => self.first.as_mut().expect("cut bytes were queued"),
+            };
+            let keep = last.len().saturating_sub(cut);
+            cut -= last.len() - keep;
+            last.truncate(keep);
+            if keep == 0 && self.rest.pop_back().is_none() {
+                self.first = None;
+            }
+        }
+        WriteQueue {
+            first: self.first.take(),
+            rest: std::mem::take(&mut self.rest),
+            tail: self.tail.take(),
+            total_queued: self.total_queued,
+            total_written: self.total_written,
+            promised: self.promised,
+            waiting: VecDeque::new(),
+        }
+    }
+
     /// Every write still waiting, for failing on close; the queue is emptied.
     pub(crate) fn abandon(&mut self) -> Vec<Future<()>> {
         self.first = None;
@@ -293,6 +333,41 @@ mod tests {
         let mut got = Vec::new();
         peer.read_to_end(&mut got).unwrap();
         assert_eq!(&got, b"1234567890");
+    }
+
+    #[test]
+    fn splitting_off_the_promised_bytes_keeps_exactly_those_in_order() {
+        // Coalesced, then waiting writes behind them: into a chunk, the tail, both.
+        let coalesced = [&b"first chunk"[..], b"tail a", b"tail b"];
+        for waiting in [
+            &[&b"x"[..], b"yz"][..],
+            &[&vec![7; COPIED_MAX + 1][..]],
+            &[],
+        ] {
+            let mut queue = WriteQueue::default();
+            for bytes in coalesced {
+                drop(queue.push(Bytes::copy_from_slice(bytes), true));
+            }
+            let futures: Vec<_> = waiting
+                .iter()
+                .map(|w| queue.push(Bytes::copy_from_slice(w), false))
+                .collect();
+            let kept = queue.split_off_promised();
+            let mut bytes = Vec::new();
+            let mut rest = kept;
+            while rest.pieces() > 0 {
+                let piece = match (&rest.first, &rest.tail) {
+                    (Some(first), _) => first.to_vec(),
+                    (None, Some(tail)) => tail.bytes[tail.sent..].to_vec(),
+                    (None, None) => unreachable!(),
+                };
+                bytes.extend_from_slice(&piece);
+                rest.advance(piece.len());
+            }
+            assert_eq!(bytes, b"first chunktail atail b");
+            assert!(!rest.promised_unwritten());
+            assert_eq!(queue.abandon().len(), futures.len());
+        }
     }
 
     #[test]

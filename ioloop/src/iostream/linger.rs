@@ -1,0 +1,99 @@
+//! A closed stream's last bytes: those of writes it already reported written
+//! (coalesced writes, done when queued) that the socket had no room for when the stream
+//! closed, and TLS records its session still held. Tornado's write futures wait for the
+//! send, so there `yield stream.write(reply); stream.close()` delivers the reply whole;
+//! here the bytes would be lost at the close without this.
+//!
+//! The stream hands over its transport (the fd's one owner from then on) and those
+//! bytes, and is closed to its users at once, as in Tornado. The `Linger` registers the
+//! fd again, for writes only, and lets it go (closing it) once the bytes have left, the
+//! socket fails, [`LINGER_LIMIT`] passes (a peer that never reads keeps no fd or buffer
+//! for longer), or the loop closes. Until then it counts among the loop's streams with
+//! written bytes to leave, which `run_sync` waits for.
+
+use std::cell::{Cell, RefCell};
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::time::Duration;
+
+use super::transport::Transport;
+use super::write::WriteQueue;
+use crate::events::Events;
+use crate::handlers::{HandlerKey, Trigger};
+use crate::ioloop::{IOLoop, WeakLoop};
+use crate::Timeout;
+
+/// How long a closed stream's last bytes may wait for the peer to read them: as long
+/// as Linux keeps an orphaned connection in FIN-WAIT-2 (`tcp_fin_timeout`).
+pub(crate) const LINGER_LIMIT: Duration = Duration::from_secs(60);
+
+struct Linger {
+    transport: Transport,
+    writes: RefCell<WriteQueue>,
+    io: WeakLoop,
+    key: Cell<Option<HandlerKey>>,
+    deadline: Cell<Option<Timeout>>,
+}
+
+/// Sends `writes` (and what the transport holds) over `transport`, then closes it.
+pub(super) fn start(io: &IOLoop, transport: Transport, writes: WriteQueue) {
+    let fd = transport.as_raw_fd();
+    let linger = Rc::new(Linger {
+        transport,
+        writes: RefCell::new(writes),
+        io: io.downgrade(),
+        key: Cell::new(None),
+        deadline: Cell::new(None),
+    });
+    let on_writable = linger.clone();
+    let registered = io.add_owned_handler(
+        fd,
+        Events::WRITE,
+        Trigger::Edge,
+        "IOStream (closed, sending its last bytes)",
+        move |_, _| on_writable.flush(),
+        || {}, // the loop closing drops the handler, and with it the fd
+    );
+    let Ok(key) = registered else {
+        return; // the loop is closed: nothing will run it, so the bytes cannot leave
+    };
+    linger.key.set(Some(key));
+    io.count_writes_behind(true);
+    let weak = Rc::downgrade(&linger);
+    let deadline = io.call_later(LINGER_LIMIT, move || {
+        if let Some(linger) = weak.upgrade() {
+            linger.let_go();
+        }
+    });
+    linger.deadline.set(Some(deadline));
+    // (Adding the fd to epoll reports it writable at once if there is room already.)
+}
+
+impl Linger {
+    fn flush(&self) {
+        let result = self.writes.borrow_mut().flush_into(&self.transport);
+        match result {
+            Ok(()) if self.writes.borrow().queued() > 0 || self.transport.unsent() => {}
+            Ok(()) => {
+                self.transport.goodbye(); // all sent: an orderly close says so (TLS)
+                self.let_go();
+            }
+            Err(_) => self.let_go(), // the connection failed: nothing more can leave
+        }
+    }
+
+    /// Unregisters the fd and cancels the deadline: the last handle then drops, and the
+    /// transport with it, closing the fd.
+    fn let_go(&self) {
+        let Some(io) = self.io.upgrade() else {
+            return;
+        };
+        if let Some(deadline) = self.deadline.take() {
+            io.remove_timeout(deadline);
+        }
+        if let Some(key) = self.key.take() {
+            io.count_writes_behind(false);
+            io.remove_owned_handler(key);
+        }
+    }
+}
