@@ -234,29 +234,34 @@ fn sixty_thousand_bytes() -> Vec<u8> {
     (0..60_000u32).map(|i| (i % 251) as u8).collect()
 }
 
-#[test]
-fn run_sync_returns_only_once_the_bytes_of_writes_reported_done_have_left() {
+/// Writes 60,000 bytes on a small-buffered stream through `run_sync`, and closes it
+/// after if `close`, while its peer reads only from the loop's second iteration on
+/// (never, if run_sync is over before it): the first iteration's flush fills the socket
+/// and stops there. Returns run_sync's result and what the peer read (to the end of
+/// file, if closing).
+fn write_to_a_late_reader(close: bool) -> (Result<()>, Vec<u8>) {
     let io = IOLoop::current();
     let (stream, mut peer) = stream_with_small_buffer_and_peer();
-    let data = sixty_thousand_bytes();
-    let expected = data.clone();
     let (start_reading, go) = std::sync::mpsc::channel::<()>();
-    // The peer reads only from the loop's second iteration on (never, if run_sync is
-    // over before it): the first iteration's flush fills the socket and stops there.
-    let reader = std::thread::spawn(move || {
-        if go.recv().is_err() {
-            return Vec::new();
+    let reader = std::thread::spawn(move || match go.recv() {
+        Err(_) => Vec::new(),
+        Ok(()) if close => read_all(&mut peer),
+        Ok(()) => {
+            peer.set_read_timeout(Some(Duration::from_secs(60)))
+                .unwrap();
+            let mut got = vec![0u8; 60_000];
+            peer.read_exact(&mut got).unwrap();
+            got
         }
-        peer.set_read_timeout(Some(Duration::from_secs(60)))
-            .unwrap();
-        let mut got = vec![0u8; expected.len()];
-        peer.read_exact(&mut got).unwrap();
-        got
     });
     let result = io.run_sync(
         move || {
-            let write = stream.write(data);
+            let write = stream.write(sixty_thousand_bytes());
             assert!(write.done(), "coalesced: reported done at once");
+            if close {
+                stream.close();
+                assert!(stream.closed());
+            }
             IOLoop::current().add_callback(move || {
                 let _ = start_reading.send(());
             });
@@ -266,9 +271,15 @@ fn run_sync_returns_only_once_the_bytes_of_writes_reported_done_have_left() {
     );
     // (Drops the reader's signal if the second iteration never came: it then gives up.)
     io.close(false);
+    (result, reader.join().unwrap())
+}
+
+#[test]
+fn run_sync_returns_only_once_the_bytes_of_writes_reported_done_have_left() {
+    let (result, got) = write_to_a_late_reader(false);
     result.unwrap();
     assert!(
-        reader.join().unwrap() == sixty_thousand_bytes(),
+        got == sixty_thousand_bytes(),
         "run_sync returned with written bytes still in the stream, and they never left"
     );
 }
@@ -288,33 +299,10 @@ fn run_sync_times_out_when_written_bytes_cannot_leave_in_time() {
 
 #[test]
 fn closing_after_a_write_reported_done_still_delivers_all_its_bytes() {
-    let io = IOLoop::current();
-    let (stream, mut peer) = stream_with_small_buffer_and_peer();
-    let (start_reading, go) = std::sync::mpsc::channel::<()>();
-    // As above: the peer reads only from the second iteration on, after the close.
-    let reader = std::thread::spawn(move || {
-        if go.recv().is_err() {
-            return Vec::new();
-        }
-        read_all(&mut peer)
-    });
-    let result = io.run_sync(
-        move || {
-            let write = stream.write(sixty_thousand_bytes());
-            assert!(write.done(), "coalesced: reported done at once");
-            stream.close();
-            assert!(stream.closed());
-            IOLoop::current().add_callback(move || {
-                let _ = start_reading.send(());
-            });
-            write
-        },
-        Some(Duration::from_secs(60)),
-    );
-    io.close(false);
+    let (result, got) = write_to_a_late_reader(true);
     result.unwrap();
     assert!(
-        reader.join().unwrap() == sixty_thousand_bytes(),
+        got == sixty_thousand_bytes(),
         "the bytes of a write reported done were lost at close"
     );
 }
@@ -356,4 +344,39 @@ fn a_closed_stream_whose_peer_never_reads_lets_go_of_its_fd_after_the_linger_lim
     assert!(got.len() < 60_000);
     assert!(got[..] == sixty_thousand_bytes()[..got.len()]);
     io.close(false);
+}
+
+#[test]
+fn a_peer_that_half_closes_and_reads_on_still_gets_the_whole_reply() {
+    // An HTTP/1.0-style client: its request, then its write side shut, then it reads.
+    let io = IOLoop::current();
+    let (stream, peer) = stream_with_small_buffer_and_peer();
+    let (shut_and_read, go) = std::sync::mpsc::channel::<()>();
+    let reader = std::thread::spawn(move || {
+        let mut peer = peer;
+        if go.recv().is_err() {
+            return Vec::new();
+        }
+        peer.shutdown(std::net::Shutdown::Write).unwrap();
+        read_all(&mut peer)
+    });
+    let result = io.run_sync(
+        move || {
+            // The reply, reported done; the socket takes a few KiB of it this iteration.
+            assert!(stream.write(sixty_thousand_bytes()).done());
+            // The peer's end of file closes the stream, with the reply's rest unsent.
+            let closed = stream.read_until_close();
+            IOLoop::current().add_callback(move || {
+                let _ = shut_and_read.send(());
+            });
+            closed
+        },
+        Some(Duration::from_secs(60)),
+    );
+    io.close(false);
+    assert!(result.unwrap().is_empty());
+    assert!(
+        reader.join().unwrap() == sixty_thousand_bytes(),
+        "the reply's rest was lost when the peer's end of file closed the stream"
+    );
 }
