@@ -186,8 +186,8 @@
 //!   iteration instead of one per write; nothing to change. Code that must know its
 //!   bytes reached the kernel before doing something else (rare: the kernel's buffer
 //!   promises no delivery either) writes past 64 KiB or waits for a reply.
-//!   `run_sync` still returns only once they have (it waits for the bytes of every
-//!   write reported done), so a script that writes and exits loses nothing, and
+//!   `run_sync` still returns only once they have (it waits, a minute at most, for
+//!   the bytes of every write reported done), so a script that writes and exits loses nothing, and
 //!   `close()` sends them before the fd closes (for at most a minute, while the peer
 //!   reads), so a reply written and then closed on arrives whole; the writes whose
 //!   futures still wait fail at the close, as in Tornado.

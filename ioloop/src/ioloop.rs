@@ -18,6 +18,7 @@ use crate::executor::DefaultExecutor;
 use crate::future::Future;
 use crate::handlers::{HandlerKey, Handlers, Owner, Trigger};
 use crate::inline_fn::InlineFn;
+use crate::iostream::LINGER_LIMIT;
 use crate::remote::Remote;
 use crate::resolver::Resolvers;
 use crate::resume::Resume;
@@ -873,7 +874,10 @@ impl IOLoop {
     /// [`IOStream::write`](crate::iostream::IOStream::write)'s, which is done when
     /// queued) have left for the kernel: as in Tornado, whose write futures wait for
     /// the send, a program may exit as soon as `run_sync` returns without losing what
-    /// it wrote. A peer that never reads keeps it waiting, up to the `timeout`.
+    /// it wrote. A peer that never reads keeps it waiting a minute at most (the limit
+    /// a closed stream's last bytes have, too), or until the `timeout` if that comes
+    /// first; past the minute it returns the future's result, and the bytes still
+    /// queued leave if the loop runs again.
     ///
     /// If the loop is stopped from elsewhere before the future completes, returns an
     /// [`ErrorKind::InvalidState`] error (the future keeps running if the loop is
@@ -914,9 +918,12 @@ impl IOLoop {
         }
         let outcome = Rc::new(RefCell::new(Outcome::Waiting));
         let started: Rc<RefCell<Option<Future<T>>>> = Rc::new(RefCell::new(None));
+        // How long, once the future is done, its writes' bytes may still keep the loop.
+        let written_limit: Rc<Cell<Option<Timeout>>> = Rc::new(Cell::new(None));
         let finish = {
             let outcome = outcome.clone();
             let io = self.downgrade();
+            let written_limit = written_limit.clone();
             move |result: Result<T>| {
                 let mut outcome = outcome.borrow_mut();
                 if matches!(*outcome, Outcome::Waiting) {
@@ -925,7 +932,16 @@ impl IOLoop {
                         // Not before the bytes of the writes reported done have left
                         // (see `IOStream::write`): Tornado's run_sync returns with a
                         // write's bytes in the kernel, and a program may exit then.
+                        // But a peer that never reads holds no shutdown hostage: past
+                        // the limit, the loop stops with them still queued.
                         io.inner.stop_once_written.set(true);
+                        let weak = io.downgrade();
+                        written_limit.set(Some(io.call_later(LINGER_LIMIT, move || {
+                            if let Some(io) = weak.upgrade() {
+                                io.inner.stop_once_written.set(false);
+                                io.stop();
+                            }
+                        })));
                     }
                 }
             }
@@ -960,7 +976,7 @@ impl IOLoop {
             })
         });
         let ran = self.start();
-        if let Some(timer) = timer {
+        for timer in [timer, written_limit.take()].into_iter().flatten() {
             self.remove_timeout(timer);
         }
         let outcome = outcome.replace(Outcome::Over);

@@ -380,3 +380,40 @@ fn a_peer_that_half_closes_and_reads_on_still_gets_the_whole_reply() {
         "the reply's rest was lost when the peer's end of file closed the stream"
     );
 }
+
+#[test]
+fn run_sync_waits_at_most_the_linger_limit_for_bytes_a_peer_never_reads() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    // A clock the test moves: a minute and a second on at each poke of the loop.
+    let start = std::time::Instant::now();
+    let seconds = Arc::new(AtomicU64::new(0));
+    let read = seconds.clone();
+    let io = IOLoop::with_clock(move || start + Duration::from_secs(read.load(Ordering::SeqCst)))
+        .unwrap();
+    io.make_current();
+    let (stream, peer) = stream_with_small_buffer_and_peer();
+    let (remote, over) = (io.remote(), Arc::new(AtomicBool::new(false)));
+    let done = over.clone();
+    let clock = std::thread::spawn(move || {
+        while !done.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(10));
+            seconds.fetch_add(61, Ordering::SeqCst);
+            remote.add_callback(|| ()); // wakes the loop to look at its timers
+        }
+    });
+    // The peer never reads; the future is done at once; its bytes cannot leave. The
+    // timeout (1,000 s) comes only well after the limit (60 s).
+    let result = io.run_sync(
+        move || stream.write(sixty_thousand_bytes()),
+        Some(Duration::from_secs(1000)),
+    );
+    over.store(true, Ordering::SeqCst);
+    clock.join().unwrap();
+    assert!(
+        result.is_ok(),
+        "the future was done: past the limit, run_sync returns its result ({result:?})"
+    );
+    drop(peer);
+    io.close(false);
+}

@@ -23,8 +23,9 @@ use crate::handlers::{HandlerKey, Trigger};
 use crate::ioloop::{IOLoop, WeakLoop};
 use crate::Timeout;
 
-/// How long a closed stream's last bytes may wait for the peer to read them: as long
-/// as Linux keeps an orphaned connection in FIN-WAIT-2 (`tcp_fin_timeout`).
+/// How long a closed stream's last bytes may wait for the peer to read them (and
+/// `run_sync` for written bytes to leave): as long as Linux keeps an orphaned
+/// connection in FIN-WAIT-2 (`tcp_fin_timeout`).
 pub(crate) const LINGER_LIMIT: Duration = Duration::from_secs(60);
 
 struct Linger {

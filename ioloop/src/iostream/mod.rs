@@ -34,6 +34,7 @@ use std::rc::{Rc, Weak};
 
 pub use bytes::{Bytes, BytesMut};
 pub use limit::LimitExceeded;
+pub(crate) use linger::LINGER_LIMIT;
 use regex::bytes::Regex;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 #[cfg(feature = "tls")]
