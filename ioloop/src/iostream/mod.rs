@@ -804,13 +804,15 @@ impl IOStream {
     fn settle_behind(&self) {
         let behind = {
             let state = self.inner.state.borrow();
-            !state.closed && (state.writes.promised_unwritten() || self.transport_unsent())
+            let behind =
+                !state.closed && (state.writes.promised_unwritten() || self.transport_unsent());
+            if behind == state.behind {
+                return; // as it was (nearly every flush)
+            }
+            behind
         };
-        let changed = {
-            let mut state = self.inner.state.borrow_mut();
-            std::mem::replace(&mut state.behind, behind) != behind
-        };
-        if let (true, Some(io)) = (changed, self.inner.io.upgrade()) {
+        self.inner.state.borrow_mut().behind = behind;
+        if let Some(io) = self.inner.io.upgrade() {
             io.count_writes_behind(behind);
         }
     }
@@ -1117,9 +1119,16 @@ impl IOStream {
     }
 
     /// Whether the transport holds bytes the socket has not taken yet (TLS records).
+    #[cfg(feature = "tls")]
     fn transport_unsent(&self) -> bool {
         let transport = self.inner.transport.borrow();
         transport.as_ref().is_some_and(Transport::unsent)
+    }
+
+    /// Without TLS no transport holds bytes of its own: not even a borrow to look.
+    #[cfg(not(feature = "tls"))]
+    fn transport_unsent(&self) -> bool {
+        false
     }
 
     /// Whether a TLS handshake is under way: never, without the `tls` feature.
