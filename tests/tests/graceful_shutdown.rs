@@ -164,3 +164,80 @@ fn turn(io: &IOLoop) {
     io.run_sync(|| ioloop::gen::sleep(Duration::ZERO), None)
         .unwrap();
 }
+
+/// A server whose handler writes a 60,000-byte reply and closes (the reply is done at
+/// once, coalesced), on a listener whose accepted sockets hold only a few KiB, with a
+/// client that has connected and been served: the reply is still leaving.
+fn server_with_a_reply_still_leaving(io: &IOLoop) -> (TCPServer, TcpStream) {
+    let listener =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    listener.set_send_buffer_size(4096).unwrap(); // inherited by accepted sockets
+    listener
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    listener.listen(8).unwrap();
+    let served = std::rc::Rc::new(std::cell::Cell::new(false));
+    let seen = served.clone();
+    let server = TCPServer::new(move |stream, _| {
+        assert!(stream.write(vec![b'r'; 60_000]).done());
+        stream.close();
+        seen.set(true);
+    });
+    server.add_sockets(vec![listener.into()]).unwrap();
+    let client = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    client.set_recv_buffer_size(4096).unwrap();
+    client.connect(&server.local_addrs()[0].into()).unwrap();
+    while !served.get() {
+        polling_turn(io);
+    }
+    let client: TcpStream = client.into();
+    client
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    (server, client)
+}
+
+/// One iteration that polls for I/O, stopped by a plain `stop` in the next (`run_sync`
+/// would wait for the bytes still leaving, on a clock the test holds still).
+fn polling_turn(io: &IOLoop) {
+    let stop = io.clone();
+    io.add_callback(move || IOLoop::current().add_callback(move || stop.stop()));
+    io.start().unwrap();
+}
+
+#[test]
+fn shutdown_waits_for_the_last_bytes_of_a_connection_closed_with_its_reply_leaving() {
+    let (io, _) = loop_with_clock();
+    let (server, mut client) = server_with_a_reply_still_leaving(&io);
+    let done = server.shutdown(DEADLINE);
+    assert!(!done.done(), "resolved with the reply still leaving");
+    assert_eq!(server.open_connections(), 1);
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).unwrap();
+        got
+    });
+    while !done.done() {
+        polling_turn(&io);
+    }
+    assert_eq!(server.open_connections(), 0);
+    let got = reader.join().unwrap();
+    assert!(got.len() == 60_000 && got.iter().all(|&b| b == b'r'));
+    io.close(true);
+}
+
+#[test]
+fn the_shutdown_deadline_lets_go_of_a_reply_the_peer_never_reads() {
+    let (io, offset) = loop_with_clock();
+    let (server, mut client) = server_with_a_reply_still_leaving(&io);
+    let done = server.shutdown(DEADLINE);
+    offset.store(DEADLINE.as_millis() as u64, Ordering::SeqCst);
+    polling_turn(&io);
+    assert!(done.done(), "the deadline ends the shutdown");
+    assert_eq!(server.open_connections(), 0);
+    // The fd is closed: what had left, then the end of file.
+    let mut got = Vec::new();
+    client.read_to_end(&mut got).unwrap();
+    assert!(got.len() < 60_000);
+    io.close(true);
+}

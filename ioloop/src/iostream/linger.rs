@@ -9,15 +9,18 @@
 //! fd again, for writes only, and lets it go (closing it) once the bytes have left, the
 //! socket fails, [`LINGER_LIMIT`] passes (a peer that never reads keeps no fd or buffer
 //! for longer), or the loop closes. Until then it counts among the loop's streams with
-//! written bytes to leave, which `run_sync` waits for.
+//! written bytes to leave, which `run_sync` waits for, and a server still counts the
+//! connection open: its graceful shutdown waits for the bytes, and lets go of them at
+//! its deadline ([`WeakLinger::let_go`]).
 
 use std::cell::{Cell, RefCell};
 use std::os::fd::AsRawFd;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use super::transport::Transport;
 use super::write::WriteQueue;
+use super::{tell_close_watcher, CloseWatch};
 use crate::events::Events;
 use crate::handlers::{HandlerKey, Trigger};
 use crate::ioloop::{IOLoop, WeakLoop};
@@ -34,10 +37,37 @@ struct Linger {
     io: WeakLoop,
     key: Cell<Option<HandlerKey>>,
     deadline: Cell<Option<Timeout>>,
+    /// The stream's watcher (its server), told once the fd is let go of.
+    watch: Cell<Option<CloseWatch>>,
 }
 
-/// Sends `writes` (and what the transport holds) over `transport`, then closes it.
-pub(super) fn start(io: &IOLoop, transport: Transport, writes: WriteQueue) {
+/// A lingering close, as its stream's watcher holds it: to let go of at once.
+#[derive(Clone)]
+pub(crate) struct WeakLinger(Weak<Linger>);
+
+impl WeakLinger {
+    /// Closes the fd now, with whatever has not left (a shutdown's deadline passed).
+    pub(crate) fn let_go(&self) {
+        if let Some(linger) = self.0.upgrade() {
+            linger.let_go();
+        }
+    }
+}
+
+impl Drop for Linger {
+    fn drop(&mut self) {
+        tell_close_watcher(self.watch.take()); // the connection is over only now
+    }
+}
+
+/// Sends `writes` (and what the transport holds) over `transport`, then closes it and
+/// tells `watch` (the stream's watcher, which is told it lingers meanwhile).
+pub(super) fn start(
+    io: &IOLoop,
+    transport: Transport,
+    writes: WriteQueue,
+    watch: Option<CloseWatch>,
+) {
     let fd = transport.as_raw_fd();
     let linger = Rc::new(Linger {
         transport,
@@ -45,7 +75,14 @@ pub(super) fn start(io: &IOLoop, transport: Transport, writes: WriteQueue) {
         io: io.downgrade(),
         key: Cell::new(None),
         deadline: Cell::new(None),
+        watch: Cell::new(None),
     });
+    if let Some((watcher, token)) = &watch {
+        if let Some(watcher) = watcher.upgrade() {
+            watcher.lingering(*token, WeakLinger(Rc::downgrade(&linger)));
+        }
+    }
+    linger.watch.set(watch);
     let on_writable = linger.clone();
     let registered = io.add_owned_handler(
         fd,

@@ -34,7 +34,7 @@ use std::rc::{Rc, Weak};
 
 pub use bytes::{Bytes, BytesMut};
 pub use limit::LimitExceeded;
-pub(crate) use linger::LINGER_LIMIT;
+pub(crate) use linger::{WeakLinger, LINGER_LIMIT};
 use regex::bytes::Regex;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 #[cfg(feature = "tls")]
@@ -123,7 +123,7 @@ struct Inner {
     close_callback: Cell<Option<Box<dyn FnOnce()>>>,
     /// The library's watcher of this stream (a server tracking its connections), told
     /// once when the stream closes or is dropped. No allocation: idle streams are many.
-    close_watch: Cell<Option<(Weak<dyn CloseWatcher>, usize)>>,
+    close_watch: Cell<Option<CloseWatch>>,
     /// The stream's fd handler owns this slot, and it holds the stream while a read or
     /// write is pending, as Tornado's loop holds a busy stream: a caller may keep only
     /// the future and still get its result. Owned by the handler rather than the
@@ -910,7 +910,9 @@ impl IOStream {
     /// The bytes of writes already reported done (coalesced ones, see
     /// [`write`](IOStream::write)) still leave: what the socket has no room for now is
     /// sent as the peer reads, and the fd is closed once it has gone, or after a minute
-    /// if the peer reads no more (the stream is closed to its users at once either way).
+    /// if the peer reads no more (the stream is closed to its users at once either way;
+    /// its [`TCPServer`](crate::tcpserver::TCPServer) counts the connection open until
+    /// the fd is closed, and a graceful shutdown waits for it).
     /// So `yield_!(stream.write(reply))?; stream.close();` delivers the whole reply, as
     /// it does in Tornado. An end of file from the peer closes the stream the same way;
     /// a failed connection sends nothing more.
@@ -958,7 +960,8 @@ impl IOStream {
             (Some(transport), Some(io))
                 if promised.is_some() || (self.orderly() && transport.unsent()) =>
             {
-                linger::start(io, transport, promised.unwrap_or_default());
+                let watch = self.inner.close_watch.take(); // told when the fd goes
+                linger::start(io, transport, promised.unwrap_or_default(), watch);
             }
             (Some(transport), _) if self.orderly() => {
                 transport.goodbye(); // an orderly close says so (TLS's close_notify)
@@ -1202,9 +1205,15 @@ impl IOStream {
 /// [`IOStream::watch_close`]).
 pub(crate) trait CloseWatcher {
     fn closed(&self, token: usize);
+    /// The stream closed with bytes still leaving (`linger.rs`): `closed` comes once
+    /// they have gone, or `linger` is let go of.
+    fn lingering(&self, token: usize, linger: WeakLinger);
 }
 
-fn tell_close_watcher(watch: Option<(Weak<dyn CloseWatcher>, usize)>) {
+/// A stream's watcher, and the token it is told with.
+type CloseWatch = (Weak<dyn CloseWatcher>, usize);
+
+fn tell_close_watcher(watch: Option<CloseWatch>) {
     if let Some((watcher, token)) = watch {
         if let Some(watcher) = watcher.upgrade() {
             watcher.closed(token);

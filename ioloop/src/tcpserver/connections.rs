@@ -1,6 +1,8 @@
 //! The connections a [`TCPServer`](super::TCPServer) handed out, for its graceful
 //! shutdown: weak handles (a closed or dropped stream is not kept), each untracked when
-//! its stream tells the server it closed.
+//! its stream tells the server it closed. A stream that closed with a reply still
+//! leaving stays tracked by its lingering close (`iostream/linger.rs`) until the bytes
+//! have gone: the shutdown waits for them, and lets go of them at its deadline.
 
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
@@ -9,12 +11,19 @@ use slab::Slab;
 
 use crate::future::Future;
 use crate::ioloop::{IOLoop, WeakLoop};
-use crate::iostream::{CloseWatcher, IOStream, WeakStream};
+use crate::iostream::{CloseWatcher, IOStream, WeakLinger, WeakStream};
 use crate::timeouts::{Deadline, Timeout};
+
+/// A connection still open: its stream, or, once that closed with bytes still leaving,
+/// its lingering close.
+enum Open {
+    Stream(WeakStream),
+    Lingering(WeakLinger),
+}
 
 #[derive(Default)]
 pub(super) struct Connections {
-    open: RefCell<Slab<WeakStream>>,
+    open: RefCell<Slab<Open>>,
     /// Set once shutdown begins: resolves when the last connection has closed.
     drained: RefCell<Option<Future<()>>>,
     /// The shutdown's deadline, which closes what is still open.
@@ -25,11 +34,20 @@ impl CloseWatcher for Connections {
     fn closed(&self, slot: usize) {
         self.untrack(slot);
     }
+
+    fn lingering(&self, slot: usize, linger: WeakLinger) {
+        if let Some(open) = self.open.borrow_mut().get_mut(slot) {
+            *open = Open::Lingering(linger);
+        }
+    }
 }
 
 impl Connections {
     pub(super) fn track(self: &Rc<Self>, stream: &IOStream) {
-        let slot = self.open.borrow_mut().insert(stream.downgrade());
+        let slot = self
+            .open
+            .borrow_mut()
+            .insert(Open::Stream(stream.downgrade()));
         let watcher: Weak<dyn CloseWatcher> = Rc::downgrade(self) as Weak<Connections>;
         stream.watch_close(watcher, slot);
     }
@@ -75,14 +93,18 @@ impl Connections {
         drained
     }
 
-    /// The deadline passed: closes what is open (each close untracks its stream).
+    /// The deadline passed: closes what is open (each close untracks its stream), and
+    /// lets go of the bytes still leaving closed ones (which untracks them).
     fn close_all(&self) {
         self.deadline.set(None);
         let open: Vec<IOStream> = self
             .open
             .borrow()
             .iter()
-            .filter_map(|(_, weak)| weak.upgrade())
+            .filter_map(|(_, open)| match open {
+                Open::Stream(weak) => weak.upgrade(),
+                Open::Lingering(_) => None,
+            })
             .collect();
         if !open.is_empty() {
             log::info!(
@@ -94,6 +116,19 @@ impl Connections {
             stream.close();
         }
         drop(open);
+        // (Those the closes just made linger too.)
+        let lingering: Vec<WeakLinger> = self
+            .open
+            .borrow()
+            .iter()
+            .filter_map(|(_, open)| match open {
+                Open::Lingering(linger) => Some(linger.clone()),
+                Open::Stream(_) => None,
+            })
+            .collect();
+        for linger in lingering {
+            linger.let_go();
+        }
         // Streams that were dropped without closing are gone from the count already.
         if self.count() == 0 {
             self.finish();
