@@ -186,11 +186,13 @@
 //!   iteration instead of one per write; nothing to change. Code that must know its
 //!   bytes reached the kernel before doing something else (rare: the kernel's buffer
 //!   promises no delivery either) writes past 64 KiB or waits for a reply.
-//!   `run_sync` still returns only once they have (it waits, a minute at most, for
-//!   the bytes of every write reported done), so a script that writes and exits loses nothing, and
-//!   `close()` sends them before the fd closes (for at most a minute, while the peer
-//!   reads), so a reply written and then closed on arrives whole; the writes whose
-//!   futures still wait fail at the close, as in Tornado.
+//!   Nothing reported done is lost, as nothing Tornado wrote is: `run_sync` returns
+//!   only once those bytes have left (a minute at most), so a script that writes and
+//!   exits loses nothing; `close()`, or the peer's end of file, still sends them before
+//!   the fd closes (while the peer reads, a minute at most), so a reply written and
+//!   then closed on arrives whole, and a server's graceful shutdown waits for them (its
+//!   deadline lets go of them). The writes whose futures still wait fail at the close,
+//!   as in Tornado.
 //!   Those done futures are one shared future (`ptr_eq` holds between them; Tornado
 //!   has no way to ask), as are those of a `Queue::put` with room and of an
 //!   `Event::wait` on a set event, which is why a `Future<()>`'s `take_result` gives
