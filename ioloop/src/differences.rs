@@ -245,8 +245,8 @@
 //!   while the handshake is under way closes the stream (as cancelling a connect's does);
 //!   Tornado allows one call ("Already waiting") and its future cannot be cancelled.
 //! * **Closing a TLS stream sends close_notify** (best effort: what the socket takes
-//!   once the stream's last records have left), also when the last handle to an open one is dropped; Tornado closes the
-//!   socket without a TLS shutdown. A peer's close_notify is an orderly end of file, and
+//!   once the stream's last records have left), also when the last handle to an open
+//!   one is dropped; Tornado closes the socket without a TLS shutdown. A peer's close_notify is an orderly end of file, and
 //!   so is a close without one after the handshake, as Python's `suppress_ragged_eofs`.
 //! * **A failed handshake's error is a closed stream whose source is the
 //!   `rustls::Error`** (Tornado's `real_error` is an `ssl.SSLError`), logged once at

@@ -947,7 +947,6 @@ impl IOLoop {
             }
         };
         {
-            let finish = finish.clone();
             let started = started.clone();
             self.add_callback(move || {
                 let future = catch_unwind(AssertUnwindSafe(func))
