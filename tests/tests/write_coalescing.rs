@@ -417,3 +417,29 @@ fn run_sync_waits_at_most_the_linger_limit_for_bytes_a_peer_never_reads() {
     drop(peer);
     io.close(false);
 }
+
+#[test]
+fn a_peer_that_goes_away_mid_linger_ends_it_at_once() {
+    let io = IOLoop::current();
+    let (stream, peer) = stream_with_small_buffer_and_peer();
+    let peer = Rc::new(std::cell::RefCell::new(Some(peer)));
+    let gone = peer.clone();
+    // The peer takes nothing and leaves in the second iteration: the lingering close's
+    // next send fails, and it lets go then, not at the limit a minute later (which the
+    // timeout, well before it, would report).
+    let result = io.run_sync(
+        move || {
+            let write = stream.write(sixty_thousand_bytes());
+            stream.close();
+            IOLoop::current().add_callback(move || drop(gone.borrow_mut().take()));
+            write
+        },
+        Some(Duration::from_secs(30)),
+    );
+    assert!(
+        result.is_ok(),
+        "the linger waited on a peer gone: {result:?}"
+    );
+    assert!(peer.borrow().is_none());
+    io.close(false);
+}
