@@ -188,11 +188,13 @@
 //!   promises no delivery either) writes past 64 KiB or waits for a reply.
 //!   Nothing reported done is lost, as nothing Tornado wrote is: `run_sync` returns
 //!   only once those bytes have left (a minute at most), so a script that writes and
-//!   exits loses nothing; `close()`, or the peer's end of file, still sends them before
-//!   the fd closes (while the peer reads, a minute at most), so a reply written and
-//!   then closed on arrives whole, and a server's graceful shutdown waits for them (its
-//!   deadline lets go of them). The writes whose futures still wait fail at the close,
-//!   as in Tornado.
+//!   exits loses nothing; `close()`, or the peer's end of file, hands them to the
+//!   kernel (raising the socket's send buffer for them) before the fd closes, so a
+//!   reply written and then closed on arrives whole, as in Tornado, where the awaited
+//!   writes put it there. What the kernel cannot take (a send buffer at the system's
+//!   cap, a pipe) the loop sends as the peer reads, a minute at most, and a server's
+//!   graceful shutdown waits for it (its deadline lets go of it). The writes whose
+//!   futures still wait fail at the close, as in Tornado.
 //!   Those done futures are one shared future (`ptr_eq` holds between them; Tornado
 //!   has no way to ask), as are those of a `Queue::put` with room and of an
 //!   `Event::wait` on a set event, which is why a `Future<()>`'s `take_result` gives

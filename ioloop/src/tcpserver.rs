@@ -357,8 +357,8 @@ impl TCPServer {
     /// still open at `deadline` (an `Instant` or a `Duration` from now, on the loop's
     /// [`time`](IOLoop::time)). The future resolves once no connection is left open; to
     /// end the program then, stop the loop in its callback. A connection that closed with
-    /// its reply still leaving (see [`IOStream::close`]) is open until those bytes have
-    /// gone, and the deadline lets go of them too. Calling it again returns the same
+    /// bytes of its reply the kernel could not take (see [`IOStream::close`]) is open
+    /// until those bytes have gone, and the deadline lets go of them too. Calling it again returns the same
     /// future (the first deadline holds).
     ///
     /// A connection is one of the streams handed to the handler, until it closes (or is

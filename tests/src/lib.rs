@@ -67,6 +67,25 @@ pub fn one_turn(io: &ioloop::IOLoop) {
         .expect("the loop ran its queued callbacks");
 }
 
+/// One iteration that polls for I/O (the callbacks queued so far run, then the poll),
+/// stopped by a plain `stop` in the next: unlike `run_sync`, it does not wait for the
+/// written bytes still leaving, nor for timers, so a test holding a clock still, or a
+/// peer that does not read, decides what happens in it.
+///
+/// ```
+/// let io = ioloop::IOLoop::new();
+/// let ran = std::rc::Rc::new(std::cell::Cell::new(false));
+/// let r = ran.clone();
+/// io.add_callback(move || r.set(true));
+/// tests::polling_turn(&io);
+/// assert!(ran.get());
+/// ```
+pub fn polling_turn(io: &ioloop::IOLoop) {
+    let stop = io.clone();
+    io.add_callback(move || ioloop::IOLoop::current().add_callback(move || stop.stop()));
+    io.start().unwrap();
+}
+
 /// A callback for places that must never call it.
 ///
 /// ```

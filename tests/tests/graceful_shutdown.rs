@@ -167,8 +167,10 @@ fn turn(io: &IOLoop) {
 
 /// A server whose handler writes a 60,000-byte reply and closes (the reply is done at
 /// once, coalesced), on a listener whose accepted sockets hold only a few KiB, with a
-/// client that has connected and been served: the reply is still leaving.
-fn server_with_a_reply_still_leaving(io: &IOLoop) -> (TCPServer, TcpStream) {
+/// client that has connected and been served. With `keep`, the close keeps the bytes
+/// its socket has no room for (as when the kernel can take no more), so the reply is
+/// still leaving; without, the close hands them to the kernel.
+fn server_with_a_closed_reply(io: &IOLoop, keep: bool) -> (TCPServer, TcpStream) {
     let listener =
         socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     listener.set_send_buffer_size(4096).unwrap(); // inherited by accepted sockets
@@ -180,6 +182,9 @@ fn server_with_a_reply_still_leaving(io: &IOLoop) -> (TCPServer, TcpStream) {
     let seen = served.clone();
     let server = TCPServer::new(move |stream, _| {
         assert!(stream.write(vec![b'r'; 60_000]).done());
+        if keep {
+            stream.keep_last_bytes_at_close();
+        }
         stream.close();
         seen.set(true);
     });
@@ -188,7 +193,7 @@ fn server_with_a_reply_still_leaving(io: &IOLoop) -> (TCPServer, TcpStream) {
     client.set_recv_buffer_size(4096).unwrap();
     client.connect(&server.local_addrs()[0].into()).unwrap();
     while !served.get() {
-        polling_turn(io);
+        tests::polling_turn(io);
     }
     let client: TcpStream = client.into();
     client
@@ -197,18 +202,24 @@ fn server_with_a_reply_still_leaving(io: &IOLoop) -> (TCPServer, TcpStream) {
     (server, client)
 }
 
-/// One iteration that polls for I/O, stopped by a plain `stop` in the next (`run_sync`
-/// would wait for the bytes still leaving, on a clock the test holds still).
-fn polling_turn(io: &IOLoop) {
-    let stop = io.clone();
-    io.add_callback(move || IOLoop::current().add_callback(move || stop.stop()));
-    io.start().unwrap();
+#[test]
+fn a_connection_closed_with_its_reply_leaving_is_over_once_the_kernel_holds_the_reply() {
+    let (io, _) = loop_with_clock();
+    let (server, mut client) = server_with_a_closed_reply(&io, false);
+    assert_eq!(server.open_connections(), 0, "the fd is kept for the reply");
+    let done = server.shutdown(DEADLINE);
+    assert!(done.done(), "shutdown waits on a connection already over");
+    // Nothing runs the loop: the kernel sends the rest of the reply, then the end.
+    let mut got = Vec::new();
+    client.read_to_end(&mut got).unwrap();
+    assert!(got.len() == 60_000 && got.iter().all(|&b| b == b'r'));
+    io.close(true);
 }
 
 #[test]
 fn shutdown_waits_for_the_last_bytes_of_a_connection_closed_with_its_reply_leaving() {
     let (io, _) = loop_with_clock();
-    let (server, mut client) = server_with_a_reply_still_leaving(&io);
+    let (server, mut client) = server_with_a_closed_reply(&io, true);
     let done = server.shutdown(DEADLINE);
     assert!(!done.done(), "resolved with the reply still leaving");
     assert_eq!(server.open_connections(), 1);
@@ -218,7 +229,7 @@ fn shutdown_waits_for_the_last_bytes_of_a_connection_closed_with_its_reply_leavi
         got
     });
     while !done.done() {
-        polling_turn(&io);
+        tests::polling_turn(&io);
     }
     assert_eq!(server.open_connections(), 0);
     let got = reader.join().unwrap();
@@ -229,10 +240,10 @@ fn shutdown_waits_for_the_last_bytes_of_a_connection_closed_with_its_reply_leavi
 #[test]
 fn the_shutdown_deadline_lets_go_of_a_reply_the_peer_never_reads() {
     let (io, offset) = loop_with_clock();
-    let (server, mut client) = server_with_a_reply_still_leaving(&io);
+    let (server, mut client) = server_with_a_closed_reply(&io, true);
     let done = server.shutdown(DEADLINE);
     offset.store(DEADLINE.as_millis() as u64, Ordering::SeqCst);
-    polling_turn(&io);
+    tests::polling_turn(&io);
     assert!(done.done(), "the deadline ends the shutdown");
     assert_eq!(server.open_connections(), 0);
     // The fd is closed: what had left, then the end of file.

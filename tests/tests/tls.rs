@@ -544,17 +544,101 @@ fn closing_a_tls_stream_sends_close_notify() {
         // A clean end reads as Ok(0); one without close_notify as UnexpectedEof.
         tls.read_to_end(&mut got).map(|_| got)
     });
+    assert_eq!(serve_until_a_clean_end(peer), b"bye\n");
+}
+
+/// Runs the current loop until `peer`'s read to the end is over; what it read, which
+/// must have ended with close_notify.
+fn serve_until_a_clean_end(peer: std::thread::JoinHandle<std::io::Result<Vec<u8>>>) -> Vec<u8> {
     let io = IOLoop::current();
     while !peer.is_finished() {
         // (A sleep, not a turn: a turn with callbacks queued need not poll the socket.)
         io.run_sync(|| ioloop::gen::sleep(Duration::from_millis(5)), MINUTE)
             .unwrap();
     }
+    peer.join()
+        .unwrap()
+        .expect("the stream ended with close_notify")
+}
+
+/// A TLS server whose handler answers a line with a 60,000-byte reply, reported done
+/// at once, and closes, on a listener whose accepted sockets hold only a few KiB (most
+/// of the reply is still to send at the close; with `keep`, the close keeps those bytes,
+/// as when the kernel can take no more); and a client that has sent its line and been
+/// answered, and reads the reply to its end once told to.
+fn tls_server_closing_with_a_long_reply(
+    keep: bool,
+) -> (
+    TCPServer,
+    std::sync::mpsc::Sender<()>,
+    std::thread::JoinHandle<std::io::Result<Vec<u8>>>,
+) {
+    let pki = pki(&["localhost"]);
+    let listener =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    listener.set_send_buffer_size(4096).unwrap();
+    listener
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    listener.listen(8).unwrap();
+    let served = Rc::new(std::cell::Cell::new(false));
+    let seen = served.clone();
+    let server = TCPServer::new(move |stream, _| {
+        let (s, seen) = (stream.clone(), seen.clone());
+        stream.read_until("\n", None).add_done_callback(move |_| {
+            assert!(s.write(pattern(60_000)).done());
+            if keep {
+                s.keep_last_bytes_at_close();
+            }
+            s.close();
+            seen.set(true);
+        });
+    })
+    .with_tls(pki.server.clone());
+    server.add_sockets(vec![listener.into()]).unwrap();
+    let (addr, client) = (server.local_addrs()[0], pki.client.clone());
+    let (read, go) = std::sync::mpsc::channel::<()>();
+    let peer = std::thread::spawn(move || {
+        let mut tls = blocking_client(addr, client);
+        tls.write_all(b"hi\n").unwrap();
+        tls.flush().unwrap();
+        let _ = go.recv();
+        let mut got = Vec::new();
+        // A clean end reads as Ok(0); one without close_notify as UnexpectedEof.
+        tls.read_to_end(&mut got).map(|_| got)
+    });
+    let io = IOLoop::current();
+    while !served.get() {
+        tests::polling_turn(&io);
+    }
+    (server, read, peer)
+}
+
+#[test]
+fn closing_a_tls_stream_hands_its_last_records_and_close_notify_to_the_kernel() {
+    let (server, read, peer) = tls_server_closing_with_a_long_reply(false);
+    // The loop runs no more: the kernel holds the reply's records and close_notify.
+    assert_eq!(server.open_connections(), 0, "the fd is kept for the reply");
+    read.send(()).unwrap();
     let got = peer
         .join()
         .unwrap()
         .expect("the stream ended with close_notify");
-    assert_eq!(got, b"bye\n");
+    assert!(got == pattern(60_000), "{} bytes came", got.len());
+}
+
+#[test]
+fn a_lingering_tls_close_sends_the_reply_then_close_notify_as_the_peer_reads() {
+    let (server, read, peer) = tls_server_closing_with_a_long_reply(true);
+    assert_eq!(
+        server.open_connections(),
+        1,
+        "lingering, with the reply to send"
+    );
+    read.send(()).unwrap();
+    let got = serve_until_a_clean_end(peer);
+    assert!(got == pattern(60_000), "{} bytes came", got.len());
+    assert_eq!(server.open_connections(), 0);
 }
 
 #[test]

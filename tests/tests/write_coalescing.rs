@@ -234,18 +234,48 @@ fn sixty_thousand_bytes() -> Vec<u8> {
     (0..60_000u32).map(|i| (i % 251) as u8).collect()
 }
 
+/// Adds what a Unix peer can read now, without waiting, to `got`: true at the end of
+/// file (the stream's fd is closed).
+fn read_now(peer: &mut std::os::unix::net::UnixStream, got: &mut Vec<u8>) -> bool {
+    peer.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match peer.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == IoKind::WouldBlock => return false,
+            Err(e) => panic!("peer read failed: {e}"),
+        }
+    }
+}
+
+/// What `write_to_a_late_reader` does after its write.
+enum Close {
+    No,
+    /// `close()`, which hands the bytes left to the kernel.
+    HandingOver,
+    /// `close()` as when the kernel cannot take them: they linger in the stream.
+    KeepingTheLastBytes,
+}
+
 /// Writes 60,000 bytes on a small-buffered stream through `run_sync`, and closes it
 /// after if `close`, while its peer reads only from the loop's second iteration on
-/// (never, if run_sync is over before it): the first iteration's flush fills the socket
+/// (never, if run_sync is over before it, unless closing: a closed stream's bytes must
+/// reach the peer without the loop too): the first iteration's flush fills the socket
 /// and stops there. Returns run_sync's result and what the peer read (to the end of
 /// file, if closing).
-fn write_to_a_late_reader(close: bool) -> (Result<()>, Vec<u8>) {
+fn write_to_a_late_reader(close: Close) -> (Result<()>, Vec<u8>) {
+    let close = match close {
+        Close::No => None,
+        Close::HandingOver => Some(false),
+        Close::KeepingTheLastBytes => Some(true),
+    };
     let io = IOLoop::current();
     let (stream, mut peer) = stream_with_small_buffer_and_peer();
     let (start_reading, go) = std::sync::mpsc::channel::<()>();
     let reader = std::thread::spawn(move || match go.recv() {
+        _ if close.is_some() => read_all(&mut peer),
         Err(_) => Vec::new(),
-        Ok(()) if close => read_all(&mut peer),
         Ok(()) => {
             peer.set_read_timeout(Some(Duration::from_secs(60)))
                 .unwrap();
@@ -258,7 +288,10 @@ fn write_to_a_late_reader(close: bool) -> (Result<()>, Vec<u8>) {
         move || {
             let write = stream.write(sixty_thousand_bytes());
             assert!(write.done(), "coalesced: reported done at once");
-            if close {
+            if let Some(keep) = close {
+                if keep {
+                    stream.keep_last_bytes_at_close();
+                }
                 stream.close();
                 assert!(stream.closed());
             }
@@ -276,7 +309,7 @@ fn write_to_a_late_reader(close: bool) -> (Result<()>, Vec<u8>) {
 
 #[test]
 fn run_sync_returns_only_once_the_bytes_of_writes_reported_done_have_left() {
-    let (result, got) = write_to_a_late_reader(false);
+    let (result, got) = write_to_a_late_reader(Close::No);
     result.unwrap();
     assert!(
         got == sixty_thousand_bytes(),
@@ -299,12 +332,46 @@ fn run_sync_times_out_when_written_bytes_cannot_leave_in_time() {
 
 #[test]
 fn closing_after_a_write_reported_done_still_delivers_all_its_bytes() {
-    let (result, got) = write_to_a_late_reader(true);
+    let (result, got) = write_to_a_late_reader(Close::HandingOver);
     result.unwrap();
     assert!(
         got == sixty_thousand_bytes(),
         "the bytes of a write reported done were lost at close"
     );
+}
+
+#[test]
+fn a_close_whose_last_bytes_the_kernel_cannot_take_sends_them_as_the_peer_reads() {
+    let (result, got) = write_to_a_late_reader(Close::KeepingTheLastBytes);
+    result.unwrap();
+    assert!(
+        got == sixty_thousand_bytes(),
+        "the lingering close lost bytes of a write reported done"
+    );
+}
+
+#[test]
+fn closing_hands_the_last_bytes_to_the_kernel_and_lets_go_of_the_fd_at_once() {
+    let io = IOLoop::new();
+    io.make_current();
+    let (stream, mut peer) = stream_with_small_buffer_and_peer();
+    io.add_callback(move || {
+        assert!(stream.write(sixty_thousand_bytes()).done());
+        stream.close();
+    });
+    tests::polling_turn(&io);
+    // Nothing runs the loop from here on. As after Tornado's awaited write and close,
+    // the kernel holds the bytes and the fd is closed: the peer reads them all, then
+    // the end of file. (Held in the stream instead, they would wait for the loop, and
+    // the fd with them, for up to the linger limit.)
+    let mut got = Vec::new();
+    assert!(
+        read_now(&mut peer, &mut got),
+        "the fd is still open after the close ({} bytes came)",
+        got.len()
+    );
+    assert!(got == sixty_thousand_bytes());
+    io.close(false);
 }
 
 #[test]
@@ -314,33 +381,24 @@ fn a_closed_stream_whose_peer_never_reads_lets_go_of_its_fd_after_the_linger_lim
     let io = IOLoop::with_clock(move || clock.get()).unwrap();
     io.make_current();
     let (stream, mut peer) = stream_with_small_buffer_and_peer();
-    // One iteration, stopped by a plain `stop` (run_sync would wait for the bytes).
-    let turn = |io: &IOLoop| {
-        let stop = io.clone();
-        io.add_callback(move || stop.stop());
-        io.start().unwrap();
-    };
+    stream.keep_last_bytes_at_close(); // as if the kernel could take no more
     io.add_callback(move || {
         drop(stream.write(sixty_thousand_bytes()));
         stream.close();
     });
-    turn(&io);
-    peer.set_nonblocking(true).unwrap();
+    tests::polling_turn(&io);
     let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    let mut read = |got: &mut Vec<u8>| loop {
-        match peer.read(&mut buf) {
-            Ok(0) => return true, // end of file: the fd is closed
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == IoKind::WouldBlock => return false,
-            Err(e) => panic!("peer read failed: {e}"),
-        }
-    };
-    assert!(!read(&mut got), "closed at once, with bytes still to send");
+    assert!(
+        !read_now(&mut peer, &mut got),
+        "closed at once, with bytes still to send"
+    );
     // The peer took a few KiB and will take no more: past the limit, the fd goes.
     now.set(now.get() + Duration::from_secs(61));
-    turn(&io);
-    assert!(read(&mut got), "the fd is let go of after the linger limit");
+    tests::polling_turn(&io);
+    assert!(
+        read_now(&mut peer, &mut got),
+        "the fd is let go of after the linger limit"
+    );
     assert!(got.len() < 60_000);
     assert!(got[..] == sixty_thousand_bytes()[..got.len()]);
     io.close(false);
@@ -427,6 +485,7 @@ fn a_peer_that_goes_away_mid_linger_ends_it_at_once() {
     // The peer takes nothing and leaves in the second iteration: the lingering close's
     // next send fails, and it lets go then, not at the limit a minute later (which the
     // timeout, well before it, would report).
+    stream.keep_last_bytes_at_close(); // as if the kernel could take no more
     let result = io.run_sync(
         move || {
             let write = stream.write(sixty_thousand_bytes());

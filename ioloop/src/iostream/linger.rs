@@ -5,10 +5,16 @@
 //! here the bytes would be lost at the close without this.
 //!
 //! The stream hands over its transport (the fd's one owner from then on) and those
-//! bytes, and is closed to its users at once, as in Tornado. The `Linger` registers the
-//! fd again, for writes only, and lets it go (closing it) once the bytes have left, the
-//! socket fails, [`LINGER_LIMIT`] passes (a peer that never reads keeps no fd or buffer
-//! for longer), or the loop closes. Until then it counts among the loop's streams with
+//! bytes, and is closed to its users at once, as in Tornado. First they go to the
+//! kernel, where Tornado's awaited writes would have put them: the socket's send buffer
+//! is raised to hold them, they are sent, and the fd closes at once; the kernel
+//! delivers them as it does any closed socket's last bytes, within its own limits on
+//! such sockets. So a peer that never reads costs no fd once its connection is closed.
+//! Only what the kernel does not take (a send buffer already at the system's cap, a
+//! pipe, whose buffer is not raised) stays: the `Linger` registers the fd again, for
+//! writes only, and lets it go (closing it) once the bytes have left, the socket fails,
+//! [`LINGER_LIMIT`] passes (a peer that never reads keeps no fd or buffer for longer),
+//! or the loop closes. Until then it counts among the loop's streams with
 //! written bytes to leave, which `run_sync` waits for, and a server still counts the
 //! connection open: its graceful shutdown waits for the bytes, and lets go of them at
 //! its deadline ([`WeakLinger::let_go`]).
@@ -61,12 +67,15 @@ impl Drop for Linger {
 }
 
 /// Sends `writes` (and what the transport holds) over `transport`, then closes it and
-/// tells `watch` (the stream's watcher, which is told it lingers meanwhile).
+/// tells `watch` (the stream's watcher, which is told it lingers meanwhile, if the
+/// kernel did not take them all at once). `hand_over`: raise the send buffer for them
+/// first (false only for tests of the linger itself).
 pub(super) fn start(
     io: &IOLoop,
     transport: Transport,
     writes: WriteQueue,
     watch: Option<CloseWatch>,
+    hand_over: bool,
 ) {
     let fd = transport.as_raw_fd();
     let linger = Rc::new(Linger {
@@ -75,8 +84,12 @@ pub(super) fn start(
         io: io.downgrade(),
         key: Cell::new(None),
         deadline: Cell::new(None),
-        watch: Cell::new(None),
+        watch: Cell::new(watch),
     });
+    if hand_over && linger.hand_to_kernel() {
+        return; // dropped here: the fd closes, and the watcher hears it is over
+    }
+    let watch = linger.watch.take();
     if let Some((watcher, token)) = &watch {
         if let Some(watcher) = watcher.upgrade() {
             watcher.lingering(*token, WeakLinger(Rc::downgrade(&linger)));
@@ -89,7 +102,9 @@ pub(super) fn start(
         Events::WRITE,
         Trigger::Edge,
         "IOStream (closed, sending its last bytes)",
-        move |_, _| on_writable.flush(),
+        move |_, _| {
+            on_writable.flush();
+        },
         || {}, // the loop closing drops the handler, and with it the fd
     );
     let Ok(key) = registered else {
@@ -108,16 +123,35 @@ pub(super) fn start(
 }
 
 impl Linger {
-    fn flush(&self) {
-        let result = self.writes.borrow_mut().flush_into(&self.transport);
-        match result {
-            Ok(()) if self.writes.borrow().queued() > 0 || self.transport.unsent() => {}
+    /// Sends what the socket takes: true once it is over (all sent, close_notify too,
+    /// or the connection failed), the fd then let go of.
+    fn flush(&self) -> bool {
+        let sent = self.writes.borrow_mut().flush_into(&self.transport);
+        let over = match sent {
+            Err(_) => true, // the connection failed: nothing more can leave
+            Ok(()) if self.writes.borrow().queued() > 0 => false,
             Ok(()) => {
-                self.transport.goodbye(); // all sent: an orderly close says so (TLS)
-                self.let_go();
+                // All written: an orderly close says so (TLS's close_notify, queued
+                // once however often this runs), and is over once that has left too.
+                self.transport.goodbye();
+                !self.transport.unsent()
             }
-            Err(_) => self.let_go(), // the connection failed: nothing more can leave
+        };
+        if over {
+            self.let_go();
         }
+        over
+    }
+
+    /// Sends the bytes before any lingering: as they are (the socket may have room by
+    /// now, and a raised buffer must not take away room an autotuned one had), then
+    /// into a send buffer raised to hold them. True if none are left.
+    fn hand_to_kernel(&self) -> bool {
+        if self.flush() {
+            return true;
+        }
+        self.transport.make_room(self.writes.borrow().queued());
+        self.flush()
     }
 
     /// Unregisters the fd and cancels the deadline: the last handle then drops, and the

@@ -87,6 +87,9 @@ struct State {
     /// Counted among the loop's streams with written bytes still to leave (bytes of
     /// writes reported done, or TLS records): what `run_sync` waits for.
     behind: bool,
+    /// A close keeps its last bytes in user space, as when the kernel cannot take
+    /// them (tests of the linger only: `keep_last_bytes_at_close`).
+    keeps_last_bytes: bool,
     /// What the async I/O traits keep (`traits.rs`), from their first use: boxed, so a
     /// stream only read through callbacks holds 8 bytes for it.
     traits: Option<Box<traits::TraitState>>,
@@ -390,6 +393,7 @@ impl IOStream {
                 max_write_buffer_size: None,
                 flush_at_iteration_end: false,
                 behind: false,
+                keeps_last_bytes: false,
                 traits: None,
                 #[cfg(feature = "tls")]
                 handshake: tls::Handshake::Plain,
@@ -695,9 +699,9 @@ impl IOStream {
     /// completes once they (and everything before them) are written to the socket, so a
     /// writer that outpaces its peer still waits. With the loop not running, a write leaves
     /// at once. The order of the bytes is always the order of the calls. Bytes a full
-    /// socket did not take at the iteration's end leave as it drains, even past a
-    /// [`close`](IOStream::close) (within a minute), and [`IOLoop::run_sync`] returns
-    /// only once they have.
+    /// socket did not take at the iteration's end leave as it drains, a
+    /// [`close`](IOStream::close) hands them to the kernel, and [`IOLoop::run_sync`]
+    /// returns only once they have left.
     ///
     /// Tornado's future completes once the bytes are written to the socket; here a
     /// coalesced write's completes when they are queued for the iteration's end. Either
@@ -908,11 +912,18 @@ impl IOStream {
     /// iteration. Closing twice does nothing.
     ///
     /// The bytes of writes already reported done (coalesced ones, see
-    /// [`write`](IOStream::write)) still leave: what the socket has no room for now is
-    /// sent as the peer reads, and the fd is closed once it has gone, or after a minute
-    /// if the peer reads no more (the stream is closed to its users at once either way;
-    /// its [`TCPServer`](crate::tcpserver::TCPServer) counts the connection open until
-    /// the fd is closed, and a graceful shutdown waits for it).
+    /// [`write`](IOStream::write)) still leave. What the socket has no room for goes to
+    /// the kernel: the close raises the socket's send buffer to hold it, sends it, and
+    /// closes the fd at once, so the kernel delivers those bytes as it delivers any
+    /// closed socket's last bytes (where Tornado's awaited writes would have put them),
+    /// and a peer that never reads them costs no fd. Only what the kernel still does not
+    /// take (a send buffer already at the system's cap, `net.core.wmem_max`, or a pipe,
+    /// whose buffer is not raised) is sent by the loop as the peer reads, and the fd is
+    /// closed once it has gone, or after a minute if the peer reads no more (the stream
+    /// is closed to its users at once either way; its
+    /// [`TCPServer`](crate::tcpserver::TCPServer) counts the connection open until the
+    /// fd is closed, and a graceful shutdown waits for it). On TLS, close_notify leaves
+    /// the same way, after the last record.
     /// So `yield_!(stream.write(reply))?; stream.close();` delivers the whole reply, as
     /// it does in Tornado. An end of file from the peer closes the stream the same way;
     /// a failed connection sends nothing more.
@@ -956,16 +967,21 @@ impl IOStream {
         }
         let transport = self.inner.transport.borrow_mut().take();
         match (transport, &io) {
-            // The socket had no room for them: they leave after the close (`linger.rs`).
-            (Some(transport), Some(io))
-                if promised.is_some() || (self.orderly() && transport.unsent()) =>
-            {
-                let watch = self.inner.close_watch.take(); // told when the fd goes
-                linger::start(io, transport, promised.unwrap_or_default(), watch);
+            (Some(transport), Some(io)) if self.orderly() => {
+                let writes = promised.unwrap_or_default();
+                // An orderly close says so (TLS's close_notify) after its last bytes.
+                // What the socket had no room for, close_notify included, leaves after
+                // the close (`linger.rs`); most closes have nothing left.
+                if writes.queued() > 0 || {
+                    transport.goodbye();
+                    transport.unsent()
+                } {
+                    let watch = self.inner.close_watch.take(); // told when the fd goes
+                    let hand_over = !self.inner.state.borrow().keeps_last_bytes;
+                    linger::start(io, transport, writes, watch, hand_over);
+                }
             }
-            (Some(transport), _) if self.orderly() => {
-                transport.goodbye(); // an orderly close says so (TLS's close_notify)
-            }
+            (Some(transport), None) if self.orderly() => transport.goodbye(),
             _ => {}
         }
         self.settle_behind(); // closed: nothing is to leave any more
@@ -1042,6 +1058,25 @@ impl IOStream {
     /// ```
     pub fn set_close_callback(&self, callback: impl FnOnce() + 'static) {
         self.inner.close_callback.set(Some(Box::new(callback)));
+    }
+
+    /// For tests of what a close does when the kernel cannot take the stream's last
+    /// bytes (a send buffer already at the system's cap, a pipe): this stream's close
+    /// then keeps them (`linger.rs`) without first raising its send buffer to hand
+    /// them over. Not part of the stable API.
+    ///
+    /// ```
+    /// # use ioloop::iostream::IOStream;
+    /// # let _io = ioloop::IOLoop::new();
+    /// # let (ours, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// let stream = IOStream::from_unix(ours)?;
+    /// stream.keep_last_bytes_at_close();
+    /// stream.close();
+    /// # Ok::<(), ioloop::Error>(())
+    /// ```
+    #[doc(hidden)]
+    pub fn keep_last_bytes_at_close(&self) {
+        self.inner.state.borrow_mut().keeps_last_bytes = true;
     }
 
     /// Turns Nagle's algorithm off (`true`) or on.

@@ -43,7 +43,7 @@ use crate::future::Future;
 /// The most outgoing records a session holds from the stream's writes (rustls's
 /// default, made explicit): a write waits while they are with the socket, so this and
 /// the stream's own write queue are all a slow reader makes a stream keep.
-const SESSION_BUFFER_LIMIT: usize = 64 * 1024;
+pub(super) const SESSION_BUFFER_LIMIT: usize = 64 * 1024;
 
 /// Which end of a TLS session a stream is, and its rustls configuration: what
 /// [`IOStream::start_tls`] takes (Tornado's `server_side`, `ssl_options` and

@@ -172,6 +172,26 @@ impl Transport {
         }
     }
 
+    /// Raises a socket's send buffer so that `queued` more bytes (and whatever a TLS
+    /// session holds) fit in it beside what it holds already: what a closing stream
+    /// does to hand its last bytes to the kernel instead of keeping its fd for them.
+    /// Twice the bytes, for the kernel's bookkeeping per buffer; the kernel caps it at
+    /// `net.core.wmem_max` (only what is then written takes memory). Best effort: a
+    /// pipe's buffer stays as it is, and a socket that refuses keeps its own.
+    pub(super) fn make_room(&self, queued: usize) {
+        let Some(socket) = self.socket_ref() else {
+            return;
+        };
+        #[cfg(feature = "tls")]
+        let queued = match self.tls {
+            Some(_) => queued + super::tls::SESSION_BUFFER_LIMIT,
+            None => queued,
+        };
+        if let Ok(current) = socket.send_buffer_size() {
+            let _ = socket.set_send_buffer_size(current.saturating_add(2 * queued));
+        }
+    }
+
     /// Whether the fd can be read (a pipe's write end cannot).
     pub(super) fn readable(&self) -> bool {
         self.readable
