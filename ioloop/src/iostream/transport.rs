@@ -188,7 +188,7 @@ impl Transport {
             None => queued,
         };
         if let Ok(current) = socket.send_buffer_size() {
-            let _ = socket.set_send_buffer_size(current.saturating_add(2 * queued));
+            let _ = socket.set_send_buffer_size(current.saturating_add(queued.saturating_mul(2)));
         }
     }
 
