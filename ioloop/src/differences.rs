@@ -189,10 +189,10 @@
 //!   Nothing reported done is lost, as nothing Tornado wrote is: `run_sync` returns
 //!   only once those bytes have left (a minute at most), so a script that writes and
 //!   exits loses nothing; `close()`, or the peer's end of file, hands them to the
-//!   kernel (raising the socket's send buffer for them) before the fd closes, so a
-//!   reply written and then closed on arrives whole, as in Tornado, where the awaited
-//!   writes put it there. What the kernel cannot take (a send buffer at the system's
-//!   cap, a pipe) the loop sends as the peer reads, a minute at most, and a server's
+//!   kernel (raising the socket's send buffer, or the pipe's capacity, for them) before
+//!   the fd closes, so a reply written and then closed on arrives whole, as in Tornado,
+//!   where the awaited writes put it there. What the kernel cannot take (a buffer at
+//!   the system's cap) the loop sends as the peer reads, a minute at most, and a server's
 //!   graceful shutdown waits for it (its deadline lets go of it). The writes whose
 //!   futures still wait fail at the close, as in Tornado.
 //!   Those done futures are one shared future (`ptr_eq` holds between them; Tornado

@@ -228,6 +228,21 @@ pub(crate) fn access_mode(fd: BorrowedFd<'_>) -> io::Result<(bool, bool)> {
     })
 }
 
+/// A pipe's (or FIFO's) capacity in bytes, `F_GETPIPE_SZ`; an error for any other fd.
+pub(crate) fn pipe_size(fd: BorrowedFd<'_>) -> io::Result<usize> {
+    // SAFETY: `F_GETPIPE_SZ` takes no argument and only reads the pipe's capacity.
+    check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETPIPE_SZ) } as isize)
+}
+
+/// Sets a pipe's capacity to at least `bytes` (`F_SETPIPE_SZ`, which rounds up to a
+/// power of two pages); fails past `fs.pipe-max-size` for an unprivileged process, or
+/// below what the pipe holds.
+pub(crate) fn set_pipe_size(fd: BorrowedFd<'_>, bytes: usize) -> io::Result<usize> {
+    let bytes = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `F_SETPIPE_SZ` takes one `int` by value; the fd is live and borrowed.
+    check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, bytes) } as isize)
+}
+
 /// Whether `fd` is a socket (`fstat`'s file type).
 pub(crate) fn is_socket(fd: BorrowedFd<'_>) -> io::Result<bool> {
     // SAFETY: an all-zero `stat` is valid storage; `fstat` fills it.

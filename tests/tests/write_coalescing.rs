@@ -234,10 +234,9 @@ fn sixty_thousand_bytes() -> Vec<u8> {
     (0..60_000u32).map(|i| (i % 251) as u8).collect()
 }
 
-/// Adds what a Unix peer can read now, without waiting, to `got`: true at the end of
-/// file (the stream's fd is closed).
-fn read_now(peer: &mut std::os::unix::net::UnixStream, got: &mut Vec<u8>) -> bool {
-    peer.set_nonblocking(true).unwrap();
+/// Adds what a non-blocking peer can read now to `got`: true at the end of file (the
+/// stream's fd is closed).
+fn read_now(peer: &mut impl Read, got: &mut Vec<u8>) -> bool {
     let mut buf = [0u8; 4096];
     loop {
         match peer.read(&mut buf) {
@@ -360,6 +359,7 @@ fn closing_hands_the_last_bytes_to_the_kernel_and_lets_go_of_the_fd_at_once() {
         stream.close();
     });
     tests::polling_turn(&io);
+    peer.set_nonblocking(true).unwrap();
     // Nothing runs the loop from here on. As after Tornado's awaited write and close,
     // the kernel holds the bytes and the fd is closed: the peer reads them all, then
     // the end of file. (Held in the stream instead, they would wait for the loop, and
@@ -371,6 +371,41 @@ fn closing_hands_the_last_bytes_to_the_kernel_and_lets_go_of_the_fd_at_once() {
         got.len()
     );
     assert!(got == sixty_thousand_bytes());
+    io.close(false);
+}
+
+#[test]
+fn closing_a_pipe_hands_its_last_bytes_to_the_kernel_too() {
+    use std::io::Write;
+    let io = IOLoop::new();
+    io.make_current();
+    let (reader, writer) = std::io::pipe().unwrap();
+    let (mut filler, mut peer) = (writer.try_clone().unwrap(), reader.try_clone().unwrap());
+    // (Non-blocking from here on, the filler and the peer too: one file description
+    // each.)
+    let stream = IOStream::from_pipe(writer).unwrap();
+    drop(IOStream::from_pipe(reader).unwrap());
+    // A full pipe, as a child slow to read its stdin leaves it: nothing more fits.
+    let mut filled = 0;
+    while let Ok(n) = filler.write(&[b'f'; 4096]) {
+        filled += n;
+    }
+    drop(filler);
+    io.add_callback(move || {
+        assert!(stream.write(sixty_thousand_bytes()).done());
+        stream.close();
+    });
+    tests::polling_turn(&io);
+    // Nothing runs the loop from here on: the pipe, raised to hold them, has the
+    // bytes, and the fd is closed, so the reader gets them all and then the end.
+    let mut got = Vec::new();
+    assert!(
+        read_now(&mut peer, &mut got),
+        "the fd is still open after the close ({} bytes came)",
+        got.len()
+    );
+    assert_eq!(got.len(), filled + 60_000);
+    assert!(got[filled..] == sixty_thousand_bytes()[..]);
     io.close(false);
 }
 
@@ -387,6 +422,7 @@ fn a_closed_stream_whose_peer_never_reads_lets_go_of_its_fd_after_the_linger_lim
         stream.close();
     });
     tests::polling_turn(&io);
+    peer.set_nonblocking(true).unwrap();
     let mut got = Vec::new();
     assert!(
         !read_now(&mut peer, &mut got),

@@ -7,11 +7,11 @@
 //! The stream hands over its transport (the fd's one owner from then on) and those
 //! bytes, and is closed to its users at once, as in Tornado. First they go to the
 //! kernel, where Tornado's awaited writes would have put them: the socket's send buffer
-//! is raised to hold them, they are sent, and the fd closes at once; the kernel
-//! delivers them as it does any closed socket's last bytes, within its own limits on
-//! such sockets. So a peer that never reads costs no fd once its connection is closed.
-//! Only what the kernel does not take (a send buffer already at the system's cap, a
-//! pipe, whose buffer is not raised) stays: the `Linger` registers the fd again, for
+//! (or the pipe's capacity) is raised to hold them, they are sent, and the fd closes at
+//! once; the kernel delivers them as it does any closed socket's last bytes, within its
+//! own limits on such sockets. So a peer that never reads costs no fd once its
+//! connection is closed. Only what the kernel does not take (a buffer already at the
+//! system's cap) stays: the `Linger` registers the fd again, for
 //! writes only, and lets it go (closing it) once the bytes have left, the socket fails,
 //! [`LINGER_LIMIT`] passes (a peer that never reads keeps no fd or buffer for longer),
 //! or the loop closes. Until then it counts among the loop's streams with

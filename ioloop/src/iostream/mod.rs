@@ -913,12 +913,12 @@ impl IOStream {
     ///
     /// The bytes of writes already reported done (coalesced ones, see
     /// [`write`](IOStream::write)) still leave. What the socket has no room for goes to
-    /// the kernel: the close raises the socket's send buffer to hold it, sends it, and
-    /// closes the fd at once, so the kernel delivers those bytes as it delivers any
+    /// the kernel: the close raises the socket's send buffer (a pipe's capacity) to
+    /// hold it, sends it, and closes the fd at once, so the kernel delivers those bytes as it delivers any
     /// closed socket's last bytes (where Tornado's awaited writes would have put them),
     /// and a peer that never reads them costs no fd. Only what the kernel still does not
-    /// take (a send buffer already at the system's cap, `net.core.wmem_max`, or a pipe,
-    /// whose buffer is not raised) is sent by the loop as the peer reads, and the fd is
+    /// take (a buffer already at the system's cap: `net.core.wmem_max` for a socket,
+    /// `fs.pipe-max-size` for a pipe) is sent by the loop as the peer reads, and the fd is
     /// closed once it has gone, or after a minute if the peer reads no more (the stream
     /// is closed to its users at once either way; its
     /// [`TCPServer`](crate::tcpserver::TCPServer) counts the connection open until the
@@ -1061,9 +1061,8 @@ impl IOStream {
     }
 
     /// For tests of what a close does when the kernel cannot take the stream's last
-    /// bytes (a send buffer already at the system's cap, a pipe): this stream's close
-    /// then keeps them (`linger.rs`) without first raising its send buffer to hand
-    /// them over. Not part of the stable API.
+    /// bytes (a buffer already at the system's cap): this stream's close then keeps
+    /// them (`linger.rs`) without first raising its buffer to hand them over. Not part of the stable API.
     ///
     /// ```
     /// # use ioloop::iostream::IOStream;

@@ -172,23 +172,29 @@ impl Transport {
         }
     }
 
-    /// Raises a socket's send buffer so that `queued` more bytes (and whatever a TLS
-    /// session holds) fit in it beside what it holds already: what a closing stream
-    /// does to hand its last bytes to the kernel instead of keeping its fd for them.
-    /// Twice the bytes, for the kernel's bookkeeping per buffer; the kernel caps it at
-    /// `net.core.wmem_max` (only what is then written takes memory). Best effort: a
-    /// pipe's buffer stays as it is, and a socket that refuses keeps its own.
+    /// Raises a socket's send buffer, or a pipe's capacity, so that `queued` more bytes
+    /// (and whatever a TLS session holds) fit in it beside what it holds already: what
+    /// a closing stream does to hand its last bytes to the kernel instead of keeping
+    /// its fd for them. Twice the bytes, for the kernel's bookkeeping per buffer (a
+    /// pipe's is per page); the kernel caps a socket's at `net.core.wmem_max` and
+    /// refuses a pipe past `fs.pipe-max-size` (only what is then written takes
+    /// memory). Best effort: an fd that refuses (a tty, a pipe at its cap) keeps its
+    /// own.
     pub(super) fn make_room(&self, queued: usize) {
+        let room = queued.saturating_mul(2);
         let Some(socket) = self.socket_ref() else {
+            if let Ok(current) = sys::pipe_size(self.fd.as_fd()) {
+                let _ = sys::set_pipe_size(self.fd.as_fd(), current.saturating_add(room));
+            }
             return;
         };
         #[cfg(feature = "tls")]
-        let queued = match self.tls {
-            Some(_) => queued + super::tls::SESSION_BUFFER_LIMIT,
-            None => queued,
+        let room = match self.tls {
+            Some(_) => room.saturating_add(2 * super::tls::SESSION_BUFFER_LIMIT),
+            None => room,
         };
         if let Ok(current) = socket.send_buffer_size() {
-            let _ = socket.set_send_buffer_size(current.saturating_add(queued.saturating_mul(2)));
+            let _ = socket.set_send_buffer_size(current.saturating_add(room));
         }
     }
 
