@@ -176,10 +176,10 @@ impl Transport {
     /// (and whatever a TLS session holds) fit in it beside what it holds already: what
     /// a closing stream does to hand its last bytes to the kernel instead of keeping
     /// its fd for them. Twice the bytes, for the kernel's bookkeeping per buffer (a
-    /// pipe's is per page); the kernel caps a socket's at `net.core.wmem_max` and
-    /// refuses a pipe past `fs.pipe-max-size` (only what is then written takes
-    /// memory). Best effort: an fd that refuses (a tty, a pipe at its cap) keeps its
-    /// own.
+    /// pipe's is per page); the kernel caps a socket's at `net.core.wmem_max` (one
+    /// autotuned past that is left as it is: asking would shrink it) and refuses a pipe
+    /// past `fs.pipe-max-size` (only what is then written takes memory). Best effort:
+    /// an fd that refuses (a tty, a pipe at its cap) keeps its own.
     pub(super) fn make_room(&self, queued: usize) {
         let room = queued.saturating_mul(2);
         let Some(socket) = self.socket_ref() else {
@@ -194,7 +194,9 @@ impl Transport {
             None => room,
         };
         if let Ok(current) = socket.send_buffer_size() {
-            let _ = socket.set_send_buffer_size(current.saturating_add(room));
+            if let Some(value) = raised_send_buffer(current, room, wmem_max()) {
+                let _ = socket.set_send_buffer_size(value);
+            }
         }
     }
 
@@ -293,5 +295,51 @@ impl AsFd for Transport {
 impl AsRawFd for Transport {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+}
+
+/// What to ask `SO_SNDBUF` for, to make `room` more bytes of space in a send buffer of
+/// `current` bytes (as `getsockopt` reports it: the kernel doubles what it is asked,
+/// up to twice `cap`, `net.core.wmem_max`); `None` when the kernel's answer would not
+/// be larger than `current` (an autotuned buffer can be past the cap), since asking
+/// then would shrink it, and with it the room the socket already had.
+fn raised_send_buffer(current: usize, room: usize, cap: Option<usize>) -> Option<usize> {
+    let wanted = current.saturating_add(room);
+    let granted = wanted.min(cap?).saturating_mul(2);
+    (granted > current).then_some(wanted)
+}
+
+/// `net.core.wmem_max`, read once per process; `None` where it cannot be read (no raise
+/// is then risked).
+fn wmem_max() -> Option<usize> {
+    static WMEM_MAX: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    *WMEM_MAX.get_or_init(|| {
+        let text = std::fs::read_to_string("/proc/sys/net/core/wmem_max").ok()?;
+        text.trim().parse().ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::raised_send_buffer;
+
+    const CAP: Option<usize> = Some(212_992); // Linux's default wmem_max
+
+    #[test]
+    fn a_small_send_buffer_is_raised_by_the_room_asked() {
+        assert_eq!(raised_send_buffer(4608, 120_000, CAP), Some(124_608));
+        // Past the cap, the kernel grants twice the cap: still more than before.
+        assert_eq!(raised_send_buffer(300_000, 400_000, CAP), Some(700_000));
+    }
+
+    #[test]
+    fn a_send_buffer_autotuned_past_the_cap_is_never_shrunk() {
+        assert_eq!(raised_send_buffer(4 << 20, 131_072, CAP), None);
+        assert_eq!(raised_send_buffer(2 * 212_992, 1, CAP), None);
+    }
+
+    #[test]
+    fn an_unknown_cap_risks_no_change() {
+        assert_eq!(raised_send_buffer(4608, 120_000, None), None);
     }
 }
