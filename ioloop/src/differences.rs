@@ -246,10 +246,12 @@
 //! * **`wait_for_handshake` may be called more than once**, and cancelling its future
 //!   while the handshake is under way closes the stream (as cancelling a connect's does);
 //!   Tornado allows one call ("Already waiting") and its future cannot be cancelled.
-//! * **Closing a TLS stream sends close_notify** (best effort: what the socket takes
-//!   once the stream's last records have left), also when the last handle to an open
-//!   one is dropped; Tornado closes the socket without a TLS shutdown. A peer's close_notify is an orderly end of file, and
-//!   so is a close without one after the handshake, as Python's `suppress_ragged_eofs`.
+//! * **Closing a TLS stream sends close_notify**, after the stream's last records and
+//!   as one of its last bytes (handed to the kernel, or sent as the peer reads; see
+//!   the coalescing entry), and, best effort, when the last handle to an open one is
+//!   dropped; Tornado closes the socket without a TLS shutdown. A peer's close_notify
+//!   is an orderly end of file, and so is a close without one after the handshake, as
+//!   Python's `suppress_ragged_eofs`.
 //! * **A failed handshake's error is a closed stream whose source is the
 //!   `rustls::Error`** (Tornado's `real_error` is an `ssl.SSLError`), logged once at
 //!   WARNING as Tornado's "SSL Error on 7 ('127.0.0.1', 40000): ..." is, with rustls's

@@ -249,6 +249,7 @@ fn read_now(peer: &mut impl Read, got: &mut Vec<u8>) -> bool {
 }
 
 /// What `write_to_a_late_reader` does after its write.
+#[derive(Clone, Copy, PartialEq)]
 enum Close {
     No,
     /// `close()`, which hands the bytes left to the kernel.
@@ -264,16 +265,11 @@ enum Close {
 /// and stops there. Returns run_sync's result and what the peer read (to the end of
 /// file, if closing).
 fn write_to_a_late_reader(close: Close) -> (Result<()>, Vec<u8>) {
-    let close = match close {
-        Close::No => None,
-        Close::HandingOver => Some(false),
-        Close::KeepingTheLastBytes => Some(true),
-    };
     let io = IOLoop::current();
     let (stream, mut peer) = stream_with_small_buffer_and_peer();
     let (start_reading, go) = std::sync::mpsc::channel::<()>();
     let reader = std::thread::spawn(move || match go.recv() {
-        _ if close.is_some() => read_all(&mut peer),
+        _ if close != Close::No => read_all(&mut peer),
         Err(_) => Vec::new(),
         Ok(()) => {
             peer.set_read_timeout(Some(Duration::from_secs(60)))
@@ -287,10 +283,10 @@ fn write_to_a_late_reader(close: Close) -> (Result<()>, Vec<u8>) {
         move || {
             let write = stream.write(sixty_thousand_bytes());
             assert!(write.done(), "coalesced: reported done at once");
-            if let Some(keep) = close {
-                if keep {
-                    stream.keep_last_bytes_at_close();
-                }
+            if close == Close::KeepingTheLastBytes {
+                stream.keep_last_bytes_at_close();
+            }
+            if close != Close::No {
                 stream.close();
                 assert!(stream.closed());
             }

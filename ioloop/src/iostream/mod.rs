@@ -914,9 +914,9 @@ impl IOStream {
     /// The bytes of writes already reported done (coalesced ones, see
     /// [`write`](IOStream::write)) still leave. What the socket has no room for goes to
     /// the kernel: the close raises the socket's send buffer (a pipe's capacity) to
-    /// hold it, sends it, and closes the fd at once, so the kernel delivers those bytes as it delivers any
-    /// closed socket's last bytes (where Tornado's awaited writes would have put them),
-    /// and a peer that never reads them costs no fd. Only what the kernel still does not
+    /// hold it, sends it, and closes the fd at once, so the kernel delivers those bytes
+    /// as it delivers any closed socket's last bytes (where Tornado's awaited writes
+    /// would have put them), and a peer that never reads them costs no fd. Only what the kernel still does not
     /// take (a buffer already at the system's cap: `net.core.wmem_max` for a socket,
     /// `fs.pipe-max-size` for a pipe) is sent by the loop as the peer reads, and the fd is
     /// closed once it has gone, or after a minute if the peer reads no more (the stream
@@ -969,13 +969,14 @@ impl IOStream {
         match (transport, &io) {
             (Some(transport), Some(io)) if self.orderly() => {
                 let writes = promised.unwrap_or_default();
-                // An orderly close says so (TLS's close_notify) after its last bytes.
-                // What the socket had no room for, close_notify included, leaves after
-                // the close (`linger.rs`); most closes have nothing left.
-                if writes.queued() > 0 || {
+                // An orderly close says so (TLS's close_notify) after its last bytes:
+                // now, if none wait. What the socket had no room for, close_notify
+                // included, leaves after the close (`linger.rs`); most closes have
+                // nothing left.
+                if writes.queued() == 0 {
                     transport.goodbye();
-                    transport.unsent()
-                } {
+                }
+                if writes.queued() > 0 || transport.unsent() {
                     let watch = self.inner.close_watch.take(); // told when the fd goes
                     let hand_over = !self.inner.state.borrow().keeps_last_bytes;
                     linger::start(io, transport, writes, watch, hand_over);
@@ -1062,7 +1063,8 @@ impl IOStream {
 
     /// For tests of what a close does when the kernel cannot take the stream's last
     /// bytes (a buffer already at the system's cap): this stream's close then keeps
-    /// them (`linger.rs`) without first raising its buffer to hand them over. Not part of the stable API.
+    /// them (`linger.rs`) without first raising its buffer to hand them over. Not part
+    /// of the stable API.
     ///
     /// ```
     /// # use ioloop::iostream::IOStream;
