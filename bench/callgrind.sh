@@ -10,6 +10,8 @@
 #   workloads: pipelined http echo64 echo1k echo16k echo64k (default: all)
 # Each run takes a few seconds; the server under valgrind is ~50x slower, so it, not
 # the client, is the limit (the requests counted are fewer than natively).
+# KEEP=dir keeps each server's profile as dir/<workload>-<side>.callgrind.N, for
+# callgrind_annotate (where the instructions go, by function).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 syscalls=no
@@ -58,6 +60,10 @@ measure() {
     wait "$server" 2>/dev/null || true
     local instructions
     instructions=$(awk '/^totals:/{print $2}' "$scratch"/cg.*)
+    if [ -n "${KEEP:-}" ]; then
+        mkdir -p "$KEEP"
+        for f in "$scratch"/cg.*; do cp "$f" "$KEEP/${side// /-}.callgrind.${f##*.}"; done
+    fi
     rm -f "$scratch"/cg*
     local calls=""
     if [ $syscalls = yes ]; then
