@@ -14,9 +14,10 @@
 //! system's cap) stays: the `Linger` registers the fd again, for writes only, and lets
 //! it go (closing it) once the bytes have left, the socket fails, [`LINGER_LIMIT`]
 //! passes (a peer that never reads keeps no fd or buffer for longer), or the loop
-//! closes. Until then it counts among the loop's streams with written bytes to leave, which `run_sync` waits for, and a server still counts the
-//! connection open: its graceful shutdown waits for the bytes, and lets go of them at
-//! its deadline ([`WeakLinger::let_go`]).
+//! closes. Until then it counts among the loop's streams with written bytes to leave,
+//! which `run_sync` waits for, and a server still counts the connection open: its
+//! graceful shutdown waits for the bytes, and lets go of them at its deadline
+//! ([`WeakLinger::let_go`]).
 
 use std::cell::{Cell, RefCell};
 use std::os::fd::AsRawFd;

@@ -916,12 +916,12 @@ impl IOStream {
     /// the kernel: the close raises the socket's send buffer (a pipe's capacity) to
     /// hold it, sends it, and closes the fd at once, so the kernel delivers those bytes
     /// as it delivers any closed socket's last bytes (where Tornado's awaited writes
-    /// would have put them), and a peer that never reads them costs no fd. Only what the kernel still does not
-    /// take (a buffer already at the system's cap: `net.core.wmem_max` for a socket,
-    /// `fs.pipe-max-size` for a pipe) is sent by the loop as the peer reads, and the fd is
-    /// closed once it has gone, or after a minute if the peer reads no more (the stream
-    /// is closed to its users at once either way; its
-    /// [`TCPServer`](crate::tcpserver::TCPServer) counts the connection open until the
+    /// would have put them), and a peer that never reads them costs no fd. Only what
+    /// the kernel still does not take (a buffer already at the system's cap:
+    /// `net.core.wmem_max` for a socket, `fs.pipe-max-size` for a pipe) is sent by the
+    /// loop as the peer reads, and the fd is closed once it has gone, or after a minute
+    /// if the peer reads no more (the stream is closed to its users at once either way;
+    /// its [`TCPServer`](crate::tcpserver::TCPServer) counts the connection open until the
     /// fd is closed, and a graceful shutdown waits for it). On TLS, close_notify leaves
     /// the same way, after the last record.
     /// So `yield_!(stream.write(reply))?; stream.close();` delivers the whole reply, as
