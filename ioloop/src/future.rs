@@ -194,15 +194,7 @@ impl<T: 'static> Future<T> {
     /// assert!(!f.done());
     /// ```
     pub fn new() -> Future<T> {
-        Future {
-            inner: Rc::new(Inner {
-                state: RefCell::new(State::Pending),
-                callbacks: Cell::new(Callbacks::None),
-                cancel_hook: Cell::new(None),
-                cancelled: Cell::new(false),
-                retrieved: Cell::new(false),
-            }),
-        }
+        Future::reusing(State::Pending)
     }
 
     /// A future that already holds `value`.
@@ -231,33 +223,33 @@ impl<T: 'static> Future<T> {
     /// assert!(f.done());
     /// ```
     pub fn resolved(result: Result<T>) -> Future<T> {
-        let f = Future::new();
-        *f.inner.state.borrow_mut() = State::Done(result);
-        f
+        Future::reusing(State::Done(result))
     }
 
-    /// A pending future: the thread's spare of this type if there is one (see
-    /// [`spare`]), else a new one. What a stream's reads are made of.
-    pub(crate) fn new_reusing() -> Future<T> {
-        Future::reusing(State::Pending)
-    }
-
-    /// A future that already holds `value`: the thread's spare of this type if there is
-    /// one, else a new one. What a read the stream's buffer satisfies at once is made of.
-    pub(crate) fn ready_reusing(value: T) -> Future<T> {
-        Future::reusing(State::Done(Ok(value)))
-    }
-
+    /// A future in `state`: the thread's spare of this type if there is one (see
+    /// [`spare`]), else a new allocation. What every future is made of.
+    #[inline]
     fn reusing(state: State<T>) -> Future<T> {
-        let Some(future) = spare::take::<T>() else {
-            let future = Future::new();
-            *future.inner.state.borrow_mut() = state;
-            return future;
+        let Some(future) = spare::kept::<T>().then(spare::take::<T>).flatten() else {
+            return Future {
+                inner: Rc::new(Inner {
+                    state: RefCell::new(state),
+                    callbacks: Cell::new(Callbacks::None),
+                    cancel_hook: Cell::new(None),
+                    cancelled: Cell::new(false),
+                    retrieved: Cell::new(false),
+                }),
+            };
         };
         // As good as new: it was kept only with its value taken and nothing attached.
-        // (The old state, `Taken`, holds nothing: no drop to run for it.)
+        // (The old state, `Taken` or a unit's `Done(Ok(()))`, holds nothing: no drop to
+        // run for it.)
         let old = future.inner.state.replace(state);
-        debug_assert!(matches!(old, State::Taken));
+        debug_assert!(match old {
+            State::Taken => true,
+            State::Done(Ok(_)) => unit::<T>().is_some(),
+            _ => false,
+        });
         std::mem::forget(old);
         future.inner.retrieved.set(false);
         future
@@ -266,15 +258,17 @@ impl<T: 'static> Future<T> {
     /// What a coroutine's `yield_!` does with a done future: takes its result (as
     /// [`take_result`](Future::take_result)) and lets go of this handle, which, when it
     /// is the last one and nobody else can see the future, becomes the thread's spare of
-    /// its type for the next read or write to reuse (see [`spare`]). One look at the
-    /// state does both: most yields of a busy server come here. `Err(self)`: not done.
+    /// its type for the next future of that type to reuse (see [`spare`]). One look at
+    /// the state does both: most yields of a busy server come here. `Err(self)`: not
+    /// done.
     #[inline]
     pub(crate) fn take_done(self) -> std::result::Result<Result<T>, Future<T>> {
         let Some(result) = self.take_if_done() else {
             return Err(self);
         };
         self.inner.retrieved.set(true);
-        // Only a value taken just now leaves the state as a spare needs it.
+        // Only a value taken just now (or a unit, which stays) leaves the state as a
+        // spare needs it.
         if result.is_ok() && spare::kept::<T>() && self.unseen() {
             spare::keep(self);
         }
@@ -823,24 +817,24 @@ mod tests {
             }
         }
         let taken = |f: Future<Bytes>| done(f).unwrap();
-        let read = Future::<Bytes>::new_reusing();
+        let read = Future::<Bytes>::new();
         read.set_result(Bytes::from_static(b"line")).unwrap();
         let other = read.clone();
         assert_eq!(&taken(read)[..], b"line");
         assert!(nothing_kept(), "another handle remains");
         other.set_result(Bytes::new()).unwrap_err();
         let _ = other.take_result();
-        let read = Future::<Bytes>::new_reusing();
+        let read = Future::<Bytes>::new();
         read.set_result(Bytes::from_static(b"again")).unwrap();
         let weak = read.downgrade();
         taken(read);
         assert!(nothing_kept(), "a weak handle remains");
         drop(weak);
-        let read = Future::<Bytes>::new_reusing();
+        let read = Future::<Bytes>::new();
         read.set_result(Bytes::from_static(b"last")).unwrap();
         let was_last = Rc::as_ptr(&read.inner);
         taken(read); // the last handle, its value taken now: kept
-        let again = Future::<Bytes>::new_reusing();
+        let again = Future::<Bytes>::new();
         assert_eq!(Rc::as_ptr(&again.inner), was_last, "the spare is reused");
         assert!(
             !again.done() && !again.inner.retrieved.get(),
@@ -863,14 +857,75 @@ mod tests {
         cancelled.cancel();
         assert!(done(cancelled).is_err());
         assert!(nothing_kept());
+    }
 
-        // Other types are never kept.
-        let number = Future::ready(7u32);
-        done(number).unwrap();
-        assert!(spare::take::<u32>().is_none());
-        let unit = Future::ready(());
-        done(unit).unwrap();
+    #[test]
+    fn a_future_of_any_small_type_given_back_is_reused_by_the_next_of_its_type() {
+        fn done<T: 'static>(future: Future<T>) -> T {
+            match future.take_done() {
+                Ok(result) => result.unwrap(),
+                Err(_) => panic!("the future is done"),
+            }
+        }
+        // (The allocator may hand a freed block straight back, so an address alone
+        // does not tell a reuse: the spare is looked at where it is kept.)
+        fn kept<T: 'static>(was: *const Inner<T>) {
+            let spare = spare::take::<T>().expect("kept as the spare");
+            assert_eq!(Rc::as_ptr(&spare.inner), was, "the future given back");
+            spare::keep(spare); // back, for the next future of its type
+        }
+        // A queue's item: the future of a `get` the buffer satisfied, then of one that
+        // waits, made from the spare the first left.
+        let got = Future::ready(7u64);
+        let was = Rc::as_ptr(&got.inner);
+        assert_eq!(done(got), 7);
+        kept(was);
+        let waiting = Future::<u64>::new();
+        assert!(spare::take::<u64>().is_none(), "the spare was taken");
+        assert_eq!(Rc::as_ptr(&waiting.inner), was);
+        assert!(
+            !waiting.done() && !waiting.inner.retrieved.get(),
+            "as good as new"
+        );
+        waiting.set_result(8).unwrap();
+        assert_eq!(done(waiting), 8);
+        kept(was);
+        let ready = Future::ready(9u64);
+        assert!(spare::take::<u64>().is_none(), "taken again");
+        assert_eq!(ready.result().unwrap(), 9, "holding its own value");
+        // A unit, whose value stays in place when taken.
+        let put = Future::<()>::new();
+        put.set_result(()).unwrap();
+        let was = Rc::as_ptr(&put.inner);
+        done(put);
+        kept(was);
+        let next = Future::<()>::new();
         assert!(spare::take::<()>().is_none());
+        assert!(!next.done(), "as good as new: pending");
+        // The shared done unit has another handle (the thread's): never kept.
+        done(Future::done_unit());
+        assert!(spare::take::<()>().is_none());
+        // A large type is not kept: a spare never pins a big allocation.
+        done(Future::ready([0u8; 1024]));
+        assert!(spare::take::<[u8; 1024]>().is_none());
+        // Another type's spare is never handed out, even from the slot it shares.
+        let got = Future::ready(10u64);
+        let was = Rc::as_ptr(&got.inner);
+        done(got);
+        macro_rules! none_of {
+            ($($t:ty),*) => { $(assert!(spare::take::<$t>().is_none());)* };
+        }
+        none_of!(u8, u16, u32, u128, i8, i16, i32, i64, i128, usize, isize, bool, char);
+        none_of!(
+            String,
+            Vec<u8>,
+            (u64, u64),
+            Option<u64>,
+            Result<u64>,
+            f32,
+            f64
+        );
+        kept(was);
     }
 
     #[test]

@@ -70,10 +70,9 @@ impl IOStream {
             }
         });
         if let Some(data) = at_once {
-            return Future::ready_reusing(data);
+            return Future::ready(data);
         }
-        // (The thread's spare read future, when a coroutine gave one back.)
-        let future = Future::new_reusing();
+        let future = Future::new();
         self.start_read(PendingRead::Data(request, future.clone()));
         future
     }
@@ -90,7 +89,7 @@ impl IOStream {
             (end <= max.unwrap_or(usize::MAX)).then_some(end)
         });
         match at_once {
-            Some(data) => Future::ready_reusing(data),
+            Some(data) => Future::ready(data),
             None => self.start_data_read(Request::until(delimiter, max)),
         }
     }
