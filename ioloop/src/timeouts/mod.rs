@@ -199,10 +199,16 @@ impl Timeouts {
         self.slots.len()
     }
 
-    /// Gives back the capacity a spike of timeouts left unused.
+    /// Gives back the capacity a spike of timeouts left unused. Inlined: this runs at
+    /// every loop iteration, and the common case (nothing ever grew) is two compares.
+    #[inline]
     pub(crate) fn trim(&mut self) {
-        self.slots.trim();
-        self.queue.trim();
+        if self.slots.grown() {
+            self.slots.trim();
+        }
+        if self.queue.grown() {
+            self.queue.trim();
+        }
     }
 
     /// The bytes the timeouts' storage takes, spare capacity included.

@@ -16,7 +16,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use super::far::FarBuckets;
-use super::shrunk_capacity;
+use super::{shrunk_capacity, KEEP};
 
 /// A pending timeout: (deadline in ticks, insertion order, slot). Plain integers rather
 /// than an `Instant`: 24 bytes and integer compares.
@@ -129,6 +129,12 @@ impl DeadlineQueue {
         } else {
             self.late.pop();
         }
+    }
+
+    /// Whether a buffer is past what [`trim`](Self::trim) would ever keep.
+    #[inline]
+    pub(super) fn grown(&self) -> bool {
+        self.run.capacity() > KEEP || self.late.capacity() > KEEP
     }
 
     /// Gives back the capacity a spike left unused in the run and the heap.

@@ -105,6 +105,12 @@ impl<T> Slots<T> {
         self.occupied[key >> CHUNK_SHIFT] += 1;
     }
 
+    /// Whether more than the one chunk [`trim`](Self::trim) always keeps is allocated.
+    #[inline]
+    pub(super) fn grown(&self) -> bool {
+        self.allocated > 1
+    }
+
     /// Frees the chunks that hold no value, once at most a quarter of the slots are in
     /// use. Costs a walk over the slots, so it runs only when the count has halved
     /// since the last time.
