@@ -148,3 +148,37 @@ fn many_set_and_cancelled_timeouts_are_fine() {
     io.start().unwrap();
     assert_eq!(trace.take(), ["live"]);
 }
+
+/// More due timeouts than the loop takes in one batch (see `Timeouts::pop_due`): they
+/// still run as one iteration's, as Tornado collects them when the iteration begins.
+#[test]
+fn thousands_of_due_timeouts_run_in_one_iteration_before_what_they_schedule() {
+    const N: usize = 3000;
+    let io = IOLoop::new();
+    let trace = Trace::default();
+    let at = io.time();
+    let last = Rc::new(Cell::new(None));
+    for i in 0..N {
+        let (t, io2, victim) = (trace.clone(), io.clone(), last.clone());
+        let timeout = io.call_at(at, move || {
+            t.push(i.to_string());
+            if i == 0 {
+                // Removed before its batch is taken: it never runs.
+                io2.remove_timeout(victim.get().unwrap());
+                // Due at once, but scheduled during the iteration: the next one's,
+                // after that iteration's callbacks.
+                let t2 = t.clone();
+                io2.call_at(at, move || t2.push("late"));
+                let t2 = t.clone();
+                io2.add_callback(move || t2.push("callback"));
+            }
+        });
+        last.set(Some(timeout));
+    }
+    let stop = io.clone();
+    io.call_later(Duration::from_millis(2), move || stop.stop());
+    io.start().unwrap();
+    let mut expected: Vec<String> = (0..N - 1).map(|i| i.to_string()).collect();
+    expected.extend(["callback".to_string(), "late".to_string()]);
+    assert_eq!(trace.take(), expected);
+}

@@ -149,6 +149,14 @@ const COMPACT_AFTER: usize = 512;
 /// compacting keeps ahead of however fast timeouts are cancelled.
 const COMPACT_STEP: usize = 4096;
 
+/// One loop iteration's look at its due timeouts ([`Timeouts::scan_due`]): those due at
+/// its start and scheduled before it, taken a batch at a time with
+/// [`Timeouts::pop_due`].
+pub(crate) struct DueScan {
+    now: u64,
+    before_seq: u64,
+}
+
 pub(crate) struct Timeouts {
     /// The instant of tick `BIAS`.
     base: Instant,
@@ -156,8 +164,11 @@ pub(crate) struct Timeouts {
     slots: Slots<Armed>,
     next_seq: u64,
     cancelled: usize,
-    /// Removals of queued timeouts since the last `pop_due`.
+    /// Removals of queued timeouts since the last scan of due ones ended.
     removed: usize,
+    /// Entries a scan met that were scheduled after it began: due, but not this
+    /// iteration's; queued again when the scan ends.
+    held_back: Vec<Scheduled>,
 }
 
 impl Default for Timeouts {
@@ -169,6 +180,7 @@ impl Default for Timeouts {
             next_seq: 0,
             cancelled: 0,
             removed: 0,
+            held_back: Vec::new(),
         }
     }
 }
@@ -254,26 +266,63 @@ impl Timeouts {
         self.slots.remove(timeout.key)
     }
 
-    /// Moves every timeout due at `now` into `due`, dropping cancelled entries on the way.
-    pub(crate) fn pop_due(&mut self, now: Instant, due: &mut Vec<Timeout>) {
-        let now = self.ticks(now);
-        self.queue
-            .advance_to(now, counting_dead(&self.slots, &mut self.cancelled));
-        while let Some(Scheduled {
-            ticks: deadline,
-            seq,
-            key,
-        }) = self.first_live()
-        {
-            if deadline > now {
+    /// Begins an iteration's scan of its due timeouts: those due at `now` and scheduled
+    /// before this call, as Tornado collects them when the iteration begins; taken by
+    /// [`pop_due`](Self::pop_due) until that says the scan is over.
+    pub(crate) fn scan_due(&self, now: Instant) -> DueScan {
+        DueScan {
+            now: self.ticks(now),
+            before_seq: self.next_seq,
+        }
+    }
+
+    /// Moves the next (at most `max`) timeouts of `scan` into `due`, in order, dropping
+    /// cancelled entries on the way; true while some may be left, for another call once
+    /// these have run. Taken a batch at a time so that a timeout's slot, looked at as it
+    /// is taken here, is still in the cache when it runs: a loop running behind takes
+    /// millions at once, and looked at each twice, a cache miss each time. A timeout
+    /// removed before its batch is taken does not run, as one removed before it runs
+    /// never does; one scheduled after the scan began waits for the next iteration, due
+    /// or not, as in Tornado.
+    pub(crate) fn pop_due(&mut self, scan: &DueScan, max: usize, due: &mut Vec<Timeout>) -> bool {
+        let mut taken = 0;
+        while let Some(entry) = self.first_live() {
+            if entry.ticks > scan.now {
                 break;
             }
+            if taken == max {
+                return true;
+            }
             self.queue.pop_first();
-            if let Some(slot) = self.slots.get_mut(key) {
+            if entry.seq >= scan.before_seq {
+                self.held_back.push(entry);
+                continue;
+            }
+            if let Some(slot) = self.slots.get_mut(entry.key) {
                 slot.tag &= !1;
             }
-            due.push(Timeout { key, seq });
+            due.push(Timeout {
+                key: entry.key,
+                seq: entry.seq,
+            });
+            taken += 1;
         }
+        self.end_scan(scan.now);
+        false
+    }
+
+    /// After a scan: the held-back entries are queued again, the horizon follows the
+    /// clock (entries scheduled from now on for a deadline up to `now`'s bucket go to the
+    /// heap beside the run), and cancelled entries are compacted if they outnumber.
+    fn end_scan(&mut self, now: u64) {
+        for entry in self.held_back.drain(..) {
+            self.queue.push(entry);
+        }
+        if self.held_back.capacity() > KEEP {
+            self.held_back = Vec::new(); // (a spike's: rare, and not worth keeping)
+        }
+        self.queue
+            .advance_to(now, counting_dead(&self.slots, &mut self.cancelled));
         let outnumbered = self.cancelled > COMPACT_AFTER && self.cancelled > self.queue.len() / 2;
         if outnumbered || self.queue.compacting() {
             // A share of the queue per iteration, until one walk has covered all of it:
@@ -326,14 +375,59 @@ mod tests {
         InlineFn::new(|| {})
     }
 
+    /// A whole scan at once, as an iteration with no batch limit would take it.
+    fn pop_all_due(t: &mut Timeouts, now: Instant, due: &mut Vec<Timeout>) {
+        let scan = t.scan_due(now);
+        assert!(!t.pop_due(&scan, usize::MAX, due), "one call takes it all");
+    }
+
     #[test]
     fn equal_deadlines_come_out_in_insertion_order() {
         let mut t = Timeouts::default();
         let at = Instant::now();
         let ids: Vec<_> = (0..10).map(|_| t.insert(at, noop())).collect();
         let mut due = Vec::new();
-        t.pop_due(at, &mut due);
+        pop_all_due(&mut t, at, &mut due);
         assert_eq!(due, ids);
+    }
+
+    #[test]
+    fn a_scan_taken_in_batches_keeps_the_order_and_the_set_of_its_start() {
+        let mut t = Timeouts::default();
+        let now = t.base + Duration::from_millis(10);
+        // Ten due at `now`, over five buckets, scheduled out of deadline order.
+        let ids: Vec<Timeout> = (0..10u64)
+            .map(|i| t.insert(t.base + Duration::from_millis(9 - i % 5), noop()))
+            .collect();
+        let not_yet = t.insert(now + Duration::from_millis(1), noop());
+        let scan = t.scan_due(now);
+        let mut due = Vec::new();
+        assert!(t.pop_due(&scan, 3, &mut due), "more to come");
+        assert_eq!(due.len(), 3);
+        let mut taken = std::mem::take(&mut due);
+        // Between batches (their timeouts run): one not yet taken is removed, and two
+        // due ones are scheduled, one in a bucket the scan has sorted, one in the next.
+        assert!(t.remove(ids[0]).is_some());
+        let past = t.insert(t.base, noop());
+        let recent = t.insert(now, noop());
+        while t.pop_due(&scan, 3, &mut due) {
+            assert!(due.len() <= 3);
+            taken.append(&mut due);
+        }
+        taken.append(&mut due);
+        // Deadline order (ties by scheduling order), without the removed one: what one
+        // look at the iteration's start would have taken.
+        let mut expected: Vec<Timeout> = ids[1..].to_vec();
+        expected.sort_by_key(|id| (9 - id.seq % 5, id.seq));
+        assert_eq!(taken, expected);
+        // What was scheduled during the scan is the next scan's, with the rest.
+        pop_all_due(&mut t, now + Duration::from_millis(1), &mut due);
+        assert_eq!(due, [past, recent, not_yet]);
+        for id in taken.into_iter().chain(due) {
+            assert!(t.take_due(id).is_some(), "each runs once");
+        }
+        assert_eq!(t.len(), 0);
+        assert_eq!(t.cancelled, 0);
     }
 
     #[test]
@@ -344,7 +438,7 @@ mod tests {
         for _ in 0..10_000 {
             let id = t.insert(later, noop());
             assert!(t.remove(id).is_some());
-            t.pop_due(Instant::now(), &mut due);
+            pop_all_due(&mut t, Instant::now(), &mut due);
         }
         assert!(
             t.queue.len() <= 2 * COMPACT_AFTER + 2,
@@ -372,7 +466,7 @@ mod tests {
         for id in ids.iter().step_by(2) {
             t.remove(*id);
         }
-        t.pop_due(now, &mut due);
+        pop_all_due(&mut t, now, &mut due);
         let queued = t.queue.len();
         assert!(
             queued > 199_000,
@@ -384,7 +478,7 @@ mod tests {
             t.remove(*id);
         }
         let live = 99_000;
-        t.pop_due(now, &mut due);
+        pop_all_due(&mut t, now, &mut due);
         let dropped = queued - t.queue.len();
         assert!(dropped >= 1_000, "compaction began with the latest buckets");
         assert!(
@@ -393,7 +487,7 @@ mod tests {
         );
         // Later iterations carry on until the walk has covered the whole queue.
         for _ in 0..200 {
-            t.pop_due(now, &mut due);
+            pop_all_due(&mut t, now, &mut due);
         }
         assert_eq!(t.queue.len(), live, "every dead entry dropped");
         assert_eq!(t.cancelled, 0);
@@ -407,7 +501,7 @@ mod tests {
         let now = Instant::now();
         let id = t.insert(now, noop());
         let mut due = Vec::new();
-        t.pop_due(now, &mut due);
+        pop_all_due(&mut t, now, &mut due);
         assert!(t.remove(id).is_some());
         assert!(t.take_due(id).is_none());
         assert_eq!(t.cancelled, 0);
@@ -427,7 +521,7 @@ mod tests {
         ];
         assert_eq!(t.next_deadline(), Some(earlier), "ticks map back exactly");
         let mut due = Vec::new();
-        t.pop_due(late, &mut due);
+        pop_all_due(&mut t, late, &mut due);
         assert_eq!(due, [ids[2], ids[1], ids[0]]);
     }
 }
