@@ -1097,9 +1097,10 @@ impl IOLoop {
             true => None,
             false => Some(inner.timeouts.borrow().scan_due(self.time())),
         };
-        let mut more_due = scan
-            .as_ref()
-            .is_some_and(|scan| (inner.timeouts.borrow_mut()).pop_due(scan, DUE_BATCH, &mut due));
+        let mut more_due = scan.as_ref().is_some_and(|scan| {
+            let mut timeouts = inner.timeouts.borrow_mut();
+            timeouts.pop_due(scan, DUE_BATCH, &mut due)
+        });
         inner.unpolled.set(inner.unpolled.get() + ncallbacks);
         for _ in 0..ncallbacks {
             let callback = inner.callbacks.borrow_mut().pop_front();
