@@ -1092,15 +1092,12 @@ impl IOLoop {
         inner.remote.drain_into(&mut inner.callbacks.borrow_mut());
         let ncallbacks = inner.callbacks.borrow().len();
         let mut due = inner.due.take();
-        // (The timeouts due now are taken in batches: see `Timeouts::pop_due`.)
-        let scan = match inner.timeouts.borrow().is_empty() {
-            true => None,
-            false => Some(inner.timeouts.borrow().scan_due(self.time())),
+        // The due timeouts are those of the iteration's start (Tornado's), looked for
+        // now and taken after the callbacks, a batch at a time: see `Timeouts::pop_due`.
+        let scan = {
+            let timeouts = inner.timeouts.borrow();
+            (!timeouts.is_empty()).then(|| timeouts.scan_due(self.time()))
         };
-        let mut more_due = scan.as_ref().is_some_and(|scan| {
-            let mut timeouts = inner.timeouts.borrow_mut();
-            timeouts.pop_due(scan, DUE_BATCH, &mut due)
-        });
         inner.unpolled.set(inner.unpolled.get() + ncallbacks);
         for _ in 0..ncallbacks {
             let callback = inner.callbacks.borrow_mut().pop_front();
@@ -1109,22 +1106,22 @@ impl IOLoop {
                 None => break, // closed meanwhile
             }
         }
-        loop {
-            inner.unpolled.set(inner.unpolled.get() + due.len());
-            for timeout in due.drain(..) {
-                let callback = inner.timeouts.borrow_mut().take_due(timeout);
-                if let Some(callback) = callback {
-                    self.run_timed(|| callback.call());
+        if let Some(scan) = scan {
+            loop {
+                let more = inner
+                    .timeouts
+                    .borrow_mut()
+                    .pop_due(&scan, DUE_BATCH, &mut due);
+                inner.unpolled.set(inner.unpolled.get() + due.len());
+                for timeout in due.drain(..) {
+                    let callback = inner.timeouts.borrow_mut().take_due(timeout);
+                    if let Some(callback) = callback {
+                        self.run_timed(|| callback.call());
+                    }
                 }
-            }
-            match &scan {
-                Some(scan) if more_due => {
-                    more_due = inner
-                        .timeouts
-                        .borrow_mut()
-                        .pop_due(scan, DUE_BATCH, &mut due);
+                if !more {
+                    break;
                 }
-                _ => break,
             }
         }
         if !inner.closed.get() {
